@@ -1,0 +1,1 @@
+"""The reference Pinaivu gateway: `python -m gateway --profile NAME`."""

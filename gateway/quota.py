@@ -1,0 +1,215 @@
+"""The gateway's per-key (or global) request quota.
+
+Every limiter answers `hit(ident, now)` with a `Decision` that carries the exact time until the
+identity would be admitted again. That figure is what makes an honest `Retry-After` possible:
+it is rounded up to whole seconds, so the header is never earlier than the real reopening and
+never more than one second later.
+
+The fixed window anchored at the first request, the sliding log and the sliding window counter
+are the `limits` library's (in-memory storage, which reads the wall clock itself); the fixed
+window aligned to the epoch and the token bucket (GCRA) are written here, small, on `now`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.storage.memory import Entry
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+
+from .profile import QuotaConfig
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: float  # until the window restarts, or the bucket is full again
+    retry_after_s: float  # until this identity is admitted again; 0 when allowed
+
+
+class Unlimited:
+    def hit(self, ident: str, now: float) -> Decision:
+        return Decision(True, 0, 0, 0.0, 0.0)
+
+
+class _LimitsLimiter:
+    """Shared plumbing for the three `limits` strategies."""
+
+    strategy: type
+
+    def __init__(self, cfg: QuotaConfig) -> None:
+        self.item = RateLimitItemPerSecond(cfg.limit, cfg.window_s)
+        self.storage = MemoryStorage()
+        self.limiter = self.strategy(self.storage)
+        self.window = float(cfg.window_s)
+        self.count_rejected = cfg.count_rejected
+
+    def hit(self, ident: str, now: float) -> Decision:
+        allowed = self.limiter.hit(self.item, ident)
+        if not allowed and self.count_rejected:
+            self._count_rejected(ident)
+        reset_at, remaining = self.limiter.get_window_stats(self.item, ident)
+        reopen = 0.0 if allowed else max(0.0, self._reopening_at(ident, reset_at) - now)
+        return Decision(allowed, self.item.amount, max(0, remaining),
+                        max(0.0, reset_at - now), reopen)
+
+    def _reopening_at(self, ident: str, reset_at: float) -> float:
+        return reset_at
+
+    def _count_rejected(self, ident: str) -> None:
+        pass
+
+
+class FixedWindowFirstRequest(_LimitsLimiter):
+    # limits' fixed window starts when the first hit creates the counter and expires window_s
+    # later: anchored at the first request. Its reset time is the exact reopening.
+    strategy = FixedWindowRateLimiter
+
+
+class SlidingLog(_LimitsLimiter):
+    # limits' moving window keeps one entry per admitted request; a request is admitted when the
+    # limit-th newest entry is older than the window, so the reopening is that entry + window,
+    # which is the reset time get_window_stats reports.
+    strategy = MovingWindowRateLimiter
+
+    def _count_rejected(self, ident: str) -> None:
+        # Record the rejected attempt as an entry too: the log then only drains when the client
+        # stops sending for a whole window.
+        key = self.item.key_for(ident)
+        self.storage.events.setdefault(key, [])[:0] = [Entry(self.item.get_expiry())]
+
+    def _reopening_at(self, ident: str, reset_at: float) -> float:
+        # Entries are newest first; with rejections counted there can be more than `limit` in
+        # the window, so the reset time (oldest entry + window) is not the reopening then.
+        events = self.storage.events.get(self.item.key_for(ident), [])
+        if len(events) < self.item.amount:
+            return reset_at
+        return events[self.item.amount - 1].atime + self.window
+
+
+class SlidingCounter(_LimitsLimiter):
+    # limits admits while floor(prev * (W - e) / W + cur) < limit, where e is the time into the
+    # current epoch-aligned window. Its own reset estimate is approximate, so the reopening is
+    # solved from that inequality here.
+    strategy = SlidingWindowCounterRateLimiter
+
+    def _reopening_at(self, ident: str, reset_at: float) -> float:
+        now = time.time()  # the clock limits itself read for the figures below
+        prev, _, cur, cur_ttl = self.storage.get_sliding_window(
+            self.item.key_for(ident), self.item.get_expiry())
+        elapsed = 2 * self.window - cur_ttl  # cur_ttl counts the current window plus one more
+        return now + sliding_counter_reopening(prev, cur, elapsed, self.window, self.item.amount)
+
+
+def sliding_counter_reopening(prev: int, cur: int, elapsed: float, window: float,
+                              limit: int) -> float:
+    """Seconds until prev*(W-e)/W + cur < limit first holds (no admissions in between)."""
+    to_end = window - elapsed
+    if cur < limit:
+        # Within this window, as the previous window's weight decays.
+        return max(0.0, to_end - (limit - cur) * window / prev) if prev else 0.0
+    # Next window: the current count becomes the previous one and decays from 1 to 0.
+    return to_end + max(0.0, window * (1 - limit / cur))
+
+
+class FixedWindowEpoch:
+    """Windows on multiples of window_s since the Unix epoch."""
+
+    def __init__(self, cfg: QuotaConfig) -> None:
+        self.limit = cfg.limit
+        self.window = float(cfg.window_s)
+        self.state: dict[str, tuple[int, int]] = {}
+
+    def hit(self, ident: str, now: float) -> Decision:
+        index = math.floor(now / self.window)
+        start, count = self.state.get(ident, (index, 0))
+        if start != index:
+            count = 0
+        reset = (index + 1) * self.window - now
+        allowed = count < self.limit
+        count += 1
+        self.state[ident] = (index, count)
+        return Decision(allowed, self.limit, max(0, self.limit - count), reset,
+                        0.0 if allowed else reset)
+
+
+class TokenBucket:
+    """GCRA: one token every 1/rate seconds, up to `burst` back to back from full."""
+
+    def __init__(self, cfg: QuotaConfig) -> None:
+        self.interval = 1.0 / cfg.rate_per_s
+        self.burst = cfg.burst
+        self.tolerance = (cfg.burst - 1) * self.interval
+        self.count_rejected = cfg.count_rejected
+        self.tat: dict[str, float] = {}  # theoretical arrival time of the next request
+
+    def hit(self, ident: str, now: float) -> Decision:
+        tat = max(self.tat.get(ident, now), now)
+        # A whisker of slack so that a client arriving exactly on time is not refused by
+        # floating-point noise.
+        if tat - now > self.tolerance + 1e-9:
+            if self.count_rejected:
+                self.tat[ident] = tat + self.interval
+            wait = tat - self.tolerance - now
+            return Decision(False, self.burst, 0, tat - now, wait)
+        new_tat = tat + self.interval
+        self.tat[ident] = new_tat
+        remaining = max(0, math.floor((now + self.tolerance - new_tat) / self.interval + 1e-9) + 1)
+        return Decision(True, self.burst, remaining, new_tat - now, 0.0)
+
+
+def make_limiter(cfg: QuotaConfig):
+    if cfg.algorithm == "none":
+        return Unlimited()
+    if cfg.algorithm == "token_bucket":
+        return TokenBucket(cfg)
+    if cfg.algorithm == "fixed_window":
+        return FixedWindowEpoch(cfg) if cfg.alignment == "epoch" else FixedWindowFirstRequest(cfg)
+    if cfg.algorithm == "sliding_log":
+        return SlidingLog(cfg)
+    return SlidingCounter(cfg)
+
+
+def _go_duration(seconds: float) -> str:
+    # OpenAI's x-ratelimit-reset-* values look like "1s", "6m0s", "0.5s".
+    seconds = max(0.0, seconds)
+    minutes, secs = divmod(seconds, 60)
+    secs_text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{int(minutes)}m{secs_text}" if minutes >= 1 else secs_text
+
+
+def quota_headers(cfg: QuotaConfig, decision: Decision, now: float) -> dict[str, str]:
+    """Retry-After (on a rejection) and the profile's family of rate-limit headers."""
+    headers: dict[str, str] = {}
+    if not decision.allowed:
+        if cfg.retry_after == "honest":
+            headers["retry-after"] = str(max(1, math.ceil(decision.retry_after_s)))
+            if cfg.retry_after_ms:
+                headers["retry-after-ms"] = str(max(1, math.ceil(decision.retry_after_s * 1000)))
+        elif cfg.retry_after == "constant":
+            headers["retry-after"] = f"{cfg.retry_after_constant_s:g}"
+    family = cfg.ratelimit_headers
+    if family == "openai":
+        headers["x-ratelimit-limit-requests"] = str(decision.limit)
+        headers["x-ratelimit-remaining-requests"] = str(decision.remaining)
+        headers["x-ratelimit-reset-requests"] = _go_duration(decision.reset_s)
+    elif family == "ietf":
+        headers["ratelimit-limit"] = str(decision.limit)
+        headers["ratelimit-remaining"] = str(decision.remaining)
+        headers["ratelimit-reset"] = str(math.ceil(decision.reset_s))
+    elif family == "x":
+        # The GitHub convention: X-RateLimit-Reset is an epoch timestamp.
+        headers["x-ratelimit-limit"] = str(decision.limit)
+        headers["x-ratelimit-remaining"] = str(decision.remaining)
+        headers["x-ratelimit-reset"] = str(math.ceil(now + decision.reset_s))
+    return headers

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages some tests and benchmarks use (nginx: an independent rate limiter
+# and static baseline; wrk: a load generator that is not written in Python).
+# Runs only as root with apt-get available; otherwise it says what is missing and returns 0,
+# and the tests that need those programs skip with the reason (or fail under
+# PINAIVU_REQUIRE_SYSTEM_DEPS=1, which .ci/run sets).
+set -u
+packages=(nginx wrk)
+missing=()
+for p in "${packages[@]}"; do
+  command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-system-deps: not root or no apt-get; missing: ${missing[*]} (tests that need them will skip)" >&2
+  exit 0
+fi
+echo "install-system-deps: installing ${missing[*]}" >&2
+# policy-rc.d 101 stops the packages' scripts from starting a system nginx on port 80: our
+# tests start their own nginx on free loopback ports and nothing should be left running.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/pinaivu-apt.log 2>&1; then
+  apt-get update -qq >>/tmp/pinaivu-apt.log 2>&1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/pinaivu-apt.log 2>&1 \
+    || echo "install-system-deps: apt-get failed, see /tmp/pinaivu-apt.log" >&2
+fi
+[ $created_policy = 1 ] && rm -f "$policy"
+exit 0

@@ -31,7 +31,7 @@ GOAL_429 = 2500
 
 def wrk(url: str, seconds: float, connections: int, script: Path) -> tuple[float, int, int]:
     """(requests/s, requests, non-2xx) from one wrk run."""
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))

@@ -22,10 +22,13 @@ def nginx_binary() -> str | None:
 class Nginx:
     """Run nginx in the foreground with a generated config; `http_block` goes in `http {}`.
 
-    `{port}` in http_block is replaced by the chosen port.
+    `{port}` in http_block becomes the chosen port and `{root}` a folder holding `files`
+    (name -> text). Note that nginx's `return` answers before `limit_req` runs: a limited
+    location must serve a file.
     """
 
-    def __init__(self, http_block: str, port: int | None = None) -> None:
+    def __init__(self, http_block: str, port: int | None = None,
+                 files: dict[str, str] | None = None) -> None:
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("nginx is not installed (scripts/install-system-deps.sh)")
@@ -34,6 +37,10 @@ class Nginx:
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.dir / sub).mkdir()
         d = self.dir
+        (d / "www").mkdir()
+        for name, text in (files or {}).items():
+            (d / "www" / name).write_text(text)
+        d.chmod(0o755)  # workers run as nobody when nginx starts as root
         conf = f"""
 worker_processes 1;
 daemon off;
@@ -47,7 +54,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    {http_block.replace("{port}", str(self.port))}
+    {http_block.replace("{port}", str(self.port)).replace("{root}", str(d / "www"))}
 }}
 """
         (d / "nginx.conf").write_text(conf)

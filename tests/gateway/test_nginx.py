@@ -14,9 +14,11 @@ def test_static_and_limit_req():
              "server { listen 127.0.0.1:{port};\n"
              "  location /static { return 200 'ok'; }\n"
              "  location /limited { limit_req zone=q burst=3 nodelay; limit_req_status 429;"
-             " return 200 'ok'; } }")
-    with Nginx(block) as ngx, httpx.Client(base_url=ngx.url) as c:
+             " root {root}; try_files /ok.json =404; } }")
+    with Nginx(block, files={"ok.json": '{"ok": true}'}) as ngx, \
+            httpx.Client(base_url=ngx.url) as c:
         assert c.get("/static").text == "ok"
-        statuses = [c.get("/limited").status_code for _ in range(10)]
+        replies = [c.get("/limited") for _ in range(10)]
     # Burst of 3 on top of the one the rate allows, then 429s.
-    assert statuses == [200] * 4 + [429] * 6
+    assert [r.status_code for r in replies] == [200] * 4 + [429] * 6
+    assert replies[0].json() == {"ok": True}

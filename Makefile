@@ -1,4 +1,5 @@
-# Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, PYTEST_ARGS.
+# Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
+# DURATION, RUN (a run folder), PYTEST_ARGS.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,8 +7,10 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= default
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+USERS  ?= 4
+DURATION ?= 30s
 
-.PHONY: install system-deps test gateway demo bench-gateway clean
+.PHONY: install system-deps test gateway demo tight-loop bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +30,9 @@ gateway: install
 
 demo: install
 	$(BIN)/python scripts/demo.py --profile $(PROFILE)
+
+tight-loop: install
+	$(BIN)/python -m locustfiles.run tight_loop --profile $(PROFILE) --users $(USERS) --duration $(DURATION) $(if $(RUN),--run-dir $(RUN))
 
 bench-gateway: install system-deps
 	$(BIN)/python benchmarks/gateway_throughput.py

@@ -1,0 +1,1 @@
+"""Analysis of harness runs. Kept light: importing `analysis.schema` must not pull in pandas."""

@@ -1,0 +1,1 @@
+"""Shared parts of the scenarios: target config, the user class, the recorder, arrivals."""

@@ -1,0 +1,150 @@
+"""Listener registration shared by every scenario: options, run folder, recorder, exit code.
+
+A locustfile calls `register("<scenario>")` at import; nothing else runs at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import re
+import socket
+import sys
+from pathlib import Path
+
+import gevent
+import locust
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from analysis.schema import SCHEMA_VERSION
+
+from .recorder import Recorder
+from .target import TargetError, load_target, require_loopback_for_load
+from .user import PinaivuUser
+
+log = logging.getLogger("pinaivu")
+HARNESS_VERSION = "0.1.0"
+EXPECTED = ("rate_limited", "unavailable")
+# Options whose values may be credentials (the web UI's login, a TLS key) stay out of run.json.
+SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)  # outcomes that are data, not harness failures
+
+
+def default_run_dir(scenario: str) -> str:
+    return f"reports/{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{scenario}"
+
+
+def write_json_atomic(path: Path, doc: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class _State:
+    scenario = ""
+    run_dir: Path | None = None
+    recorder: Recorder | None = None
+    flusher = None
+    manifest: dict = {}
+    harness_errors = 0
+
+
+def register(scenario: str) -> None:
+    _State.scenario = scenario
+
+    @events.init_command_line_parser.add_listener
+    def _options(parser):
+        g = parser.add_argument_group("Pinaivu harness")
+        g.add_argument("--run-dir", default=None,
+                       help="run folder (default reports/<UTC time>-<scenario>)")
+        g.add_argument("--model", default="", help="model id (default: first of /v1/models)")
+        g.add_argument("--stream", action="store_true", help="stream completions (SSE)")
+        g.add_argument("--max-tokens", type=int, default=None)
+        g.add_argument("--fail-ratio", type=float, default=None,
+                       help="exit non-zero when this fraction of attempts fails for reasons "
+                            "other than 429 and 503")
+        g.add_argument("--allow-remote-target", action="store_true",
+                       help="let load go to a target that is not on loopback")
+
+    @events.init.add_listener
+    def _init(environment, **_):
+        opts = environment.parsed_options
+        try:
+            target = load_target()
+            if opts is not None:
+                require_loopback_for_load(target, opts.allow_remote_target)
+        except TargetError as exc:
+            sys.stderr.write(f"pinaivu: {exc}\n")
+            sys.stderr.flush()
+            os._exit(2)  # before any load starts; an exception here would only be logged
+        for w in target.warnings():
+            log.warning(w)
+        PinaivuUser.target = target
+        run_dir = Path((opts.run_dir if opts else None) or default_run_dir(scenario))
+        _State.run_dir = run_dir
+        (run_dir / "events").mkdir(parents=True, exist_ok=True)
+        (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+        run_id = run_dir.name
+        runner = environment.runner
+        if not isinstance(runner, WorkerRunner):
+            _State.manifest = {
+                "schema_version": SCHEMA_VERSION, "run_id": run_id, "scenario": scenario,
+                "target": target.base_url, "key_ids": target.key_ids,
+                "options": {k: v for k, v in vars(opts).items()
+                            if not SECRET_OPTION.search(k)} if opts else {},
+                "versions": {"harness": HARNESS_VERSION, "locust": locust.__version__,
+                             "python": platform.python_version()},
+                "start": dt.datetime.now(dt.UTC).isoformat(), "end": None, "complete": False,
+            }
+            write_json_atomic(run_dir / "run.json", _State.manifest)
+        if not isinstance(runner, MasterRunner):
+            worker = f"{socket.gethostname()}-{os.getpid()}"
+            _State.recorder = Recorder(run_dir / "events" / f"{worker}.arrows", run_id=run_id,
+                                       worker=worker, scenario=scenario)
+            environment.events.request.add_listener(_State.recorder.on_request)
+            _State.flusher = gevent.spawn(_flush_every_second)
+
+    @events.test_stop.add_listener
+    def _stop(environment, **_):
+        if _State.recorder is not None:
+            _State.recorder.flush()
+
+    @events.quitting.add_listener
+    def _quitting(environment, **_):
+        rec = _State.recorder
+        if rec is not None:
+            if _State.flusher is not None:
+                _State.flusher.kill(block=False)
+            rec.close()
+            _State.harness_errors += rec.errors
+        if not isinstance(environment.runner, WorkerRunner) and _State.run_dir is not None:
+            _State.manifest.update(end=dt.datetime.now(dt.UTC).isoformat(), complete=True)
+            write_json_atomic(_State.run_dir / "run.json", _State.manifest)
+            environment.process_exit_code = _exit_code(environment)
+
+
+def _flush_every_second() -> None:
+    while True:
+        gevent.sleep(1.0)
+        try:
+            _State.recorder.flush()
+        except Exception:
+            _State.harness_errors += 1
+            log.exception("recorder: flush failed")
+
+
+def _exit_code(environment) -> int:
+    """Non-zero for harness errors, or when failures other than 429/503 pass --fail-ratio."""
+    if _State.harness_errors or environment.runner.exceptions:
+        return 1
+    threshold = getattr(environment.parsed_options, "fail_ratio", None)
+    if threshold is None:
+        return 0
+    stats = environment.stats
+    unexpected = sum(e.occurrences for e in stats.errors.values()
+                     if str(e.error) not in EXPECTED)
+    total = stats.total.num_requests
+    return 1 if total and unexpected / total > threshold else 0

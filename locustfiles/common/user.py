@@ -1,0 +1,148 @@
+"""The Pinaivu user: chat completions with every attempt's details handed to the recorder.
+
+Each attempt is sent with `stream=True` so that the time to the response headers (or, for a
+streamed completion, to the first token) is measured apart from the whole response; the
+context Locust passes to the request event carries the fields of the row.
+429 and 503 are expected outcomes: they go to Locust's failure table under their outcome's
+name, and `hooks` keeps them from failing the run by themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+
+import gevent
+from locust import FastHttpUser
+
+from analysis.schema import key_fingerprint, outcome_for_status
+
+from .target import Target, load_target
+
+_user_numbers = itertools.count()
+_models_cache: dict[str, str] = {}
+
+
+class PinaivuUser(FastHttpUser):
+    abstract = True
+    # Generous: a slow 503 or a long completion is data, not a harness failure.
+    network_timeout = 60.0
+    connection_timeout = 10.0
+    insecure = False
+
+    target: Target | None = None  # set by hooks at init, from the environment
+
+    def __init__(self, environment) -> None:
+        target = PinaivuUser.target or load_target()
+        # FastHttpUser joins host and path; the path prefix (/v1) stays in our paths.
+        self.host = target.base_url.split("/v1")[0] if target.base_url.endswith("/v1") \
+            else target.base_url
+        self.path_prefix = target.base_url[len(self.host):]
+        super().__init__(environment)
+        self.number = next(_user_numbers)
+        self.api_key = target.key_for_user(self.number)
+        self.key_id = key_fingerprint(self.api_key)
+        self.auth = {"Authorization": f"Bearer {self.api_key}"}
+        opts = environment.parsed_options
+        self.stream = bool(getattr(opts, "stream", False))
+        self.max_tokens = getattr(opts, "max_tokens", None)
+        self.model = getattr(opts, "model", None) or ""
+
+    def on_start(self) -> None:
+        if not self.model:
+            self.model = self.discover_model()
+
+    def discover_model(self) -> str:
+        """The first id that /v1/models lists (once per process)."""
+        cached = _models_cache.get(self.host)
+        if cached:
+            return cached
+        with self.client.get(self.path_prefix + "/models", headers=self.auth,
+                             name="/v1/models", catch_response=True,
+                             context={"endpoint": "/v1/models", "key_id": self.key_id,
+                                      "user": self.number}) as r:
+            try:
+                model = r.json()["data"][0]["id"]
+            except Exception:
+                r.failure("bad_response")
+                r.request_meta["context"]["outcome"] = outcome_for_status(r.status_code) \
+                    if r.status_code and r.status_code != 200 else "bad_response"
+                return "llama3.2:1b"
+            r.request_meta["context"]["outcome"] = "ok"
+            r.success()
+        _models_cache[self.host] = model
+        return model
+
+    def chat(self, *, phase: str = "", intended_ts: float | None = None,
+             logical_id: str | None = None, attempt: int = 1, content: str = "Say hello") -> str:
+        """Send one chat completion attempt; returns its outcome."""
+        body = {"model": self.model, "messages": [{"role": "user", "content": content}]}
+        if self.stream:
+            body["stream"] = True
+        if self.max_tokens:
+            body["max_tokens"] = self.max_tokens
+        ctx = {"phase": phase, "logical_id": logical_id or uuid.uuid4().hex[:16],
+               "attempt": attempt, "key_id": self.key_id, "model": self.model,
+               "endpoint": "/v1/chat/completions", "user": self.number,
+               "intended_ts": intended_ts}
+        t0 = time.perf_counter()
+        with self.client.post(self.path_prefix + "/chat/completions", data=json.dumps(body),
+                              headers=self.auth | {"Content-Type": "application/json"},
+                              name="/v1/chat/completions", stream=True, catch_response=True,
+                              context=ctx) as r:
+            ctx = r.request_meta["context"]
+            ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000
+            status = r.status_code or 0
+            raw = b""
+            try:
+                if status:
+                    raw = self._read_body(r, ctx, t0)
+            except (gevent.Timeout, TimeoutError) as exc:
+                ctx["outcome"], ctx["error"] = "timeout", f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # reset mid-body, stream cut short
+                ctx["outcome"], ctx["error"] = "transport_error", f"{type(exc).__name__}: {exc}"
+            r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
+            r.request_meta["response_length"] = len(raw)
+            if "outcome" not in ctx:
+                if not status:
+                    err = getattr(r, "error", None) or r.request_meta.get("exception")
+                    timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
+                    ctx["outcome"] = "timeout" if timeout else "transport_error"
+                    ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
+                else:
+                    ctx["request_id"] = self._request_id(raw) if status == 200 else None
+                    ctx["outcome"] = outcome_for_status(status, bool(ctx["request_id"]))
+            if ctx["outcome"] == "ok":
+                r.success()
+            else:
+                r.failure(ctx["outcome"])
+            return ctx["outcome"]
+
+    def _read_body(self, r, ctx: dict, t0: float) -> bytes:
+        if not self.stream or r.status_code != 200:
+            return r.content or b""
+        chunks = []
+        first = True
+        for chunk in r.stream:
+            if first and chunk.strip():
+                ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000  # the first token
+                first = False
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if b"data: [DONE]" not in raw:
+            raise ConnectionError("stream ended before data: [DONE]")
+        return raw
+
+    def _request_id(self, raw: bytes) -> str | None:
+        try:
+            if self.stream:
+                for line in raw.split(b"\n"):
+                    if line.startswith(b"data: {"):
+                        return json.loads(line[6:]).get("request_id")
+                return None
+            doc = json.loads(raw)
+            return doc.get("request_id") if isinstance(doc, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            return None

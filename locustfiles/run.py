@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
            "-u", str(args.users), "-r", str(args.spawn_rate or args.users),
            "-t", args.duration, "--run-dir", str(run_dir),
            "--csv", str(run_dir / "locust" / "stats"),
-           "--html", str(run_dir / "locust" / "report.html"), "--only-summary", *extra]
+           "--html", str(run_dir / "locust" / "report.html"),
+           # Locust's CSV lags by up to a second at shutdown; its JSON holds the final counts.
+           "--json-file", str(run_dir / "locust" / "stats"), "--only-summary", *extra]
     try:
         code = subprocess.call(cmd, env=env, cwd=ROOT)
     finally:

@@ -1,0 +1,91 @@
+"""Retry-After and rate-limit headers in every shape the recorder may meet."""
+
+import email.utils
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from locustfiles.common.headers import MAX_WAIT_S, parse_ratelimit, parse_retry_after
+
+NOW = 1_800_000_000.0
+
+
+def ra(value, **more):
+    return parse_retry_after({"retry-after": value, **more} if value is not None else more, NOW)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("7", 7.0), (" 7 ", 7.0), ("1.5", 1.5), ("0", 0.0),
+    ("-3", math.nan), ("", math.nan), ("soon", math.nan), ("9" * 30, math.nan),
+    ("1e3", math.nan), ("5, 5", 5.0), ("5, 9", 5.0),
+])
+def test_delta_seconds(value, expected):
+    got, raw = ra(value)
+    assert got == expected or (math.isnan(expected) and math.isnan(got))
+    assert raw == value
+
+
+def test_http_date_future_and_past():
+    future = email.utils.formatdate(NOW + 42, usegmt=True)
+    assert ra(future)[0] == pytest.approx(42, abs=1)
+    past = email.utils.formatdate(NOW - 100, usegmt=True)
+    assert ra(past)[0] == 0.0
+
+
+def test_ms_header_wins_and_bad_ms_falls_back():
+    assert ra("3", **{"retry-after-ms": "2500"})[0] == 2.5
+    got, raw = ra("3", **{"retry-after-ms": "abc"})
+    assert got == 3.0 and "ms=abc" in raw
+    assert math.isnan(ra(None)[0])
+
+
+def test_raw_is_cut_short():
+    assert len(ra("x" * 5000)[1]) == 200
+
+
+@given(st.text(max_size=60))
+def test_never_raises_and_stays_in_range(text):
+    value, raw = ra(text)
+    assert math.isnan(value) or 0 <= value <= MAX_WAIT_S
+    assert len(raw) <= 200
+
+
+@given(st.integers(0, 10**6))
+def test_integer_delta_round_trips(n):
+    assert ra(str(n))[0] == n
+
+
+@given(st.integers(0, 10**6))
+def test_http_date_round_trips(n):
+    assert ra(email.utils.formatdate(NOW + n, usegmt=True))[0] == pytest.approx(n, abs=1)
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"x-ratelimit-limit-requests": "20", "x-ratelimit-remaining-requests": "3",
+      "x-ratelimit-reset-requests": "6m0s"}, (20, 3, 360)),
+    ({"x-ratelimit-limit-requests": "20", "x-ratelimit-remaining-requests": "3",
+      "x-ratelimit-reset-requests": "20ms"}, (20, 3, 0.02)),
+    ({"ratelimit-limit": "10", "ratelimit-remaining": "0", "ratelimit-reset": "4"}, (10, 0, 4)),
+    ({"x-ratelimit-limit": "10", "x-ratelimit-remaining": "1",
+      "x-ratelimit-reset": str(int(NOW) + 30)}, (10, 1, 30)),
+    ({"x-ratelimit-limit": "10", "x-ratelimit-remaining": "1", "x-ratelimit-reset": "30"},
+     (10, 1, 30)),
+    ({"ratelimit-limit": "ten", "ratelimit-remaining": "", "ratelimit-reset": "-"},
+     (math.nan, math.nan, math.nan)),
+    ({"x-ratelimit-limit-requests": "20", "x-ratelimit-reset-requests": "later"},
+     (20, math.nan, math.nan)),
+    ({}, (math.nan, math.nan, math.nan)),
+])
+def test_ratelimit_families(headers, expected):
+    got = parse_ratelimit(headers, NOW)
+    for g, e in zip(got, expected):
+        assert (math.isnan(g) and math.isnan(e)) or g == pytest.approx(e)
+
+
+@given(st.dictionaries(st.sampled_from(["ratelimit-limit", "ratelimit-remaining",
+                                        "ratelimit-reset", "x-ratelimit-limit",
+                                        "x-ratelimit-reset", "x-ratelimit-limit-requests",
+                                        "x-ratelimit-reset-requests"]), st.text(max_size=20)))
+def test_ratelimit_never_raises(headers):
+    assert len(parse_ratelimit(headers, NOW)) == 3

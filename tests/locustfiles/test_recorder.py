@@ -1,0 +1,118 @@
+"""The recorder keeps every attempt, survives a killed process and bad values, never raises."""
+
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from analysis.schema import COLUMN_NAMES
+from locustfiles.common.recorder import Recorder, read_events, row_from_request
+
+
+class FakeResponse:
+    def __init__(self, status, headers=None):
+        self.status_code = status
+        self.headers = headers or {}
+
+
+def make(tmp_path, name="w.arrows"):
+    return Recorder(tmp_path / "events" / name, run_id="r", worker="w", scenario="s")
+
+
+def test_rows_round_trip_with_every_column(tmp_path):
+    rec = make(tmp_path)
+    rec.on_request(response_time=12.5, response_length=99,
+                   response=FakeResponse(429, {"retry-after": "3"}),
+                   context={"key_id": "abcd1234", "phase": "spike", "user": 2}, exception=None,
+                   start_time=1000.0)
+    rec.on_request(response_time=5, response_length=10, response=FakeResponse(200, {}),
+                   context={"request_id": "req_1"}, exception=None, start_time=1001.0)
+    rec.close()
+    table, problem = read_events(rec.path)
+    assert problem is None
+    assert table.column_names == list(COLUMN_NAMES)
+    rows = table.to_pylist()
+    assert [r["outcome"] for r in rows] == ["rate_limited", "ok"]
+    assert rows[0]["retry_after_s"] == 3.0 and rows[0]["phase"] == "spike"
+    assert rows[0]["intended_ts"] == 1000.0 and rows[0]["user"] == 2
+    assert math.isnan(rows[1]["retry_after_s"]) and rows[1]["request_id"] == "req_1"
+
+
+def test_outcomes_from_status_and_errors():
+    ok_without_id = row_from_request(3, 0, FakeResponse(200), {}, None, 1.0)
+    assert ok_without_id["outcome"] == "bad_response"
+    refused = row_from_request(1, 0, FakeResponse(0), {}, ConnectionRefusedError("refused"), 1.0)
+    assert refused["outcome"] == "transport_error" and "ConnectionRefusedError" in \
+        refused["error"] and refused["status"] == 0
+    assert row_from_request(1, 0, FakeResponse(503), {}, None, 1.0)["outcome"] == "unavailable"
+    assert row_from_request(1, 0, FakeResponse(500), {}, None, 1.0)["outcome"] == "server_error"
+
+
+def test_listener_never_raises_on_a_broken_response(tmp_path):
+    class Hostile:
+        @property
+        def status_code(self):
+            raise RuntimeError("boom")
+
+    rec = make(tmp_path)
+    rec.on_request(response=Hostile(), context={}, start_time=1.0, response_time=1)
+    assert rec.errors == 1
+    rec.close()
+
+
+def test_a_value_that_does_not_fit_loses_only_its_row(tmp_path):
+    rec = make(tmp_path)
+    rec.add({"status": 200, "outcome": "ok"})
+    rec.add({"status": "not a number", "outcome": "ok"})
+    rec.add({"status": 429, "outcome": "rate_limited"})
+    rec.close()
+    table, _ = read_events(rec.path)
+    assert table.column("status").to_pylist() == [200, 429]
+    assert rec.errors == 1
+
+
+def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
+    path = tmp_path / "events" / "k.arrows"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from locustfiles.common.recorder import Recorder
+        rec = Recorder({str(path)!r}, run_id="r", worker="k", scenario="s")
+        for i in range(300):
+            rec.add({{"status": 200, "outcome": "ok", "attempt": i}})
+        rec.flush()
+        print("flushed", flush=True)
+        for i in range(300, 10**9):
+            rec.add({{"status": 429, "outcome": "rate_limited", "attempt": i}})
+            if i % 1000 == 0:
+                time.sleep(0.001)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "flushed"
+    time.sleep(0.5)  # mid-way through later batches
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    table, _ = read_events(path)
+    attempts = table.column("attempt").to_pylist()
+    assert attempts[:300] == list(range(300))
+    assert attempts == list(range(len(attempts)))  # whole batches only, in order
+
+
+def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
+    rec = make(tmp_path)
+    for i in range(50):
+        rec.add({"attempt": i})
+    rec.flush()
+    for i in range(50):
+        rec.add({"attempt": 100 + i})
+    rec.close()
+    data = rec.path.read_bytes()
+    cut = tmp_path / "cut.arrows"
+    cut.write_bytes(data[:-300])
+    table, problem = read_events(cut)
+    assert table.num_rows == 50 and "truncated after 1 batches" in problem
+    garbage = tmp_path / "garbage.arrows"
+    garbage.write_bytes(b"this is not arrow at all" * 10)
+    table, problem = read_events(garbage)
+    assert table.num_rows == 0 and "not an events file" in problem

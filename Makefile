@@ -1,5 +1,5 @@
 # Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
-# DURATION, RUN (a run folder), PYTEST_ARGS.
+# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), PYTEST_ARGS.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,8 +9,14 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 USERS  ?= 4
 DURATION ?= 30s
+RATES  ?= 2,5,10,20,40
+STEP   ?= 10
+BASELINE ?= 2
+SPIKE  ?= 20
+OPEN   ?=
+RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway demo tight-loop bench-gateway clean
+.PHONY: install system-deps test gateway demo tight-loop spike sweep probe bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +38,17 @@ demo: install
 	$(BIN)/python scripts/demo.py --profile $(PROFILE)
 
 tight-loop: install
-	$(BIN)/python -m locustfiles.run tight_loop --profile $(PROFILE) --users $(USERS) --duration $(DURATION) $(if $(RUN),--run-dir $(RUN))
+	$(RUNNER) tight_loop --users $(USERS) --duration $(DURATION)
+
+# Each phase lasts 10 s, then 10 s, then 20 s; OPEN=1 offers arrival rates instead of users.
+spike: install
+	$(RUNNER) $(if $(OPEN),spike_open --users 1 --duration 45s -- --baseline-rate $(BASELINE) --spike-rate $(SPIKE),spike --users 1 --duration 45s -- --baseline-users $(BASELINE) --spike-users $(SPIKE))
+
+sweep: install
+	$(RUNNER) sweep --users 1 --duration $(shell $(PYTHON) -c "print(int(len('$(RATES)'.split(','))*$(STEP)+5))")s -- --rates $(RATES) --step-s $(STEP)
+
+probe: install
+	$(RUNNER) probe --users 1 --duration 10m
 
 bench-gateway: install system-deps
 	$(BIN)/python benchmarks/gateway_throughput.py

@@ -63,6 +63,8 @@ def register(scenario: str) -> None:
         g.add_argument("--model", default="", help="model id (default: first of /v1/models)")
         g.add_argument("--stream", action="store_true", help="stream completions (SSE)")
         g.add_argument("--max-tokens", type=int, default=None)
+        g.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds to wait for a response before recording a timeout")
         g.add_argument("--fail-ratio", type=float, default=None,
                        help="exit non-zero when this fraction of attempts fails for reasons "
                             "other than 429 and 503")

@@ -12,16 +12,26 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import math
 import uuid
+from typing import NamedTuple
 
 import gevent
 from locust import FastHttpUser
 
 from analysis.schema import key_fingerprint, outcome_for_status
 
+from .headers import parse_retry_after
 from .target import Target, load_target
 
 _user_numbers = itertools.count()
+
+
+class Attempt(NamedTuple):
+    outcome: str
+    status: int
+    retry_after_s: float  # NaN unless the response said how long to wait
+
 _models_cache: dict[str, str] = {}
 
 
@@ -40,6 +50,9 @@ class PinaivuUser(FastHttpUser):
         self.host = target.base_url.split("/v1")[0] if target.base_url.endswith("/v1") \
             else target.base_url
         self.path_prefix = target.base_url[len(self.host):]
+        timeout = getattr(environment.parsed_options, "timeout", None)
+        if timeout:
+            self.network_timeout = timeout
         super().__init__(environment)
         self.number = next(_user_numbers)
         self.api_key = target.key_for_user(self.number)
@@ -76,8 +89,9 @@ class PinaivuUser(FastHttpUser):
         return model
 
     def chat(self, *, phase: str = "", intended_ts: float | None = None,
-             logical_id: str | None = None, attempt: int = 1, content: str = "Say hello") -> str:
-        """Send one chat completion attempt; returns its outcome."""
+             logical_id: str | None = None, attempt: int = 1,
+             content: str = "Say hello") -> Attempt:
+        """Send one chat completion attempt."""
         body = {"model": self.model, "messages": [{"role": "user", "content": content}]}
         if self.stream:
             body["stream"] = True
@@ -118,7 +132,9 @@ class PinaivuUser(FastHttpUser):
                 r.success()
             else:
                 r.failure(ctx["outcome"])
-            return ctx["outcome"]
+            wait = parse_retry_after(r.headers or {}, time.time())[0] if status in (429, 503) \
+                else math.nan
+            return Attempt(ctx["outcome"], status, wait)
 
     def _read_body(self, r, ctx: dict, t0: float) -> bytes:
         if not self.stream or r.status_code != 200:

@@ -1,0 +1,82 @@
+"""Probe: discover a quota in bounded time, with one user.
+
+1. idle for --idle-s, so that any window or bucket refills;
+2. burst: waves of --burst-wave requests sent at once, until a wave holds a 429 (at most
+   --burst-max requests); sending together keeps refills during slow completions out of the
+   burst size;
+3. sustained: a tight loop for --sustained-s, which shows the sustained rate and where
+   windows begin;
+4. Retry-After probes, --ra-probes times: loop until a 429 that states a wait RA, wait f*RA
+   with f drawn uniformly from [0.5, 1.5] (seeded), send once more. The 429 and the probe are
+   attempts 1 and 2 of one logical request, so the analysis can pair them.
+Every step is bounded (stated waits are capped at --max-wait-s); the run ends by itself.
+
+    PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/probe.py --headless -u 1
+or `make probe`.
+"""
+
+import math
+import random
+import time
+import uuid
+
+import gevent
+from locust import constant, events, task
+from locust.runners import LocalRunner
+
+from locustfiles.common import hooks
+from locustfiles.common.user import PinaivuUser
+
+hooks.register("probe")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser):
+    g = parser.add_argument_group("probe")
+    g.add_argument("--idle-s", type=float, default=5.0)
+    g.add_argument("--burst-max", type=int, default=300)
+    g.add_argument("--burst-wave", type=int, default=16)
+    g.add_argument("--sustained-s", type=float, default=25.0)
+    g.add_argument("--ra-probes", type=int, default=8)
+    g.add_argument("--max-wait-s", type=float, default=60.0)
+    g.add_argument("--probe-seed", type=int, default=0)
+
+
+class ProbeUser(PinaivuUser):
+    fixed_count = 1
+    concurrency = 64
+    wait_time = constant(0)
+
+    @task
+    def probe(self) -> None:
+        opts = self.environment.parsed_options
+        gevent.sleep(opts.idle_s)
+        sent = 0
+        while sent < opts.burst_max:
+            wave = [gevent.spawn(self.chat, phase="burst")
+                    for _ in range(min(opts.burst_wave, opts.burst_max - sent))]
+            sent += len(wave)
+            if any(g.get().status == 429 for g in gevent.joinall(wave)):
+                break
+        end = time.time() + opts.sustained_s
+        while time.time() < end:
+            self.chat(phase="sustained")
+        rng = random.Random(opts.probe_seed)
+        for _ in range(opts.ra_probes):
+            for _ in range(opts.burst_max):
+                logical = uuid.uuid4().hex[:16]
+                first = self.chat(phase="retry_after_wait", logical_id=logical)
+                if first.status == 429:
+                    break
+            else:
+                break  # the quota never refused: nothing to probe
+            if math.isnan(first.retry_after_s):
+                continue  # a 429 without a usable Retry-After: the audit says "absent"
+            factor = rng.uniform(0.5, 1.5)
+            gevent.sleep(min(first.retry_after_s, opts.max_wait_s) * factor)
+            self.chat(phase="retry_after_probe", logical_id=logical, attempt=2)
+        runner = self.environment.runner
+        if isinstance(runner, LocalRunner):
+            gevent.spawn_later(0.1, runner.quit)
+        while True:  # a distributed run ends at --run-time
+            gevent.sleep(1)

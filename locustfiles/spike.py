@@ -1,0 +1,58 @@
+"""Spike: a closed-loop baseline, a sudden jump in users, and a recovery at the baseline.
+
+Probes what the troubleshooting page calls "a sudden spike in traffic": when 429s and 503s
+start, and how fast they clear. A LoadTestShape holds --baseline-users, then --spike-users,
+then the baseline again; every row's `phase` says which. The run ends by itself.
+
+    PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/spike.py --headless \
+        --baseline-users 2 --spike-users 20 --baseline-s 10 --spike-s 10 --recovery-s 20
+or `make spike`. The open-loop variant (arrival rates instead of users) is spike_open.py.
+"""
+
+import time
+
+from locust import LoadTestShape, between, events, task
+
+from locustfiles.common import hooks, spike_plan
+from locustfiles.common.user import PinaivuUser
+
+hooks.register("spike")
+spike_plan.register_options()
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser):
+    g = parser.add_argument_group("spike users")
+    g.add_argument("--baseline-users", type=int, default=2)
+    g.add_argument("--spike-users", type=int, default=20)
+    g.add_argument("--think-s", type=float, default=0.2, help="mean wait between requests")
+
+
+_started = {"at": None}
+
+
+@events.test_start.add_listener
+def _test_start(**_):
+    _started["at"] = time.time()
+
+
+class SpikeUser(PinaivuUser):
+    def wait_time(self):
+        think = self.environment.parsed_options.think_s
+        return between(think * 0.5, think * 1.5)(self)
+
+    @task
+    def completion(self) -> None:
+        opts = self.environment.parsed_options
+        elapsed = time.time() - (_started["at"] or time.time())
+        self.chat(phase=spike_plan.phase_at(opts, elapsed) or "after")
+
+
+class SpikeShape(LoadTestShape):
+    def tick(self):
+        opts = self.runner.environment.parsed_options
+        phase = spike_plan.phase_at(opts, self.get_run_time())
+        if phase is None:
+            return None
+        users = opts.spike_users if phase == "spike" else opts.baseline_users
+        return users, max(users, 1) * 10  # arrive within a tenth of a second: a spike

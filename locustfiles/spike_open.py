@@ -1,0 +1,36 @@
+"""Open-loop spike: an arrival-rate baseline, a jump in the rate, a recovery at the baseline.
+
+Unlike spike.py, requests leave on schedule however slow the gateway gets, so a slow 503 does
+not throttle the offered load. Every row's `phase` is baseline, spike or recovery; the run
+ends by itself.
+
+    PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/spike_open.py --headless -u 1 \
+        --baseline-rate 2 --spike-rate 20
+or `make spike OPEN=1`.
+"""
+
+from locust import events
+
+from locustfiles.common import hooks, openloop, spike_plan
+from locustfiles.common.arrivals import Step
+from locustfiles.common.openloop import OpenLoopUser
+
+hooks.register("spike_open")
+openloop.register_options()
+spike_plan.register_options()
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser):
+    g = parser.add_argument_group("spike rates")
+    g.add_argument("--baseline-rate", type=float, default=2.0, help="arrivals/s")
+    g.add_argument("--spike-rate", type=float, default=20.0, help="arrivals/s")
+
+
+class OpenSpikeUser(OpenLoopUser):
+    def steps(self):
+        opts = self.environment.parsed_options
+        rates = {"baseline": opts.baseline_rate, "spike": opts.spike_rate,
+                 "recovery": opts.baseline_rate}
+        return [Step(rates[name], end - start, name)
+                for name, start, end in spike_plan.phase_bounds(opts)]

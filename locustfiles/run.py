@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m locustfiles.run", description=__doc__)
     p.add_argument("scenario", help="a locustfile in locustfiles/, without .py")
     p.add_argument("--profile", default="default", help="reference gateway profile")
+    p.add_argument("--gateway-set", action="append", default=[], metavar="TABLE.FIELD=VALUE",
+                   help="override a field of the reference gateway's profile")
     p.add_argument("--users", type=int, default=4)
     p.add_argument("--spawn-rate", type=float, default=None)
     p.add_argument("--duration", default="30s", help="Locust run time, e.g. 30s, 2m")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     gateway = None
     if not env.get("PINAIVU_BASE_URL"):
         try:
-            gateway = start_gateway(args.profile, log_path=run_dir / "gateway.log")
+            gateway = start_gateway(args.profile, args.gateway_set,
+                                    log_path=run_dir / "gateway.log")
         except GatewayStartError as exc:
             print(f"run: {exc}", file=sys.stderr)
             return 2

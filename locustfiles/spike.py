@@ -45,7 +45,9 @@ class SpikeUser(PinaivuUser):
     def completion(self) -> None:
         opts = self.environment.parsed_options
         elapsed = time.time() - (_started["at"] or time.time())
-        self.chat(phase=spike_plan.phase_at(opts, elapsed) or "after")
+        # Past the plan's end users keep the recovery load until the shape's next tick (up to
+        # a second) stops them, so those requests belong to the recovery.
+        self.chat(phase=spike_plan.phase_at(opts, elapsed) or spike_plan.PHASES[-1])
 
 
 class SpikeShape(LoadTestShape):

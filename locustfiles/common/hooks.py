@@ -68,6 +68,8 @@ def register(scenario: str) -> None:
         g.add_argument("--fail-ratio", type=float, default=None,
                        help="exit non-zero when this fraction of attempts fails for reasons "
                             "other than 429 and 503")
+        g.add_argument("--no-record", action="store_true",
+                       help="for benchmarks/recorder_overhead.py only: keep no events")
         g.add_argument("--allow-remote-target", action="store_true",
                        help="let load go to a target that is not on loopback")
 
@@ -102,7 +104,7 @@ def register(scenario: str) -> None:
                 "start": dt.datetime.now(dt.UTC).isoformat(), "end": None, "complete": False,
             }
             write_json_atomic(run_dir / "run.json", _State.manifest)
-        if not isinstance(runner, MasterRunner):
+        if not isinstance(runner, MasterRunner) and not (opts and opts.no_record):
             worker = f"{socket.gethostname()}-{os.getpid()}"
             _State.recorder = Recorder(run_dir / "events" / f"{worker}.arrows", run_id=run_id,
                                        worker=worker, scenario=scenario)

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from analysis.schema import COLUMNS, RAW_MAX, SCHEMA_VERSION, outcome_for_status
 
-from .headers import parse_ratelimit, parse_retry_after
+from .headers import NAN, parse_ratelimit, parse_retry_after, pick
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,20 @@ ARROW_SCHEMA = pa.schema([pa.field(n, _ARROW_TYPES[k]) for n, k in COLUMNS],
 _DEFAULTS = {"str": "", "int": 0, "float": math.nan}
 
 
+_KINDS = tuple(kind for _, kind in COLUMNS)
+_NAMES = tuple(name for name, _ in COLUMNS)
+
+
 class Recorder:
     def __init__(self, path: Path, *, run_id: str, worker: str, scenario: str,
                  max_buffered_rows: int = 20_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fixed = {"run_id": run_id, "worker": worker, "scenario": scenario}
+        self.run_id, self.worker, self.scenario = run_id, worker, scenario
         self.max_buffered_rows = max_buffered_rows
-        self._columns: dict[str, list] = {n: [] for n, _ in COLUMNS}
+        # Rows are tuples in column order: one append per attempt on the hot path, and one
+        # transpose per batch at flush time.
+        self._rows: list[tuple] = []
         self._lock = threading.Lock()
         self._file = open(self.path, "ab")
         self._writer = pa.ipc.new_stream(self._file, ARROW_SCHEMA)
@@ -47,46 +53,47 @@ class Recorder:
     # -- writing ---------------------------------------------------------------------------
 
     def add(self, row: dict) -> None:
-        """Buffer one row; missing columns get their empty value (NaN, 0 or '')."""
+        """Buffer one row given as a dict; missing columns get their empty value."""
+        fixed = {"run_id": self.run_id, "worker": self.worker, "scenario": self.scenario}
+        values = []
+        for name, kind in COLUMNS:
+            value = row.get(name, fixed.get(name))
+            values.append(_DEFAULTS[kind] if value is None else value)
+        self._append(tuple(values))
+
+    def _append(self, row: tuple) -> None:
         with self._lock:
-            for name, kind in COLUMNS:
-                value = row.get(name, self.fixed.get(name))
-                self._columns[name].append(_DEFAULTS[kind] if value is None else value)
-            full = len(self._columns["run_id"]) >= self.max_buffered_rows
+            self._rows.append(row)
+            full = len(self._rows) >= self.max_buffered_rows
         if full:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
-            if self.closed or not self._columns["run_id"]:
+            if self.closed or not self._rows:
                 return
-            columns, self._columns = self._columns, {n: [] for n, _ in COLUMNS}
+            rows, self._rows = self._rows, []
             try:
-                batch = pa.record_batch([pa.array(columns[n], type=ARROW_SCHEMA.field(n).type)
-                                         for n, _ in COLUMNS], schema=ARROW_SCHEMA)
-            except (pa.ArrowException, TypeError, ValueError) as exc:
+                batch = _to_batch(rows)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 # One bad value must not cost the rest of the batch: keep the rows that convert.
-                batch = self._salvage(columns, exc)
+                batch = self._salvage(rows, exc)
             self._writer.write_batch(batch)
             self._file.flush()
             os.fsync(self._file.fileno())
             self.rows_written += batch.num_rows
 
-    def _salvage(self, columns: dict[str, list], exc: Exception) -> pa.RecordBatch:
-        good: dict[str, list] = {n: [] for n, _ in COLUMNS}
-        for i in range(len(columns["run_id"])):
-            row = {n: columns[n][i] for n, _ in COLUMNS}
+    def _salvage(self, rows: list[tuple], exc: Exception) -> pa.RecordBatch:
+        good = []
+        for row in rows:
             try:
-                pa.record_batch([pa.array([row[n]], type=ARROW_SCHEMA.field(n).type)
-                                 for n, _ in COLUMNS], schema=ARROW_SCHEMA)
-            except (pa.ArrowException, TypeError, ValueError):
+                _to_batch([row])
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 self.errors += 1
                 log.error("recorder: dropped a row that does not fit the schema (%s)", exc)
                 continue
-            for n in good:
-                good[n].append(row[n])
-        return pa.record_batch([pa.array(good[n], type=ARROW_SCHEMA.field(n).type)
-                                for n, _ in COLUMNS], schema=ARROW_SCHEMA)
+            good.append(row)
+        return _to_batch(good)
 
     def close(self) -> None:
         self.flush()
@@ -102,11 +109,18 @@ class Recorder:
                    response=None, context=None, exception=None, start_time=None, url=None,
                    **_ignored) -> None:
         try:
-            self.add(row_from_request(response_time, response_length, response, context or {},
-                                      exception, start_time))
+            self._append(row_from_request(response_time, response_length, response,
+                                          context or {}, exception, start_time,
+                                          (self.run_id, self.worker, self.scenario)))
         except Exception:  # never into Locust: count it, log it, go on
             self.errors += 1
             log.exception("recorder: could not record an attempt")
+
+
+def _to_batch(rows: list[tuple]) -> pa.RecordBatch:
+    columns = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    return pa.record_batch([pa.array(col, type=ARROW_SCHEMA.field(i).type)
+                            for i, col in enumerate(columns)], schema=ARROW_SCHEMA)
 
 
 def _cut(text: object) -> str:
@@ -114,42 +128,41 @@ def _cut(text: object) -> str:
 
 
 def row_from_request(response_time, response_length, response, context: dict, exception,
-                     start_time) -> dict:
-    """Build an event row from what Locust's request event carries.
+                     start_time, fixed: tuple[str, str, str] = ("", "", "")) -> tuple:
+    """Build an event row (a tuple in COLUMNS order) from what Locust's request event carries.
 
-    The user class fills `context` with the row's own fields (logical_id, attempt, phase,
-    key_id, model, endpoint, intended_ts, ttfb_ms, outcome, request_id, error); the rest is read
-    from the response here.
+    `fixed` is (run_id, worker, scenario). The user class fills `context` with the row's own
+    fields (logical_id, attempt, phase, key_id, model, endpoint, intended_ts, ttfb_ms, outcome,
+    request_id, error); the rest is read from the response here. This runs once per attempt
+    inside Locust's process, so it stays lean (benchmarks/recorder_overhead.py).
     """
     sent = float(start_time) if start_time is not None else math.nan
     latency_ms = float(response_time) if response_time is not None else math.nan
     status = int(getattr(response, "status_code", 0) or 0)
-    headers = getattr(response, "headers", None) or {}
-    now = sent + latency_ms / 1000 if not math.isnan(latency_ms) else sent
-    retry_after_s, retry_after_raw = parse_retry_after(headers, now)
-    limit, remaining, reset = parse_ratelimit(headers, now)
-    outcome = context.get("outcome")
+    headers = pick(getattr(response, "headers", None)) if status else {}
+    if headers:
+        now = sent + latency_ms / 1000 if latency_ms == latency_ms else sent
+        retry_after_s, retry_after_raw = parse_retry_after(headers, now)
+        limit, remaining, reset = parse_ratelimit(headers, now)
+    else:
+        retry_after_s, retry_after_raw, limit, remaining, reset = NAN, "", NAN, NAN, NAN
+    get = context.get
+    request_id = get("request_id") or ""
+    outcome = get("outcome")
     if outcome is None:
-        outcome = outcome_for_status(status, bool(context.get("request_id"))) if status \
-            else "transport_error"
-    error = context.get("error")
+        outcome = outcome_for_status(status, bool(request_id)) if status else "transport_error"
+    error = get("error")
     if error is None and exception is not None and outcome not in ("rate_limited",
                                                                      "unavailable"):
         error = f"{type(exception).__name__}: {exception}"
-    return {
-        "user": context.get("user"), "phase": context.get("phase", ""),
-        "logical_id": context.get("logical_id", ""), "attempt": context.get("attempt", 1),
-        "key_id": context.get("key_id", ""), "model": context.get("model", ""),
-        "endpoint": context.get("endpoint", ""),
-        "intended_ts": context.get("intended_ts", sent), "sent_ts": sent,
-        "latency_ms": latency_ms, "ttfb_ms": context.get("ttfb_ms"),
-        "status": status, "outcome": outcome,
-        "retry_after_s": retry_after_s, "retry_after_raw": retry_after_raw,
-        "ratelimit_limit": limit, "ratelimit_remaining": remaining, "ratelimit_reset_s": reset,
-        "request_id": _cut(context.get("request_id") or ""),
-        "response_bytes": int(response_length or 0),
-        "error": _cut(error or ""),
-    }
+    intended = get("intended_ts")
+    ttfb = get("ttfb_ms")
+    return (fixed[0], fixed[1], get("user"), fixed[2], get("phase", ""), get("logical_id", ""),
+            get("attempt", 1), get("key_id", ""), get("model", ""), get("endpoint", ""),
+            sent if intended is None else intended, sent, latency_ms,
+            NAN if ttfb is None else ttfb, status, outcome, retry_after_s, retry_after_raw,
+            limit, remaining, reset, request_id[:RAW_MAX] if len(request_id) > RAW_MAX
+            else request_id, int(response_length or 0), _cut(error) if error else "")
 
 
 def read_events(path: Path) -> tuple[pa.Table, str | None]:

@@ -12,25 +12,32 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import math
 import uuid
-from typing import NamedTuple
 
 import gevent
 from locust import FastHttpUser
 
 from analysis.schema import key_fingerprint, outcome_for_status
 
-from .headers import parse_retry_after
+from .headers import parse_retry_after, pick
 from .target import Target, load_target
 
 _user_numbers = itertools.count()
 
 
-class Attempt(NamedTuple):
-    outcome: str
-    status: int
-    retry_after_s: float  # NaN unless the response said how long to wait
+class Attempt:
+    """What one attempt got. The stated wait is parsed only when asked for (the probe asks;
+    the hot path does not)."""
+
+    __slots__ = ("outcome", "status", "_headers", "_at")
+
+    def __init__(self, outcome: str, status: int, headers, at: float) -> None:
+        self.outcome, self.status, self._headers, self._at = outcome, status, headers, at
+
+    @property
+    def retry_after_s(self) -> float:
+        """Seconds the response said to wait; NaN when it did not say."""
+        return parse_retry_after(pick(self._headers), self._at)[0]
 
 _models_cache: dict[str, str] = {}
 
@@ -132,9 +139,7 @@ class PinaivuUser(FastHttpUser):
                 r.success()
             else:
                 r.failure(ctx["outcome"])
-            wait = parse_retry_after(r.headers or {}, time.time())[0] if status in (429, 503) \
-                else math.nan
-            return Attempt(ctx["outcome"], status, wait)
+            return Attempt(ctx["outcome"], status, r.headers, time.time())
 
     def _read_body(self, r, ctx: dict, t0: float) -> bytes:
         if not self.stream or r.status_code != 200:

@@ -6,13 +6,14 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from locustfiles.common.headers import MAX_WAIT_S, parse_ratelimit, parse_retry_after
+from locustfiles.common.headers import MAX_WAIT_S, parse_ratelimit, parse_retry_after, pick
 
 NOW = 1_800_000_000.0
 
 
 def ra(value, **more):
-    return parse_retry_after({"retry-after": value, **more} if value is not None else more, NOW)
+    headers = {"Retry-After": value, **more} if value is not None else more
+    return parse_retry_after(pick(headers), NOW)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -71,6 +72,11 @@ def test_http_date_round_trips(n):
       "x-ratelimit-reset": str(int(NOW) + 30)}, (10, 1, 30)),
     ({"x-ratelimit-limit": "10", "x-ratelimit-remaining": "1", "x-ratelimit-reset": "30"},
      (10, 1, 30)),
+    ({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "1"}, (10, 1, math.nan)),
+    ({"x-ratelimit-limit-requests": "20", "x-ratelimit-remaining-requests": "3",
+      "x-ratelimit-reset-requests": "1h2m3.5s"}, (20, 3, 3723.5)),
+    ({"x-ratelimit-limit-requests": "nan", "x-ratelimit-remaining-requests": "inf",
+      "x-ratelimit-reset-requests": "-1s"}, (math.nan, math.nan, math.nan)),
     ({"ratelimit-limit": "ten", "ratelimit-remaining": "", "ratelimit-reset": "-"},
      (math.nan, math.nan, math.nan)),
     ({"x-ratelimit-limit-requests": "20", "x-ratelimit-reset-requests": "later"},
@@ -78,7 +84,7 @@ def test_http_date_round_trips(n):
     ({}, (math.nan, math.nan, math.nan)),
 ])
 def test_ratelimit_families(headers, expected):
-    got = parse_ratelimit(headers, NOW)
+    got = parse_ratelimit(pick(headers), NOW)
     for g, e in zip(got, expected):
         assert (math.isnan(g) and math.isnan(e)) or g == pytest.approx(e)
 
@@ -88,4 +94,9 @@ def test_ratelimit_families(headers, expected):
                                         "x-ratelimit-reset", "x-ratelimit-limit-requests",
                                         "x-ratelimit-reset-requests"]), st.text(max_size=20)))
 def test_ratelimit_never_raises(headers):
-    assert len(parse_ratelimit(headers, NOW)) == 3
+    assert len(parse_ratelimit(pick(headers), NOW)) == 3
+
+
+def test_pick_takes_any_case_and_survives_non_mappings():
+    assert pick({"RateLimit-Limit": "5", "Server": "x"}) == {"ratelimit-limit": "5"}
+    assert pick(None) == {} and pick(42) == {}

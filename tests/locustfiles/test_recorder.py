@@ -40,14 +40,20 @@ def test_rows_round_trip_with_every_column(tmp_path):
     assert math.isnan(rows[1]["retry_after_s"]) and rows[1]["request_id"] == "req_1"
 
 
+def row(*args):
+    return dict(zip(COLUMN_NAMES, row_from_request(*args)))
+
+
 def test_outcomes_from_status_and_errors():
-    ok_without_id = row_from_request(3, 0, FakeResponse(200), {}, None, 1.0)
+    ok_without_id = row(3, 0, FakeResponse(200), {}, None, 1.0)
     assert ok_without_id["outcome"] == "bad_response"
-    refused = row_from_request(1, 0, FakeResponse(0), {}, ConnectionRefusedError("refused"), 1.0)
+    refused = row(1, 0, FakeResponse(0), {}, ConnectionRefusedError("refused"), 1.0)
     assert refused["outcome"] == "transport_error" and "ConnectionRefusedError" in \
         refused["error"] and refused["status"] == 0
-    assert row_from_request(1, 0, FakeResponse(503), {}, None, 1.0)["outcome"] == "unavailable"
-    assert row_from_request(1, 0, FakeResponse(500), {}, None, 1.0)["outcome"] == "server_error"
+    assert row(1, 0, FakeResponse(503), {}, None, 1.0)["outcome"] == "unavailable"
+    assert row(1, 0, FakeResponse(500), {}, None, 1.0)["outcome"] == "server_error"
+    long_id = row(1, 0, FakeResponse(200), {"request_id": "r" * 500}, None, 1.0)
+    assert long_id["outcome"] == "ok" and len(long_id["request_id"]) == 200
 
 
 def test_listener_never_raises_on_a_broken_response(tmp_path):

@@ -1,0 +1,71 @@
+"""Every scenario, through the make targets' runner, against the reference gateway it starts."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from locustfiles.common.recorder import read_events
+
+ROOT = Path(__file__).resolve().parents[2]
+# A small node pool so that 503s happen too.
+CROWDED = ["--gateway-set", "nodes.count=1", "--gateway-set", "nodes.slots=2",
+           "--gateway-set", "latency.ttft_ms=150", "--gateway-set", "nodes.routing_delay_ms=40",
+           "--gateway-set", "quota.limit=30", "--gateway-set", "quota.window_s=2"]
+
+SCENARIOS = [
+    ("spike", ["--users", "1", "--duration", "20s"] + CROWDED,
+     ["--baseline-s", "1.5", "--spike-s", "2", "--recovery-s", "2", "--baseline-users", "1",
+      "--spike-users", "8", "--think-s", "0.05"], {"baseline", "spike", "recovery"}),
+    ("spike_open", ["--users", "1", "--duration", "20s"] + CROWDED,
+     ["--baseline-s", "1.5", "--spike-s", "2", "--recovery-s", "2", "--baseline-rate", "4",
+      "--spike-rate", "60"], {"baseline", "spike", "recovery"}),
+    ("sweep", ["--users", "2", "--duration", "20s"] + CROWDED,
+     ["--rates", "4,40,80", "--step-s", "1.5", "--arrivals", "poisson"],
+     {"rate=4", "rate=40", "rate=80"}),
+    ("probe", ["--users", "1", "--duration", "60s", "--profile", "token-bucket"],
+     ["--idle-s", "0.5", "--sustained-s", "2", "--ra-probes", "3"],
+     {"burst", "sustained", "retry_after_wait", "retry_after_probe"}),
+]
+
+
+@pytest.mark.parametrize("scenario, run_args, locust_args, phases", SCENARIOS,
+                         ids=[s[0] for s in SCENARIOS])
+def test_scenario(tmp_path, scenario, run_args, locust_args, phases):
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    proc = subprocess.run([sys.executable, "-m", "locustfiles.run", scenario, *run_args,
+                           "--run-dir", str(run_dir), "--", *locust_args],
+                          env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = pa.concat_tables([read_events(f)[0] for f in (run_dir / "events").glob("*")]
+                            ).to_pylist()
+    counted = sum(e["num_requests"] for e in json.loads(
+        (run_dir / "locust" / "stats.json").read_text()))
+    assert len(rows) == counted
+    chat = [r for r in rows if r["endpoint"] == "/v1/chat/completions"]
+    assert {r["phase"] for r in chat} == phases
+    outcomes = Counter(r["outcome"] for r in chat)
+    assert outcomes["ok"] and outcomes["rate_limited"], outcomes
+    assert all(r["retry_after_s"] > 0 for r in chat if r["status"] == 429)
+    assert all(not math.isnan(r["latency_ms"]) for r in chat)
+    if scenario != "probe":
+        unavailable = [r for r in chat if r["status"] == 503]
+        assert unavailable, outcomes
+        assert all(r["latency_ms"] >= 40 and not r["request_id"] for r in unavailable)
+    if scenario in ("spike_open", "sweep"):
+        late = sorted(r["sent_ts"] - r["intended_ts"] for r in chat)
+        assert late[0] >= 0
+    if scenario == "probe":
+        pairs = Counter(r["logical_id"] for r in chat if r["phase"].startswith("retry_after"))
+        assert sum(n == 2 for n in pairs.values()) == 3
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["complete"] and manifest["scenario"] == scenario
+    assert (run_dir / "locust" / "report.html").is_file()
+    assert (run_dir / "gateway.log").is_file()

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from analysis.schema import COLUMNS, RAW_MAX, SCHEMA_VERSION, outcome_for_status
+from analysis.events_file import ARROW_SCHEMA
+from analysis.schema import COLUMNS, RAW_MAX, outcome_for_status
 
 from .headers import NAN, parse_ratelimit, parse_retry_after, pick
 
 log = logging.getLogger(__name__)
 
-_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
-ARROW_SCHEMA = pa.schema([pa.field(n, _ARROW_TYPES[k]) for n, k in COLUMNS],
-                         metadata={"pinaivu_schema_version": str(SCHEMA_VERSION)})
 _DEFAULTS = {"str": "", "int": 0, "float": math.nan}
 
 
@@ -163,25 +161,3 @@ def row_from_request(response_time, response_length, response, context: dict, ex
             NAN if ttfb is None else ttfb, status, outcome, retry_after_s, retry_after_raw,
             limit, remaining, reset, request_id[:RAW_MAX] if len(request_id) > RAW_MAX
             else request_id, int(response_length or 0), _cut(error) if error else "")
-
-
-def read_events(path: Path) -> tuple[pa.Table, str | None]:
-    """Every whole batch of one events file, and why reading stopped early (None if it did
-    not). A file cut by a killed process reads up to its last whole batch."""
-    batches: list[pa.RecordBatch] = []
-    problem = None
-    try:
-        with pa.OSFile(str(path), "rb") as f:
-            reader = pa.ipc.open_stream(f)
-            schema = reader.schema
-            while True:
-                try:
-                    batches.append(reader.read_next_batch())
-                except StopIteration:
-                    break
-                except (pa.ArrowInvalid, OSError) as exc:
-                    problem = f"{path.name}: truncated after {len(batches)} batches ({exc})"
-                    break
-    except (pa.ArrowInvalid, OSError) as exc:
-        return ARROW_SCHEMA.empty_table(), f"{path.name}: not an events file ({exc})"
-    return pa.Table.from_batches(batches, schema=schema), problem

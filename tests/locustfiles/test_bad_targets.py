@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from gateway.launch import free_port
-from locustfiles.common.recorder import read_events
+from analysis.events_file import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 BADSERVER = Path(__file__).with_name("badserver.py")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from gateway.launch import free_port
-from locustfiles.common.recorder import read_events
+from analysis.events_file import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"

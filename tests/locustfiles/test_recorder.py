@@ -8,7 +8,8 @@ import textwrap
 import time
 
 from analysis.schema import COLUMN_NAMES
-from locustfiles.common.recorder import Recorder, read_events, row_from_request
+from analysis.events_file import read_events
+from locustfiles.common.recorder import Recorder, row_from_request
 
 
 class FakeResponse:
@@ -117,7 +118,7 @@ def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
     cut = tmp_path / "cut.arrows"
     cut.write_bytes(data[:-300])
     table, problem = read_events(cut)
-    assert table.num_rows == 50 and "truncated after 1 batches" in problem
+    assert table.num_rows == 50 and "cut short after 1 whole batches" in problem
     garbage = tmp_path / "garbage.arrows"
     garbage.write_bytes(b"this is not arrow at all" * 10)
     table, problem = read_events(garbage)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from locustfiles.common.recorder import read_events
+from analysis.events_file import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 # A small node pool so that 503s happen too.

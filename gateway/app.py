@@ -83,6 +83,9 @@ class Gateway:
         self.pool = NodePool(profile.nodes)
         self.rng = random.Random(profile.latency.seed)
         self.started = time.monotonic()
+        # Ground truth for tests: what the server received and what its quota admitted.
+        self.chat_requests = 0
+        self.admitted = 0
 
     def uptime(self) -> float:
         return time.monotonic() - self.started
@@ -169,7 +172,8 @@ def create_app(profile: Profile) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok", "profile": profile.name,
-                "nodes_online": gw.pool.online_count(gw.uptime())}
+                "nodes_online": gw.pool.online_count(gw.uptime()),
+                "chat_requests": gw.chat_requests, "admitted": gw.admitted}
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
@@ -183,12 +187,14 @@ def create_app(profile: Profile) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
+        gw.chat_requests += 1
         key = gw.authenticate(request)
         if isinstance(key, Response):
             return key
         now = time.time()
         ident = key.key if quota_cfg.scope == "per_key" else "*"
         decision = gw.limiter.hit(ident, now)
+        gw.admitted += decision.allowed
         headers = quota_headers(quota_cfg, decision, now)
         if not decision.allowed:
             scope = "this key" if quota_cfg.scope == "per_key" else "the gateway"

@@ -22,6 +22,7 @@ import uuid
 
 import gevent
 from locust import constant, events, task
+from locust.exception import StopUser
 from locust.runners import LocalRunner
 
 from locustfiles.common import hooks
@@ -78,5 +79,4 @@ class ProbeUser(PinaivuUser):
         runner = self.environment.runner
         if isinstance(runner, LocalRunner):
             gevent.spawn_later(0.1, runner.quit)
-        while True:  # a distributed run ends at --run-time
-            gevent.sleep(1)
+        raise StopUser()  # a distributed run ends at --run-time

@@ -28,6 +28,7 @@ from .user import PinaivuUser
 
 log = logging.getLogger("pinaivu")
 HARNESS_VERSION = "0.1.0"
+DEFAULT_STOP_TIMEOUT_S = 10.0
 EXPECTED = ("rate_limited", "unavailable")
 # Options whose values may be credentials (the web UI's login, a TLS key) stay out of run.json.
 SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)  # outcomes that are data, not harness failures
@@ -87,6 +88,10 @@ def register(scenario: str) -> None:
         for w in target.warnings():
             log.warning(w)
         PinaivuUser.target = target
+        if not environment.stop_timeout:
+            # Locust's default kills users mid-request on a ramp-down or at the end; an attempt
+            # the server counted would then be missing. Let them finish (bounded).
+            environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
         run_dir = Path((opts.run_dir if opts else None) or default_run_dir(scenario))
         _State.run_dir = run_dir
         (run_dir / "events").mkdir(parents=True, exist_ok=True)

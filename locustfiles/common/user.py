@@ -15,6 +15,7 @@ import time
 import uuid
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser
 
 from analysis.schema import key_fingerprint, outcome_for_status
@@ -23,6 +24,10 @@ from .headers import parse_retry_after, pick
 from .target import Target, load_target
 
 _user_numbers = itertools.count()
+
+
+class CancelledRequest(Exception):
+    pass
 
 
 class Attempt:
@@ -109,37 +114,59 @@ class PinaivuUser(FastHttpUser):
                "endpoint": "/v1/chat/completions", "user": self.number,
                "intended_ts": intended_ts}
         t0 = time.perf_counter()
-        with self.client.post(self.path_prefix + "/chat/completions", data=json.dumps(body),
-                              headers=self.auth | {"Content-Type": "application/json"},
-                              name="/v1/chat/completions", stream=True, catch_response=True,
-                              context=ctx) as r:
-            ctx = r.request_meta["context"]
-            ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000
-            status = r.status_code or 0
-            raw = b""
-            try:
-                if status:
-                    raw = self._read_body(r, ctx, t0)
-            except (gevent.Timeout, TimeoutError) as exc:
-                ctx["outcome"], ctx["error"] = "timeout", f"{type(exc).__name__}: {exc}"
-            except Exception as exc:  # reset mid-body, stream cut short
-                ctx["outcome"], ctx["error"] = "transport_error", f"{type(exc).__name__}: {exc}"
-            r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
-            r.request_meta["response_length"] = len(raw)
-            if "outcome" not in ctx:
-                if not status:
-                    err = getattr(r, "error", None) or r.request_meta.get("exception")
-                    timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
-                    ctx["outcome"] = "timeout" if timeout else "transport_error"
-                    ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
-                else:
-                    ctx["request_id"] = self._request_id(raw) if status == 200 else None
-                    ctx["outcome"] = outcome_for_status(status, bool(ctx["request_id"]))
-            if ctx["outcome"] == "ok":
-                r.success()
+        sent = time.time()
+        reported = False
+        try:
+            with self.client.post(self.path_prefix + "/chat/completions", data=json.dumps(body),
+                                  headers=self.auth | {"Content-Type": "application/json"},
+                                  name="/v1/chat/completions", stream=True,
+                                  catch_response=True, context=ctx) as r:
+                ctx = r.request_meta["context"]
+                outcome = self._finish(r, ctx, t0)
+                reported = True  # __exit__ reports it, whatever happens from here
+            return Attempt(outcome, r.status_code or 0, r.headers, time.time())
+        except GreenletExit:
+            # Locust stopped this user mid-request (a ramp-down past --stop-timeout, or the
+            # end of the run). The server may have counted the attempt, so it is recorded,
+            # not dropped; Locust's statistics count it too.
+            if not reported:
+                ctx.update(outcome="transport_error",
+                           error="cancelled: the user was stopped mid-request")
+                self.environment.events.request.fire(
+                    request_type="POST", name="/v1/chat/completions",
+                    response_time=(time.perf_counter() - t0) * 1000, response_length=0,
+                    response=None, context=ctx, exception=CancelledRequest(ctx["error"]),
+                    start_time=sent, url=self.path_prefix + "/chat/completions")
+            raise
+
+    def _finish(self, r, ctx: dict, t0: float) -> str:
+        """Read the body, classify the attempt, mark it for Locust; returns the outcome."""
+        ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000
+        status = r.status_code or 0
+        raw = b""
+        try:
+            if status:
+                raw = self._read_body(r, ctx, t0)
+        except (gevent.Timeout, TimeoutError) as exc:
+            ctx["outcome"], ctx["error"] = "timeout", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # reset mid-body, stream cut short
+            ctx["outcome"], ctx["error"] = "transport_error", f"{type(exc).__name__}: {exc}"
+        r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
+        r.request_meta["response_length"] = len(raw)
+        if "outcome" not in ctx:
+            if not status:
+                err = getattr(r, "error", None) or r.request_meta.get("exception")
+                timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
+                ctx["outcome"] = "timeout" if timeout else "transport_error"
+                ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
             else:
-                r.failure(ctx["outcome"])
-            return Attempt(ctx["outcome"], status, r.headers, time.time())
+                ctx["request_id"] = self._request_id(raw) if status == 200 else None
+                ctx["outcome"] = outcome_for_status(status, bool(ctx["request_id"]))
+        if ctx["outcome"] == "ok":
+            r.success()
+        else:
+            r.failure(ctx["outcome"])
+        return ctx["outcome"]
 
     def _read_body(self, r, ctx: dict, t0: float) -> bytes:
         if not self.stream or r.status_code != 200:

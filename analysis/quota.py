@@ -1,0 +1,468 @@
+"""Fit a quota model to the accept/reject decisions a run observed.
+
+Parameter candidates are read off the events (clumps of accepts, their spacing, the long-run
+admitted rate, stated Retry-After), then every candidate limiter is replayed over the observed
+send times and scored by the fraction of 2xx/429 decisions it reproduces. Replays are
+teacher-forced: each decision is judged against the admissions that really happened before it,
+so one boundary miss does not throw every later decision off. The best score wins, after a
+small penalty for complexity (fixed windows before sliding ones, plain before
+"counts rejected requests too").
+
+Decision times: a request is decided when it reaches the server, about half a fast round trip
+after it was sent (the median latency of 429s, halved). 503s and 403/404/422 passed the quota
+(the reference gateway checks it first) but are not scored; 401s and transport errors never
+reached it. Pure functions: DataFrame in, dataclass out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+CHAT = "/v1/chat/completions"
+PASSED = {200, 201, 202, 204, 400, 403, 404, 409, 422, 503}
+REJECTED = 429
+# Beyond this many decisions the fit uses the first ones: enough to pin any quota down.
+MAX_FIT_EVENTS = 200_000
+PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
+           "sliding_counter": 0.002, "concurrency": 0.003}
+COUNTS_REJECTED_PENALTY = 0.002
+NOT_ROUND_PENALTY = 0.001
+MIN_AGREEMENT = 0.9
+
+
+@dataclass
+class Stream:
+    t: np.ndarray  # earliest decision times (sent + a one-way trip), sorted
+    t_late: np.ndarray  # latest: sent + a slow round trip (or the first byte, if sooner)
+    slack: float  # how far apart the two readings can be
+    passed: np.ndarray  # passed the quota (2xx, 503, 4xx after the quota)
+    rejected: np.ndarray  # 429
+    scored: np.ndarray  # 2xx or 429: the decisions a model is judged on
+    ok: np.ndarray  # 2xx
+    end: np.ndarray  # when the response finished (for concurrency)
+    retry_after: np.ndarray  # stated wait on 429s, NaN elsewhere
+
+
+@dataclass
+class Candidate:
+    algorithm: str
+    params: dict
+    agreement: float
+    score: float
+
+    def as_dict(self) -> dict:
+        return {"algorithm": self.algorithm, **self.params,
+                "agreement": round(self.agreement, 5)}
+
+
+@dataclass
+class QuotaFit:
+    algorithm: str
+    scope: str
+    limit: int | None = None
+    window_s: float | None = None
+    rate_per_s: float | None = None
+    burst: int | None = None
+    alignment: str | None = None
+    counts_rejected: bool = False
+    agreement: float | None = None
+    decisions: int = 0
+    keys: int = 0
+    rate_reached_per_s: float | None = None
+    burst_observed: int | None = None
+    candidates: list[dict] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        return d
+
+    def params(self) -> dict:
+        return {k: v for k, v in (("limit", self.limit), ("window_s", self.window_s),
+                                  ("rate_per_s", self.rate_per_s), ("burst", self.burst),
+                                  ("alignment", self.alignment),
+                                  ("counts_rejected", self.counts_rejected)) if v is not None}
+
+
+# --- preparing the decisions -------------------------------------------------------------
+
+def network_delay_s(events: pd.DataFrame) -> tuple[float, float]:
+    """(typical, slowest) send-to-decision delay, from the latency of 429s (a fast path):
+    half the median, and the 99th percentile (fresh connections included), capped."""
+    fast = events.loc[events["status"] == REJECTED, "latency_ms"].to_numpy(float)
+    fast = fast[np.isfinite(fast)]
+    if len(fast) == 0:
+        return 0.0, 0.005
+    typical = float(min(0.05, max(0.0, np.median(fast) / 2000)))
+    slowest = float(min(0.05, max(0.005, np.percentile(fast, 99) / 1000)))
+    return typical, slowest
+
+
+def quota_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The chat completion attempts that reached the quota, in decision order."""
+    chat = events[(events["endpoint"] == CHAT) & events["status"].isin(PASSED | {REJECTED})]
+    typical, slowest = network_delay_s(chat)
+    # A quota decides when the request arrives, not when the completion ends: the latest
+    # reading is the reply's first byte or a slow round trip, whichever comes first.
+    ttfb = chat["ttfb_ms"].fillna(chat["latency_ms"]).fillna(0) / 1000
+    chat = chat.assign(decided=chat["sent_ts"] + typical,
+                       decided_late=chat["sent_ts"] + np.minimum(ttfb, slowest))
+    chat = chat.sort_values("decided", kind="stable")
+    return chat.head(MAX_FIT_EVENTS)
+
+
+def make_stream(df: pd.DataFrame) -> Stream:
+    status = df["status"].to_numpy()
+    ok = (status >= 200) & (status < 300)
+    rejected = status == REJECTED
+    t = df["decided"].to_numpy(dtype=float)
+    late = np.maximum(t, df["decided_late"].to_numpy(dtype=float))
+    slack = float(np.max(late - t)) if len(t) else 0.0
+    return Stream(t=t, t_late=late, slack=max(slack, 0.001), passed=~rejected,
+                  rejected=rejected,
+                  scored=ok | rejected, ok=ok,
+                  end=(df["sent_ts"] + df["latency_ms"].fillna(0) / 1000).to_numpy(float),
+                  retry_after=np.where(rejected, df["retry_after_s"].to_numpy(float), np.nan))
+
+
+def streams_for(df: pd.DataFrame, scope: str) -> list[Stream]:
+    if scope == "global":
+        return [make_stream(df)]
+    return [make_stream(g) for _, g in df.groupby("key_id", observed=True, sort=True)]
+
+
+# --- the models, replayed teacher-forced -------------------------------------------------
+#
+# Each model answers, for every event, "would it be admitted at time t[i], given the
+# admissions that really came before it", where the history's times are `h` (the same events'
+# decision times, read early or late). Counts of earlier admissions are by event order.
+
+def _before(mask: np.ndarray) -> np.ndarray:
+    """How many True entries come strictly before each position."""
+    c = np.cumsum(mask)
+    return c - mask
+
+
+def _since(before: np.ndarray, history: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Earlier admissions whose time is at or after `start`."""
+    return np.maximum(0, before - np.searchsorted(history, start, "left"))
+
+
+def fixed_epoch(s, t, h, limit, window_s):
+    start = np.floor(t / window_s) * window_s
+    return _since(_before(s.passed), np.sort(h[s.passed]), start) < limit
+
+
+def fixed_first_request(s, t, h, limit, window_s):
+    admitted = np.sort(h[s.passed])
+    starts = []
+    current, count = -math.inf, 0
+    for a in admitted:  # windows begin at the first admission after the last one ended
+        # A tight loop re-hits just as a window ends, so an admission can read a hair before
+        # the end; if the window is already full it can only be the next window's first.
+        if a >= current + window_s or (count >= limit and a >= current + window_s - s.slack):
+            current, count = a, 0
+            starts.append(a)
+        count += 1
+    if not starts:
+        return np.ones(len(t), bool)
+    starts_arr = np.asarray(starts)
+    idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
+    start = starts_arr[idx]
+    inside = (t >= start) & (t < start + window_s)
+    return ~inside | (_since(_before(s.passed), admitted, start) < limit)
+
+
+def sliding_log(s, t, h, limit, window_s, counts_rejected=False):
+    basis = (s.passed | s.rejected) if counts_rejected else s.passed
+    return _since(_before(basis), np.sort(h[basis]), t - window_s) < limit
+
+
+def sliding_counter(s, t, h, limit, window_s):
+    admitted = np.sort(h[s.passed])
+    start = np.floor(t / window_s) * window_s
+    cur = _since(_before(s.passed), admitted, start)
+    prev = np.searchsorted(admitted, start, "left") - np.searchsorted(admitted, start - window_s,
+                                                                      "left")
+    return prev * (window_s - (t - start)) / window_s + cur < limit
+
+
+def token_bucket(s, t, h, rate_per_s, burst, counts_rejected=False):
+    interval = 1.0 / rate_per_s
+    tolerance = (burst - 1) * interval
+    basis = (s.passed | s.rejected) if counts_rejected else s.passed
+    a = np.sort(h[basis])
+    if len(a) == 0:
+        return np.ones(len(t), bool)
+    # GCRA: tat_j = max(tat_{j-1}, a_j) + T, whose closed form is
+    # tat_j = (j+1) T + max_{i<=j} (a_i - i T).
+    j = np.arange(len(a))
+    tat_after = (j + 1) * interval + np.maximum.accumulate(a - j * interval)
+    k = _before(basis)
+    tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
+    return tat_before - t <= tolerance + 1e-9
+
+
+def concurrency(s, t, h, limit):
+    ends = np.sort(s.end[s.passed])
+    return _before(s.passed) - np.searchsorted(ends, t, "right") < limit
+
+
+def predict(algorithm: str, params: dict, s: Stream, t=None, h=None) -> np.ndarray:
+    t = s.t if t is None else t
+    h = s.t if h is None else h
+    p = params
+    if algorithm == "fixed_window":
+        model = fixed_epoch if p.get("alignment") == "epoch" else fixed_first_request
+        return model(s, t, h, p["limit"], p["window_s"])
+    if algorithm == "sliding_log":
+        return sliding_log(s, t, h, p["limit"], p["window_s"], p.get("counts_rejected", False))
+    if algorithm == "sliding_counter":
+        return sliding_counter(s, t, h, p["limit"], p["window_s"])
+    if algorithm == "token_bucket":
+        return token_bucket(s, t, h, p["rate_per_s"], p["burst"],
+                            p.get("counts_rejected", False))
+    return concurrency(s, t, h, p["limit"])
+
+
+def reproduced(algorithm: str, params: dict, s: Stream) -> np.ndarray:
+    """Per scored decision: does the model give the observed answer at some reading of when
+    the server decided (this request's and the earlier ones', each between send and reply)?"""
+    ok = s.ok[s.scored]
+    hit = np.zeros(int(s.scored.sum()), bool)
+    for t in (s.t, s.t_late):
+        for h in (s.t, s.t_late):
+            hit |= predict(algorithm, params, s, t, h)[s.scored] == ok
+            if hit.all():
+                return hit
+    return hit
+
+
+def agreement(algorithm: str, params: dict, streams: list[Stream]) -> float:
+    hit = total = 0
+    for s in streams:
+        if s.scored.any():
+            r = reproduced(algorithm, params, s)
+            hit += int(r.sum())
+            total += len(r)
+    return hit / total if total else 0.0
+
+
+# --- candidates ----------------------------------------------------------------------------
+
+def _runs(s: Stream) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of consecutive passed decisions: (start times, end times, sizes)."""
+    passed = s.passed[s.passed | s.rejected]
+    t = s.t[s.passed | s.rejected]
+    if not passed.any():
+        return np.array([]), np.array([]), np.array([], int)
+    edges = np.diff(np.r_[False, passed, False].astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return t[starts], t[stops - 1], stops - starts
+
+
+def _nice(values, rel: float = 0.03) -> set[float]:
+    """Each value, and the round numbers within `rel` of it (windows are usually whole)."""
+    out = set()
+    for v in values:
+        if not (v and math.isfinite(v) and v > 0):
+            continue
+        out.add(round(v, 6))
+        for step in (1.0, 0.5, 0.1):
+            r = round(v / step) * step
+            if r > 0 and abs(r - v) <= rel * v:
+                out.add(round(r, 6))
+    return out
+
+
+def _is_round(v: float) -> bool:
+    """Whole or half seconds, or a rate of at most two significant digits."""
+    if abs(v * 2 - round(v * 2)) < 1e-9:
+        return True
+    digits = f"{v:.2g}"
+    return abs(float(digits) - v) < 1e-9
+
+
+def observed_shape(streams: list[Stream]) -> dict:
+    first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
+    first_durations, reopen_spans = [], []
+    for s in streams:
+        starts, ends, sizes = _runs(s)
+        if len(sizes) == 0:
+            continue
+        first_sizes.append(int(sizes[0]))
+        first_durations.append(float(ends[0] - starts[0]))
+        rest_sizes += [int(x) for x in sizes[1:]]
+        big = starts[sizes >= 2]
+        if len(big) >= 2:
+            spacings += list(np.diff(big))
+        admitted = s.t[s.passed]
+        later = admitted[int(sizes[0]):]
+        if len(later) >= 2 and later[-1] > ends[0]:
+            rates.append(len(later) / (later[-1] - ends[0]))
+            gaps += list(np.diff(later))
+        ra = s.retry_after[s.rejected]
+        stated += list(ra[np.isfinite(ra)])
+        # The first 429 after a run of accepts says when the quota reopens; for a window
+        # anchored at that run's start, reopening minus start is the window.
+        order = s.passed | s.rejected
+        t_all, rej_all, ra_all = s.t[order], s.rejected[order], s.retry_after[order]
+        after = np.searchsorted(t_all, ends, "right")
+        for start, i in zip(starts, after):
+            if i < len(t_all) and rej_all[i] and np.isfinite(ra_all[i]):
+                reopen_spans.append(t_all[i] + ra_all[i] - start)
+    return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
+            "gaps": gaps, "stated": stated, "first_duration": first_durations,
+            "reopen_span": reopen_spans}
+
+
+def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
+    shape = observed_shape(streams)
+    if not shape["first"]:
+        return []
+    burst = max(shape["first"])
+    limits = {burst}
+    if shape["rest"]:
+        rest = np.asarray(shape["rest"])
+        limits |= {int(np.median(rest)), int(rest.max()), int(np.bincount(rest).argmax())}
+    limits |= {x + d for x in list(limits) for d in (-1, 1)}
+    limits = sorted(x for x in limits if x >= 1)
+    rate = float(np.median(shape["rate"])) if shape["rate"] else None
+    windows = set()
+    if shape["spacing"]:
+        windows |= _nice([float(np.median(shape["spacing"]))])
+    if rate:
+        windows |= _nice([lim / rate for lim in limits])
+    if shape["reopen_span"]:
+        spans = np.asarray(shape["reopen_span"])
+        windows |= _nice([float(np.median(spans)), float(spans.min())])
+    windows = sorted(w for w in windows if w > 0)
+
+    out: list[tuple[str, dict]] = []
+    for lim in limits:
+        for w in windows:
+            base = {"limit": int(lim), "window_s": float(w)}
+            out.append(("fixed_window", base | {"alignment": "first_request"}))
+            out.append(("fixed_window", base | {"alignment": "epoch"}))
+            out.append(("sliding_log", dict(base)))
+            out.append(("sliding_log", base | {"counts_rejected": True}))
+            out.append(("sliding_counter", dict(base)))
+    if rate:
+        rates = _nice([rate] + ([1 / float(np.median(shape["gaps"]))] if shape["gaps"] else []),
+                      rel=0.05)
+        bursts = {burst, burst - 1, burst + 1}
+        for r in list(rates):
+            refill = int(round(r * max(shape["first_duration"] or [0])))
+            bursts |= {burst - refill, burst - refill + 1}
+        for r in sorted(rates):
+            for b in sorted(x for x in bursts if x >= 1):
+                out.append(("token_bucket", {"rate_per_s": float(r), "burst": int(b)}))
+                out.append(("token_bucket", {"rate_per_s": float(r), "burst": int(b),
+                                             "counts_rejected": True}))
+    # A concurrency limit shows as slow admissions overlapping: only worth trying then.
+    ok_latency = [float(np.median(s.end[s.ok] - s.t[s.ok])) for s in streams if s.ok.any()]
+    if ok_latency and np.median(ok_latency) > 0.02:
+        peak = 0
+        for s in streams:
+            ends = np.sort(s.end[s.passed])
+            in_flight = _before(s.passed) - np.searchsorted(ends, s.t, "right")
+            if s.passed.any():
+                peak = max(peak, int(in_flight[s.passed].max()) + 1)
+        for c in (peak - 1, peak, peak + 1):
+            if c >= 1:
+                out.append(("concurrency", {"limit": c}))
+    return out
+
+
+def _penalty(algorithm: str, params: dict) -> float:
+    p = PENALTY[algorithm]
+    if params.get("counts_rejected"):
+        p += COUNTS_REJECTED_PENALTY
+    for name in ("window_s", "rate_per_s"):
+        if name in params and not _is_round(params[name]):
+            p += NOT_ROUND_PENALTY
+    return p
+
+
+# --- the fit -------------------------------------------------------------------------------
+
+def fit_quota(events: pd.DataFrame) -> QuotaFit:
+    df = quota_events(events)
+    keys = int(df["key_id"].nunique()) if len(df) else 0
+    n_rejected = int((df["status"] == REJECTED).sum()) if len(df) else 0
+    n_ok = int(((df["status"] >= 200) & (df["status"] < 300)).sum()) if len(df) else 0
+    span = float(df["decided"].max() - df["decided"].min()) if len(df) > 1 else 0.0
+    reached = n_ok / span if span > 0 else None
+    if len(df) == 0:
+        return QuotaFit("unknown", "unknown", note="no chat completion reached the quota "
+                        "(only errors before it, or no events)")
+    if n_rejected == 0:
+        return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
+                        rate_reached_per_s=reached,
+                        note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "
+                             f"{reached:.2f} requests/s" if reached else "no 429 observed")
+    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    tried: list[tuple[str, Candidate]] = []
+    for scope in scopes:
+        streams = streams_for(df, scope)
+        for algorithm, params in candidate_params(streams):
+            agr = agreement(algorithm, params, streams)
+            tried.append((scope, Candidate(algorithm, params, agr,
+                                           agr - _penalty(algorithm, params))))
+    if not tried:
+        return QuotaFit("unknown", "unknown", decisions=len(df), keys=keys,
+                        note="no accepted request to derive a quota from")
+    tried.sort(key=lambda sc: -sc[1].score)
+    scope, best = tried[0]
+    streams = streams_for(df, scope)
+    burst_seen = max(observed_shape(streams)["first"] or [0])
+    fit = QuotaFit(
+        algorithm=best.algorithm if best.agreement >= MIN_AGREEMENT else "unknown",
+        scope=scope if keys >= 2 else "unknown",
+        agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
+        keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
+        candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
+    p = best.params
+    fit.counts_rejected = bool(p.get("counts_rejected", False))
+    if best.algorithm in ("fixed_window", "sliding_log", "sliding_counter"):
+        fit.limit, fit.window_s = p["limit"], p["window_s"]
+        fit.rate_per_s = p["limit"] / p["window_s"]
+        fit.burst = p["limit"]
+        fit.alignment = p.get("alignment")
+    elif best.algorithm == "token_bucket":
+        fit.limit = fit.burst = p["burst"]
+        fit.rate_per_s = p["rate_per_s"]
+    else:
+        fit.limit = p["limit"]
+    if fit.algorithm == "unknown":
+        fit.note = (f"no model reproduces more than {best.agreement:.1%} of the decisions; "
+                    "the best is listed first among the candidates")
+    elif keys < 2:
+        fit.note = "one key in the run: per-key and global quotas look the same"
+    return fit
+
+
+def describe(fit: QuotaFit) -> str:
+    """The quota in words, for the report's verdict."""
+    scope = {"per_key": " per key", "global": " shared by all keys", "unknown": ""}[fit.scope]
+    if fit.algorithm == "none_observed":
+        reached = f" at up to {fit.rate_reached_per_s:.2f} requests/s" \
+            if fit.rate_reached_per_s else ""
+        return f"no rate limit observed{reached}"
+    if fit.algorithm == "unknown":
+        return "quota not identified" + (f" ({fit.note})" if fit.note else "")
+    also = " (rejected requests count too)" if fit.counts_rejected else ""
+    if fit.algorithm == "token_bucket":
+        return (f"token bucket: {fit.rate_per_s:g} requests/s sustained, bursts of "
+                f"{fit.burst}{scope}{also}")
+    if fit.algorithm == "concurrency":
+        return f"at most {fit.limit} requests in flight{scope}"
+    name = {"fixed_window": "fixed window", "sliding_log": "sliding log",
+            "sliding_counter": "sliding window counter"}[fit.algorithm]
+    where = {"epoch": ", aligned to the clock", "first_request":
+             ", anchored at the first request"}.get(fit.alignment or "", "")
+    return f"{fit.limit} requests per {fit.window_s:g} s{scope}, {name}{where}{also}"

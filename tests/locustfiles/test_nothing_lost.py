@@ -1,0 +1,39 @@
+"""Every request the gateway received is a row, even when Locust stops users mid-request."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pytest
+
+from analysis.events_file import read_events
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW = ["quota.limit=100000", "latency.ttft_ms=5000", "latency.jitter=0", "nodes.slots=100"]
+
+
+@pytest.mark.parametrize("stop_timeout, cancelled", [(None, False), ("1", True)],
+                         ids=["graceful-default", "forced-after-1s"])
+def test_ramp_down_mid_request(gateway_factory, tmp_path, stop_timeout, cancelled):
+    gw = gateway_factory("default", SLOW)
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "spike.py"),
+           "--headless", "--run-dir", str(run_dir), "--only-summary",
+           "--baseline-s", "1", "--spike-s", "1.2", "--recovery-s", "1",
+           "--baseline-users", "1", "--spike-users", "12", "--think-s", "0.01"]
+    if stop_timeout:
+        cmd += ["--stop-timeout", stop_timeout]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    received = httpx.get(gw.root_url + "/healthz").json()["chat_requests"]
+    rows = pa.concat_tables([read_events(f)[0] for f in (run_dir / "events").glob("*")]
+                            ).to_pylist()
+    chat = [r for r in rows if r["endpoint"] == "/v1/chat/completions"]
+    assert len(chat) == received
+    was_cancelled = [r for r in chat if r["error"].startswith("cancelled")]
+    assert bool(was_cancelled) == cancelled
+    assert all(r["outcome"] == "transport_error" for r in was_cancelled)

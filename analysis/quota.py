@@ -413,9 +413,20 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
             agr = agreement(algorithm, params, streams)
             tried.append((scope, Candidate(algorithm, params, agr,
                                            agr - _penalty(algorithm, params))))
-    if not tried:
+    if not tried and not (df["status"] != REJECTED).any():
         return QuotaFit("unknown", "unknown", decisions=len(df), keys=keys,
-                        note="no accepted request to derive a quota from")
+                        note="every request was refused: no accepted request to derive a "
+                             "quota from")
+    key_streams = streams_for(df, "per_key")
+    reopened = any(len(_runs(st)[2]) > 1 for st in key_streams)
+    if not reopened and not observed_shape(key_streams)["reopen_span"]:
+        first = max(observed_shape(key_streams)["first"] or [0])
+        return QuotaFit("unknown", "unknown", limit=first or None, burst_observed=first,
+                        decisions=len(df), keys=keys, rate_reached_per_s=reached,
+                        candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried],
+                        note=f"{first} requests were admitted, then the quota did not reopen "
+                             f"during the run ({span:.1f} s): its window is longer; run for "
+                             "longer than one window, or use the probe")
     tried.sort(key=lambda sc: -sc[1].score)
     scope, best = tried[0]
     streams = streams_for(df, scope)
@@ -441,8 +452,14 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
     if fit.algorithm == "unknown":
         fit.note = (f"no model reproduces more than {best.agreement:.1%} of the decisions; "
                     "the best is listed first among the candidates")
-    elif keys < 2:
-        fit.note = "one key in the run: per-key and global quotas look the same"
+    else:
+        notes = []
+        if not reopened:
+            notes.append("the quota did not reopen during the run: its window comes from "
+                         "Retry-After alone")
+        if keys < 2:
+            notes.append("one key in the run: per-key and global quotas look the same")
+        fit.note = "; ".join(notes)
     return fit
 
 

@@ -31,7 +31,7 @@ SCENARIOS = [
      {"rate=4", "rate=40", "rate=80"}),
     ("probe", ["--users", "1", "--duration", "60s", "--profile", "token-bucket"],
      ["--idle-s", "0.5", "--sustained-s", "2", "--ra-probes", "3"],
-     {"burst", "sustained", "retry_after_wait", "retry_after_probe"}),
+     {"burst", "sustained", "split", "retry_after_wait", "retry_after_probe"}),
 ]
 
 

@@ -83,6 +83,8 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
     for col in ("run_id", "worker", "scenario", "phase", "outcome", "key_id", "model",
                 "endpoint"):
         events[col] = events[col].astype("category")
+    # A closed-loop request is intended when it is sent.
+    events["intended_ts"] = events["intended_ts"].fillna(events["sent_ts"])
     if len(events) == 0:
         problems.append("no events could be read")
     return Run(path, manifest, events, problems)
@@ -97,4 +99,14 @@ def write_text(path: Path, text: str) -> None:
 def write_summary(run: Run, summary: dict) -> Path:
     out = run.path / "summary.json"
     write_text(out, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
+    return out
+
+
+def write_report(run: Run, summary: dict, figures: dict[str, bytes], html: str) -> Path:
+    """summary.json, the figures as PNG, and index.html; returns the path of index.html."""
+    write_summary(run, summary)
+    for name, png in figures.items():
+        (run.path / f"{name}.png").write_bytes(png)
+    out = run.path / "index.html"
+    write_text(out, html)
     return out

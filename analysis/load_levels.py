@@ -1,0 +1,175 @@
+"""Throughput against error rate, latency by outcome, 503s, spike timing, the per-key table.
+
+Pure functions over the events DataFrame. A load level is a `phase` (a sweep step, a spike
+phase) when the run has phases, else a slice of time. Latency of a logical request counts from
+its intended time (so a late open-loop send is not hidden); from the send time as well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .quota import CHAT
+
+SATURATION_GAIN = 0.05  # goodput growing by less than this share no longer counts as growth
+KNEE_ERRORS = 0.05
+PERCENTILES = (50, 90, 99)
+# Probe phases are a procedure, not load levels.
+PROBE_PHASES = {"burst", "sustained", "split", "retry_after_wait", "retry_after_probe"}
+
+
+def chat_attempts(events: pd.DataFrame) -> pd.DataFrame:
+    return events[events["endpoint"] == CHAT]
+
+
+def _levels(chat: pd.DataFrame, bins: int = 20) -> pd.Series:
+    phases = chat["phase"].astype(str)
+    named = set(phases.unique()) - {""}
+    if len(named) >= 2 and not named <= PROBE_PHASES:
+        return phases
+    t = chat["intended_ts"].to_numpy(float)
+    span = float(t.max() - t.min()) if len(t) else 0.0
+    width = max(1.0, span / bins)
+    start = t.min() if len(t) else 0.0
+    index = np.floor((t - start) / width).astype(int)
+    return pd.Series([f"{i * width:.0f}-{(i + 1) * width:.0f} s" for i in index],
+                     index=chat.index)
+
+
+def throughput(events: pd.DataFrame) -> dict:
+    """Per load level: offered attempts/s, goodput (ok/s), 429/s, 503/s, error fraction; and
+    the saturation point, where goodput stops growing with offered load."""
+    chat = chat_attempts(events)
+    if chat.empty:
+        return {"levels": [], "saturation": None, "knee": None, "by": None}
+    levels = _levels(chat)
+    by = "phase" if levels.equals(chat["phase"].astype(str)) else "time"
+    rows = []
+    order = pd.unique(levels)
+    for label in order:
+        g = chat[levels == label]
+        t = g["intended_ts"].to_numpy(float)
+        n = len(g)
+        # The level lasted from its first intended send to its last, plus one mean gap.
+        duration = float(t.max() - t.min()) + (float(t.max() - t.min()) / max(n - 1, 1))
+        duration = max(duration, 1e-3)
+        outcome = g["outcome"].astype(str)
+        ok = int((outcome == "ok").sum())
+        limited = int((outcome == "rate_limited").sum())
+        unavailable = int((outcome == "unavailable").sum())
+        rows.append({"level": str(label), "start_ts": float(t.min()), "duration_s": duration,
+                     "attempts": n, "offered_per_s": n / duration, "goodput_per_s": ok / duration,
+                     "rate_limited_per_s": limited / duration,
+                     "unavailable_per_s": unavailable / duration,
+                     "other_errors_per_s": (n - ok - limited - unavailable) / duration,
+                     "error_fraction": (n - ok) / n})
+    return {"levels": rows, "by": by, "saturation": saturation(rows),
+            "knee": next(({"level": r["level"], "offered_per_s": r["offered_per_s"],
+                           "error_fraction": r["error_fraction"]}
+                          for r in sorted(rows, key=lambda r: r["offered_per_s"])
+                          if r["error_fraction"] > KNEE_ERRORS), None)}
+
+
+def saturation(rows: list[dict]) -> dict | None:
+    """The lowest offered load past which more offered load buys (almost) no more goodput."""
+    ordered = sorted(rows, key=lambda r: r["offered_per_s"])
+    if len(ordered) < 2:
+        return None
+    best = max(r["goodput_per_s"] for r in ordered)
+    for r in ordered:
+        if r["goodput_per_s"] >= (1 - SATURATION_GAIN) * best:
+            reached = any(o["offered_per_s"] > r["offered_per_s"] * 1.2 for o in ordered)
+            return {"level": r["level"], "offered_per_s": r["offered_per_s"],
+                    "goodput_per_s": r["goodput_per_s"], "reached": reached}
+    return None
+
+
+def _percentiles(values: np.ndarray) -> dict:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return {"count": 0}
+    out = {f"p{p}": round(float(np.percentile(values, p)), 3) for p in PERCENTILES}
+    out.update(count=int(len(values)), max=round(float(values.max()), 3),
+               mean=round(float(values.mean()), 3))
+    return out
+
+
+def latency(events: pd.DataFrame) -> dict:
+    chat = chat_attempts(events)
+    outcome = chat["outcome"].astype(str)
+    sent_ms = chat["latency_ms"].to_numpy(float)
+    intended_ms = sent_ms + (chat["sent_ts"] - chat["intended_ts"]).to_numpy(float) * 1000
+    ok = (outcome == "ok").to_numpy()
+    return {
+        "ok_from_intended_ms": _percentiles(intended_ms[ok]),
+        "ok_from_sent_ms": _percentiles(sent_ms[ok]),
+        "send_lateness_ms": _percentiles(((chat["sent_ts"] - chat["intended_ts"]) * 1000
+                                          ).to_numpy(float)),
+        "by_outcome": {o: _percentiles(sent_ms[(outcome == o).to_numpy()])
+                       for o in sorted(outcome.unique())},
+        "spike": spike_timing(chat),
+    }
+
+
+def unavailable(events: pd.DataFrame) -> dict:
+    chat = chat_attempts(events)
+    u = chat[chat["outcome"].astype(str) == "unavailable"]
+    span = float(chat["sent_ts"].max() - chat["sent_ts"].min()) if len(chat) > 1 else 0.0
+    out = {"count": int(len(u)), "share": float(len(u) / len(chat)) if len(chat) else 0.0,
+           "rate_per_s": float(len(u) / span) if span else 0.0,
+           "latency_ms": _percentiles(u["latency_ms"].to_numpy(float)),
+           "with_retry_after": int(u["retry_after_s"].notna().sum())}
+    if len(u):
+        t0 = float(chat["sent_ts"].min())
+        seconds = np.floor(u["sent_ts"].to_numpy(float) - t0).astype(int)
+        counts = np.bincount(seconds)
+        out["per_second"] = {"start_ts": t0, "counts": counts.tolist()}
+    return out
+
+
+def spike_timing(chat: pd.DataFrame) -> dict | None:
+    """From the spike's start to its first 429/503, and from its end to recovery: the first
+    second after which no second has more than 5% errors."""
+    phase = chat["phase"].astype(str)
+    if not (phase == "spike").any():
+        return None
+    spike_start = float(chat.loc[phase == "spike", "intended_ts"].min())
+    bad = chat["outcome"].astype(str).isin(["rate_limited", "unavailable"])
+    after = chat[(chat["intended_ts"] >= spike_start) & bad]
+    out = {"first_error_after_s": round(float(after["intended_ts"].min() - spike_start), 3)
+           if len(after) else None, "recovered_after_s": None}
+    if (phase == "recovery").any():
+        rec = chat[phase == "recovery"]
+        rec_start = float(rec["intended_ts"].min())
+        sec = np.floor(rec["intended_ts"].to_numpy(float) - rec_start).astype(int)
+        errs = rec["outcome"].astype(str).isin(["rate_limited", "unavailable"]).to_numpy()
+        frac = np.bincount(sec, weights=errs) / np.maximum(np.bincount(sec), 1)
+        clean = frac <= KNEE_ERRORS
+        # the first second from which every later second is clean
+        tail = np.flatnonzero(~clean)
+        first_clean = 0 if len(tail) == 0 else int(tail[-1]) + 1
+        if first_clean < len(frac):
+            out["recovered_after_s"] = float(first_clean)
+        else:
+            out["note"] = "errors went on to the end of the recovery phase"
+    return out
+
+
+def per_key(events: pd.DataFrame) -> list[dict]:
+    chat = chat_attempts(events)
+    rows = []
+    for key, g in chat.groupby("key_id", observed=True, sort=True):
+        outcome = g["outcome"].astype(str)
+        span = float(g["sent_ts"].max() - g["sent_ts"].min()) or 1.0
+        ra = g["retry_after_s"].to_numpy(float)
+        rows.append({"key_id": str(key), "attempts": int(len(g)),
+                     "ok": int((outcome == "ok").sum()),
+                     "rate_limited": int((outcome == "rate_limited").sum()),
+                     "unavailable": int((outcome == "unavailable").sum()),
+                     "other_errors": int((~outcome.isin(["ok", "rate_limited",
+                                                         "unavailable"])).sum()),
+                     "goodput_per_s": round(float((outcome == "ok").sum() / span), 3),
+                     "median_retry_after_s": round(float(np.nanmedian(ra)), 3)
+                     if np.isfinite(ra).any() else None})
+    return rows

@@ -1,0 +1,171 @@
+"""Figures of a run. Each draw_* function draws on the `ax` it is handed, from data already
+computed; `render_figures` makes the figures, saves them as PNG and closes them."""
+
+from __future__ import annotations
+
+import io
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .quota import CHAT, QuotaFit  # noqa: E402
+
+COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
+           "other": "#6d6d6d"}
+MAX_POINTS = 20_000  # per series: more only slows the drawing
+
+
+def _outcome_group(outcome: pd.Series) -> pd.Series:
+    o = outcome.astype(str)
+    return o.where(o.isin(["ok", "rate_limited", "unavailable"]), "other")
+
+
+def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
+    """Attempts per second, stacked by outcome."""
+    t0 = chat["sent_ts"].min()
+    sec = np.floor(chat["sent_ts"] - t0).astype(int)
+    table = pd.crosstab(sec, _outcome_group(chat["outcome"]))
+    bottom = np.zeros(len(table))
+    for name in ("ok", "rate_limited", "unavailable", "other"):
+        if name in table:
+            ax.bar(table.index, table[name], bottom=bottom, width=1.0, align="edge",
+                   color=COLOURS[name], label=name.replace("_", " "))
+            bottom += table[name].to_numpy()
+    ax.set_xlabel("seconds since the first request")
+    ax.set_ylabel("attempts per second")
+    ax.set_title("Status over time")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _window_marks(fit: QuotaFit, t_min: float, t_max: float,
+                  accepts: np.ndarray) -> list[float]:
+    if fit.algorithm != "fixed_window" or not fit.window_s:
+        return []
+    w = fit.window_s
+    if fit.alignment == "epoch":
+        k0 = np.ceil(t_min / w)
+        return list(np.arange(k0 * w, t_max, w))[:200]
+    marks, current = [], -np.inf
+    for a in np.sort(accepts):
+        if a >= current + w:
+            current = a
+            marks.append(a)
+    return marks[:200]
+
+
+def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit) -> None:
+    """Cumulative accepts per key, with the fitted windows or bucket drawn on them."""
+    t0 = chat["sent_ts"].min()
+    ok = chat[chat["outcome"].astype(str) == "ok"]
+    for key, g in ok.groupby("key_id", observed=True, sort=True):
+        t = np.sort(g["sent_ts"].to_numpy(float))
+        step = max(1, len(t) // MAX_POINTS)
+        ax.step(t[::step] - t0, np.arange(1, len(t) + 1)[::step], where="post",
+                label=f"key {key}")
+    if len(ok):
+        accepts = np.sort(ok["sent_ts"].to_numpy(float))
+        for m in _window_marks(fit, t0, chat["sent_ts"].max(), accepts
+                               if fit.scope == "global" else
+                               ok[ok["key_id"] == ok["key_id"].iloc[0]]["sent_ts"].to_numpy()):
+            ax.axvline(m - t0, color="#999", lw=0.7, ls="--")
+        if fit.algorithm == "token_bucket" and fit.rate_per_s:
+            first = ok.groupby("key_id", observed=True)["sent_ts"].min().min() - t0
+            x = np.linspace(first, chat["sent_ts"].max() - t0, 50)
+            ax.plot(x, fit.burst + fit.rate_per_s * (x - first), color="#555", ls="--",
+                    label=f"bucket bound: {fit.burst} + {fit.rate_per_s:g}/s")
+    ax.set_xlabel("seconds since the first request")
+    ax.set_ylabel("accepted requests (cumulative)")
+    ax.set_title("Accepts over time" + (" with fitted windows" if fit.algorithm ==
+                                         "fixed_window" else ""))
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
+    """Stated Retry-After against the observed reopening (bracket midpoint)."""
+    if points is None or points.empty:
+        ax.text(0.5, 0.5, "no 429 with Retry-After followed by an accept", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    p = points.iloc[:: max(1, len(points) // MAX_POINTS)]
+    observed = (p["opens_after"] + p["opens_by"]) / 2 - p["recv"]
+    ax.scatter(observed, p["stated"], s=6, alpha=0.5, color="#1565c0")
+    hi = float(max(observed.max(), p["stated"].max(), 1)) * 1.05
+    xs = np.array([0, hi])
+    ax.plot(xs, xs, color="#2e7d32", lw=1, label="stated = observed")
+    ax.fill_between(xs, xs, xs + 1, color="#2e7d32", alpha=0.12, label="honest band (+1 s)")
+    ax.set_xlabel("observed wait until the quota reopened (s)")
+    ax.set_ylabel("stated Retry-After (s)")
+    ax.set_title("Stated against observed Retry-After")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def draw_throughput(ax, levels: list[dict]) -> None:
+    """Goodput and error fraction against offered load."""
+    if not levels:
+        ax.set_axis_off()
+        return
+    rows = sorted(levels, key=lambda r: r["offered_per_s"])
+    x = [r["offered_per_s"] for r in rows]
+    ax.plot(x, [r["goodput_per_s"] for r in rows], "o-", color=COLOURS["ok"],
+            label="goodput (ok/s)")
+    ax.plot(x, x, ":", color="#999", label="offered")
+    ax.set_xlabel("offered load (attempts/s)")
+    ax.set_ylabel("requests/s")
+    ax2 = ax.twinx()
+    ax2.plot(x, [r["error_fraction"] for r in rows], "s--", color=COLOURS["unavailable"],
+             label="error fraction")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("error fraction")
+    ax.set_title("Throughput against error rate")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+
+
+def draw_latency(ax, chat: pd.DataFrame) -> None:
+    """Latency distribution per outcome (log scale)."""
+    groups = _outcome_group(chat["outcome"])
+    data, labels = [], []
+    for name in ("ok", "rate_limited", "unavailable", "other"):
+        v = chat.loc[groups == name, "latency_ms"].to_numpy(float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            data.append(v[:: max(1, len(v) // MAX_POINTS)])
+            labels.append(f"{name.replace('_', ' ')} ({len(v)})")
+    if not data:
+        ax.set_axis_off()
+        return
+    ax.boxplot(data, vert=False, showfliers=False, widths=0.6)
+    ax.set_yticks(range(1, len(labels) + 1), labels)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency from send (ms, log scale)")
+    ax.set_title("Latency by outcome")
+
+
+def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
+                   levels: list[dict]) -> dict[str, bytes]:
+    """Draw every figure and close it; return name -> PNG bytes."""
+    chat = events[events["endpoint"] == CHAT]
+    figures = {}
+    if chat.empty:
+        return figures
+    plan = [("status_timeline", lambda ax: draw_status_timeline(ax, chat)),
+            ("accepts", lambda ax: draw_accepts(ax, chat, fit)),
+            ("retry_after", lambda ax: draw_retry_after(ax, audit_points)),
+            ("throughput", lambda ax: draw_throughput(ax, levels)),
+            ("latency", lambda ax: draw_latency(ax, chat))]
+    for name, draw in plan:
+        fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+        try:
+            draw(ax)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+        finally:
+            plt.close(fig)
+        figures[name] = buf.getvalue()
+    return figures

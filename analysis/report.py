@@ -1,0 +1,115 @@
+"""Build a run's summary (the summary.json contract), figures and self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+from collections.abc import Callable
+
+import jinja2
+import numpy as np
+
+from . import load_levels
+from .plots import render_figures
+from .quota import QuotaFit, describe, fit_quota
+from .retry_after import RetryAfterAudit, audit_retry_after
+from .rundir import Run
+from .schema import SCHEMA_VERSION
+
+SUMMARY_VERSION = 1
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
+                                autoescape=jinja2.select_autoescape(["html"]))
+
+
+def _clean(value):
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
+    words = describe(fit)
+    words = words[0].upper() + words[1:]
+    ra = {"honest": "Retry-After honest (never early, at most 1 s late)",
+          "optimistic": "Retry-After optimistic: it says to retry before the quota reopens",
+          "conservative": "Retry-After conservative: it asks for over 1 s more than needed",
+          "absent": "429s carry no Retry-After",
+          "insufficient_data": "Retry-After not judged (too few 429s followed by an accept)",
+          }[audit.verdict]
+    out = f"{words}; {ra}."
+    if unavailable.get("count"):
+        p50 = unavailable["latency_ms"].get("p50")
+        out += (f" {unavailable['count']} requests found no free node (503)"
+                + (f", answered in {p50:g} ms (median)." if p50 is not None else "."))
+    return out
+
+
+def build_summary(run: Run, progress: Callable[[str], None] | None = None
+                  ) -> tuple[dict, QuotaFit, RetryAfterAudit]:
+    say = progress or (lambda _msg: None)
+    events = run.events
+    say(f"fitting the quota to {len(events)} events")
+    fit = fit_quota(events)
+    say("auditing Retry-After")
+    audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key")
+    say("throughput, latency, 503s")
+    tp = load_levels.throughput(events)
+    unavailable = load_levels.unavailable(events)
+    problems = list(run.problems)
+    if len(events) and not (events["endpoint"] == "/v1/chat/completions").any():
+        problems.append("no chat completion attempts in the events")
+    summary = {
+        "schema_version": SUMMARY_VERSION, "events_schema_version": SCHEMA_VERSION,
+        "run_id": run.run_id, "scenario": run.manifest.get("scenario"),
+        "target": run.manifest.get("target"), "events": int(len(events)),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "problems": problems,
+        "verdict": verdict(fit, audit, unavailable),
+        "quota": fit.summary(),
+        "retry_after": audit.summary(),
+        "throughput": tp,
+        "unavailable": unavailable,
+        "latency": load_levels.latency(events) if len(events) else {},
+        "keys": load_levels.per_key(events) if len(events) else [],
+        "backoff": {"recommended": None, "policies": [],
+                    "note": "not tuned yet: python -m analysis tune"},
+    }
+    return _clean(summary), fit, audit
+
+
+def render_html(summary: dict, figures: dict[str, bytes]) -> str:
+    images = {k: base64.b64encode(v).decode() for k, v in figures.items()}
+    q = summary["quota"]
+    best = sorted(q.get("candidates") or [], key=lambda c: -(c.get("balanced") or 0))[:15]
+    candidates = [{"algorithm": c["algorithm"], "scope": c.get("scope", ""),
+                   "agreement": c["agreement"], "balanced": c.get("balanced", 0),
+                   "params": ", ".join(f"{k}={v}" for k, v in c.items() if k not in
+                                       ("algorithm", "scope", "agreement", "balanced"))}
+                  for c in best]
+    lat = summary.get("latency") or {}
+    rows = [("ok, from intended send", lat.get("ok_from_intended_ms", {})),
+            ("ok, from send", lat.get("ok_from_sent_ms", {}))]
+    rows += [(f"{o.replace('_', ' ')}", d) for o, d in (lat.get("by_outcome") or {}).items()
+             if o != "ok"]
+    return _TEMPLATES.get_template("report.html").render(
+        s=summary, img=images, candidates=candidates, latency_rows=rows,
+        quota_words=summary["verdict"].split(";")[0],
+        sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
+
+
+def build_report(run: Run, progress: Callable[[str], None] | None = None
+                 ) -> tuple[dict, dict[str, bytes], str]:
+    summary, fit, audit = build_summary(run, progress)
+    if progress:
+        progress("drawing figures")
+    figures = render_figures(run.events, fit, audit.points,
+                             summary["throughput"]["levels"]) if len(run.events) else {}
+    return summary, figures, render_html(summary, figures)

@@ -1,0 +1,157 @@
+"""The accuracy table: fitted quotas against the limiter the server was started with.
+
+Reference gateway: every algorithm with three parameter sets; nginx limit_req as a limiter we
+did not write. Runs are a tight loop or the probe, no longer than three windows (burst/rate
++ 5 s for a bucket). Right family, limit or burst within 1, window or rate within 3%.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.quota import fit_quota
+from analysis.retry_after import audit_retry_after
+from analysis.rundir import load_run
+from gateway.nginx import Nginx
+
+from ..conftest import require_program
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["latency.ttft_ms=5", "latency.per_token_ms=0", "latency.jitter=0", "nodes.slots=64"]
+PROBE = ["--idle-s", "0.3", "--sustained-s", "0", "--ra-probes", "0"]
+
+
+def window(alg, limit, w, alignment=None, **extra):
+    sets = [f"quota.algorithm='{alg}'", f"quota.limit={limit}", f"quota.window_s={w}"]
+    if alignment:
+        sets.append(f"quota.alignment='{alignment}'")
+    sets += [f"quota.{k}={str(v).lower()}" for k, v in extra.items()]
+    return sets
+
+
+def bucket(rate, burst):
+    return ["quota.algorithm='token_bucket'", f"quota.rate_per_s={rate}", f"quota.burst={burst}"]
+
+
+# id, gateway overrides, scenario, seconds, users, locust args, expected
+CASES = [
+    ("fixed-first-3-per-1s", window("fixed_window", 3, 1, "first_request"), "tight_loop", 3, 1,
+     [], dict(algorithm="fixed_window", alignment="first_request", limit=3, window_s=1)),
+    # 3 users on 2 keys: one key carries twice the traffic, which tells the scopes apart.
+    ("fixed-first-5-per-2s-2keys", window("fixed_window", 5, 2, "first_request"), "tight_loop",
+     6, 3, [], dict(algorithm="fixed_window", alignment="first_request", limit=5, window_s=2,
+                    scope="per_key")),
+    ("fixed-first-8-per-3s", window("fixed_window", 8, 3, "first_request"), "tight_loop", 9, 1,
+     [], dict(algorithm="fixed_window", alignment="first_request", limit=8, window_s=3)),
+    ("fixed-epoch-4-per-2s", window("fixed_window", 4, 2, "epoch"), "tight_loop", 6, 1, [],
+     dict(algorithm="fixed_window", alignment="epoch", limit=4, window_s=2)),
+    ("fixed-epoch-3-per-1s", window("fixed_window", 3, 1, "epoch"), "tight_loop", 3, 1, [],
+     dict(algorithm="fixed_window", alignment="epoch", limit=3, window_s=1)),
+    ("fixed-epoch-6-per-3s-global", window("fixed_window", 6, 3, "epoch") +
+     ["quota.scope='global'"], "tight_loop", 9, 3, [],
+     dict(algorithm="fixed_window", alignment="epoch", limit=6, window_s=3, scope="global")),
+    ("sliding-log-4-per-2s", window("sliding_log", 4, 2), "probe", None, 1, PROBE,
+     dict(algorithm="sliding_log", limit=4, window_s=2)),
+    ("sliding-log-6-per-3s", window("sliding_log", 6, 3), "probe", None, 1, PROBE,
+     dict(algorithm="sliding_log", limit=6, window_s=3)),
+    ("sliding-log-10-per-2s", window("sliding_log", 10, 2), "probe", None, 1, PROBE,
+     dict(algorithm="sliding_log", limit=10, window_s=2)),
+    ("sliding-log-counts-rejected-5-per-2s", window("sliding_log", 5, 2, count_rejected=True),
+     "tight_loop", 6, 1, [], dict(algorithm="sliding_log", limit=5, window_s=2,
+                                  counts_rejected=True)),
+    ("sliding-counter-10-per-2s", window("sliding_counter", 10, 2), "tight_loop", 6, 1, [],
+     dict(algorithm="sliding_counter", limit=10, window_s=2)),
+    ("sliding-counter-6-per-3s", window("sliding_counter", 6, 3), "tight_loop", 9, 1, [],
+     dict(algorithm="sliding_counter", limit=6, window_s=3)),
+    ("sliding-counter-12-per-2s", window("sliding_counter", 12, 2), "tight_loop", 6, 1, [],
+     dict(algorithm="sliding_counter", limit=12, window_s=2)),
+    ("token-bucket-4ps-burst-5", bucket(4.0, 5), "tight_loop", 6, 1, [],
+     dict(algorithm="token_bucket", rate_per_s=4, burst=5)),
+    ("token-bucket-2ps-burst-3", bucket(2.0, 3), "tight_loop", 6, 1, [],
+     dict(algorithm="token_bucket", rate_per_s=2, burst=3)),
+    ("token-bucket-10ps-burst-8", bucket(10.0, 8), "tight_loop", 5, 1, [],
+     dict(algorithm="token_bucket", rate_per_s=10, burst=8)),
+]
+
+
+def run_scenario(tmp_path, scenario, seconds, users, locust_args, base_url=None, sets=()):
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    if base_url:
+        env |= {"PINAIVU_BASE_URL": base_url, "PINAIVU_API_KEY": "pk-nginx-test-1"}
+    cmd = [sys.executable, "-m", "locustfiles.run", scenario, "--users", str(users),
+           "--duration", f"{math.ceil(seconds or 60)}s", "--run-dir", str(run_dir)]
+    for s in sets:
+        cmd += ["--gateway-set", s]
+    proc = subprocess.run(cmd + ["--", *locust_args], env=env, capture_output=True, text=True,
+                          timeout=180, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return load_run(run_dir)
+
+
+def check(fit, expected):
+    assert fit.algorithm == expected["algorithm"], (fit.algorithm, fit.candidates[:3])
+    if "alignment" in expected:
+        assert fit.alignment == expected["alignment"], fit.candidates[:3]
+    if "limit" in expected:
+        assert abs(fit.limit - expected["limit"]) <= 1, fit.candidates[:3]
+    if "window_s" in expected:
+        assert fit.window_s == pytest.approx(expected["window_s"], rel=0.03), fit.candidates[:3]
+    if "burst" in expected:
+        assert abs(fit.burst - expected["burst"]) <= 1, fit.candidates[:3]
+    if "rate_per_s" in expected:
+        assert fit.rate_per_s == pytest.approx(expected["rate_per_s"], rel=0.03), \
+            fit.candidates[:3]
+    if "scope" in expected:
+        assert fit.scope == expected["scope"]
+    assert fit.counts_rejected == expected.get("counts_rejected", False)
+
+
+@pytest.mark.parametrize("sets, scenario, seconds, users, args, expected",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_reference_gateway(tmp_path, sets, scenario, seconds, users, args, expected):
+    run = run_scenario(tmp_path, scenario, seconds, users, args, sets=FAST + sets)
+    chat = run.events[run.events["endpoint"] == "/v1/chat/completions"]
+    span = chat["sent_ts"].max() - chat["sent_ts"].min()
+    limit_s = 3 * expected["window_s"] if "window_s" in expected else \
+        expected["burst"] / expected["rate_per_s"] + 5
+    assert span <= limit_s + 0.5, f"the run took {span:.1f} s, more than {limit_s} s"
+    check(fit_quota(run.events), expected)
+
+
+NGINX_CASES = [("5r/s", 4, dict(algorithm="token_bucket", rate_per_s=5, burst=5)),
+               ("2r/s", 2, dict(algorithm="token_bucket", rate_per_s=2, burst=3))]
+
+
+@pytest.mark.parametrize("rate, burst, expected", NGINX_CASES, ids=["5rps-burst4", "2rps-burst2"])
+def test_nginx_limit_req(tmp_path, rate, burst, expected):
+    require_program("nginx")
+    block = ("limit_req_zone $binary_remote_addr zone=q:1m rate=" + rate + ";\n"
+             "server { listen 127.0.0.1:{port};\n"
+             "  location = /v1/models { default_type application/json;"
+             "    return 200 '{\"object\":\"list\",\"data\":[{\"id\":\"m\"}]}'; }\n"
+             "  location = /v1/chat/completions { limit_req zone=q burst=" + str(burst) +
+             " nodelay; limit_req_status 429; proxy_pass http://127.0.0.1:{port}/ok; }\n"
+             "  location = /ok { default_type application/json;"
+             "    return 200 '{\"request_id\":\"req_nginx\"}'; } }")
+    seconds = int(expected["burst"] / expected["rate_per_s"] + 5)
+    with Nginx(block) as ngx:
+        run = run_scenario(tmp_path, "tight_loop", seconds, 1, [], base_url=ngx.url + "/v1")
+    check(fit_quota(run.events), expected)
+    assert audit_retry_after(run.events).verdict == "absent"  # nginx sends no Retry-After
+
+
+@pytest.mark.parametrize("mode, seconds, verdict", [
+    ("honest", 4, "honest"), ("constant", 9, "optimistic"), ("absent", 4, "absent")],
+    ids=["default-honest", "liar-optimistic", "absent"])
+def test_retry_after_verdicts(tmp_path, mode, seconds, verdict):
+    # The default profile's Retry-After, the liar's constant 1 s, and none at all.
+    sets = FAST + ["quota.limit=5", "quota.window_s=3", f"quota.retry_after='{mode}'"]
+    run = run_scenario(tmp_path, "tight_loop", seconds, 1, [], sets=sets)
+    assert audit_retry_after(run.events).verdict == verdict

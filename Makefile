@@ -16,7 +16,7 @@ SPIKE  ?= 20
 OPEN   ?=
 RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway demo tight-loop spike sweep probe bench-gateway clean
+.PHONY: install system-deps test gateway demo tight-loop spike sweep probe report bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ sweep: install
 
 probe: install
 	$(RUNNER) probe --users 1 --duration 10m
+
+# RUN= a run folder; without it, the newest under reports/.
+report: install
+	$(BIN)/python -m analysis report $(RUN)
 
 bench-gateway: install system-deps
 	$(BIN)/python benchmarks/gateway_throughput.py

@@ -33,8 +33,11 @@ def _levels(chat: pd.DataFrame, bins: int = 20) -> pd.Series:
     width = max(1.0, span / bins)
     start = t.min() if len(t) else 0.0
     index = np.floor((t - start) / width).astype(int)
-    return pd.Series([f"{i * width:.0f}-{(i + 1) * width:.0f} s" for i in index],
-                     index=chat.index)
+    # Label each slice once, not each event (a run may hold millions).
+    names = [f"{i * width:.0f}-{(i + 1) * width:.0f} s" for i in range(index.max() + 1)] \
+        if len(index) else []
+    return pd.Series(pd.Categorical.from_codes(index, categories=names), index=chat.index
+                     ).astype(str) if len(index) else pd.Series([], dtype=str)
 
 
 def throughput(events: pd.DataFrame) -> dict:

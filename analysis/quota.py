@@ -26,12 +26,14 @@ CHAT = "/v1/chat/completions"
 PASSED = {200, 201, 202, 204, 400, 403, 404, 409, 422, 503}
 REJECTED = 429
 # Beyond this many decisions the fit uses the first ones: enough to pin any quota down.
-MAX_FIT_EVENTS = 200_000
+MAX_FIT_EVENTS = 100_000
 PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
            "sliding_counter": 0.002, "concurrency": 0.003}
 COUNTS_REJECTED_PENALTY = 0.002
 NOT_ROUND_PENALTY = 0.001
 MIN_AGREEMENT = 0.9
+FINALISTS_PER_FAMILY = 6
+SCREEN_EVENTS = 20_000
 
 
 @dataclass
@@ -230,20 +232,22 @@ def predict(algorithm: str, params: dict, s: Stream, t=None, h=None) -> np.ndarr
     return concurrency(s, t, h, p["limit"])
 
 
-def reproduced(algorithm: str, params: dict, s: Stream) -> np.ndarray:
+def reproduced(algorithm: str, params: dict, s: Stream, readings: int = 4) -> np.ndarray:
     """Per scored decision: does the model give the observed answer at some reading of when
-    the server decided (this request's and the earlier ones', each between send and reply)?"""
+    the server decided (this request's and the earlier ones', each between send and reply)?
+    `readings=1` tries only the typical reading: a cheap first pass."""
     ok = s.ok[s.scored]
     hit = np.zeros(int(s.scored.sum()), bool)
-    for t in (s.t, s.t_late):
-        for h in (s.t, s.t_late):
-            hit |= predict(algorithm, params, s, t, h)[s.scored] == ok
-            if hit.all():
-                return hit
+    pairs = [(s.t, s.t), (s.t_late, s.t_late), (s.t, s.t_late), (s.t_late, s.t)][:readings]
+    for t, h in pairs:
+        hit |= predict(algorithm, params, s, t, h)[s.scored] == ok
+        if hit.all():
+            break
     return hit
 
 
-def agreement(algorithm: str, params: dict, streams: list[Stream]) -> tuple[float, float]:
+def agreement(algorithm: str, params: dict, streams: list[Stream],
+              readings: int = 4) -> tuple[float, float]:
     """(plain, balanced) agreement. Plain: the fraction of decisions reproduced. Balanced: the
     mean of the fractions of accepts and of refusals reproduced, so that thousands of 429s in
     a tight loop cannot hide a model that gets the few accepts wrong. Fits are chosen on it."""
@@ -251,7 +255,7 @@ def agreement(algorithm: str, params: dict, streams: list[Stream]) -> tuple[floa
     totals = {True: 0, False: 0}
     for s in streams:
         if s.scored.any():
-            r = reproduced(algorithm, params, s)
+            r = reproduced(algorithm, params, s, readings)
             ok = s.ok[s.scored]
             for side in (True, False):
                 hits[side] += int(r[ok == side].sum())
@@ -404,6 +408,13 @@ def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
     return out
 
 
+def _screened_out(c: Candidate) -> Candidate:
+    """A candidate that did not reach the second pass: its score can no longer win."""
+    c.params = dict(c.params, screened_only=True)
+    c.score = -1.0
+    return c
+
+
 def _penalty(algorithm: str, params: dict, stated_window: float | None = None) -> float:
     p = PENALTY[algorithm]
     if stated_window and "window_s" in params:
@@ -440,13 +451,33 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
     tried: list[tuple[str, Candidate]] = []
     spans = observed_shape(streams_for(df, "per_key"))["reopen_span"]
     stated_window = float(np.median(spans)) if spans else None
+    # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
+    # best few of each model family (and scope) on all of them. Short runs: one pass.
+    screen_df = df.head(SCREEN_EVENTS)
+    screened: list[tuple[str, Candidate, list[Stream]]] = []
     for scope in scopes:
         streams = streams_for(df, scope)
+        screen_streams = streams if len(df) <= SCREEN_EVENTS else streams_for(screen_df, scope)
         for algorithm, params in candidate_params(streams):
-            plain, balanced = agreement(algorithm, params, streams)
+            plain, balanced = agreement(algorithm, params, screen_streams)
             penalty = _penalty(algorithm, params, stated_window)
-            tried.append((scope, Candidate(algorithm, params, plain, balanced,
-                                           balanced - penalty)))
+            screened.append((scope, Candidate(algorithm, params, plain, balanced,
+                                              balanced - penalty), streams))
+    screened.sort(key=lambda x: -x[1].score)
+    finalists, per_family = [], {}
+    for scope, cand, streams in screened:
+        family = (scope, cand.algorithm, cand.params.get("alignment"),
+                  cand.params.get("counts_rejected", False))
+        if len(df) <= SCREEN_EVENTS or per_family.get(family, 0) < FINALISTS_PER_FAMILY:
+            per_family[family] = per_family.get(family, 0) + 1
+            finalists.append((scope, cand, streams))
+    for scope, cand, streams in finalists:
+        if len(df) > SCREEN_EVENTS:
+            cand.agreement, cand.balanced = agreement(cand.algorithm, cand.params, streams)
+            cand.score = cand.balanced - _penalty(cand.algorithm, cand.params, stated_window)
+        tried.append((scope, cand))
+    final_ids = {id(c) for _, c, _ in finalists}
+    tried += [(scope, _screened_out(c)) for scope, c, _ in screened if id(c) not in final_ids]
     if not tried and not (df["status"] != REJECTED).any():
         return QuotaFit("unknown", "unknown", decisions=len(df), keys=keys,
                         note="every request was refused: no accepted request to derive a "
@@ -534,3 +565,58 @@ def describe(fit: QuotaFit) -> str:
     where = {"epoch": ", aligned to the clock", "first_request":
              ", anchored at the first request"}.get(fit.alignment or "", "")
     return f"{fit.limit} requests per {fit.window_s:g} s{scope}, {name}{where}{also}"
+
+
+def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) -> pd.DataFrame:
+    """For each 429 (the first `most`): when the fitted model says the quota reopens, from the
+    admissions observed before it. Columns: key_id, decided, reopens (NaN where the model
+    cannot say, as for a concurrency limit)."""
+    if fit.algorithm not in ("fixed_window", "sliding_log", "sliding_counter", "token_bucket"):
+        return pd.DataFrame(columns=["key_id", "decided", "reopens"])
+    df = quota_events(events)
+    groups = [("*", df)] if fit.scope == "global" else list(
+        df.groupby("key_id", observed=True, sort=True))
+    out = []
+    for key, g in groups:
+        s = make_stream(g)
+        admitted = s.t[s.passed]
+        before = _before(s.passed)
+        rej = np.flatnonzero(s.rejected)[:most]
+        t = s.t[rej]
+        k = before[rej]  # admissions before each 429
+        w, lim = fit.window_s, fit.limit
+        if fit.algorithm == "fixed_window" and fit.alignment == "epoch":
+            reopen = (np.floor(t / w) + 1) * w
+        elif fit.algorithm == "fixed_window":
+            starts, current, count = [], -math.inf, 0
+            for a in admitted:
+                if a >= current + w or (count >= lim and a >= current + w - s.slack):
+                    current, count = a, 0
+                    starts.append(a)
+                count += 1
+            starts_arr = np.asarray(starts or [np.nan])
+            idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
+            reopen = starts_arr[idx] + w
+        elif fit.algorithm == "sliding_log":
+            # the limit-th newest admission before the 429 expires first
+            pos = k - lim
+            reopen = np.where(pos >= 0, admitted[np.clip(pos, 0, None)] + w, t)
+        elif fit.algorithm == "token_bucket":
+            interval = 1 / fit.rate_per_s
+            j = np.arange(len(admitted))
+            tat = (j + 1) * interval + np.maximum.accumulate(admitted - j * interval) \
+                if len(admitted) else np.array([np.nan])
+            reopen = tat[np.clip(k - 1, 0, None)] - (fit.burst - 1) * interval
+        else:  # sliding counter: solve prev*(W-e)/W + cur < limit, as the limiter does
+            start = np.floor(t / w) * w
+            cur = k - np.searchsorted(admitted, start, "left")
+            prev = np.searchsorted(admitted, start, "left") - np.searchsorted(
+                admitted, start - w, "left")
+            to_end = start + w - t
+            within = np.where(prev > 0, to_end - (lim - cur) * w / np.maximum(prev, 1), 0.0)
+            nxt = to_end + np.maximum(0.0, w * (1 - lim / np.maximum(cur, 1)))
+            reopen = t + np.where(cur < lim, np.maximum(within, 0.0), nxt)
+        out.append(pd.DataFrame({"key_id": str(key), "decided": t,
+                                 "reopens": np.maximum(reopen, t)}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["key_id", "decided", "reopens"])

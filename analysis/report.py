@@ -59,7 +59,7 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None
     say(f"fitting the quota to {len(events)} events")
     fit = fit_quota(events)
     say("auditing Retry-After")
-    audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key")
+    audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key", fit)
     say("throughput, latency, 503s")
     tp = load_levels.throughput(events)
     unavailable = load_levels.unavailable(events)

@@ -33,6 +33,7 @@ class RetryAfterAudit:
     too_early: int = 0
     over_1s_late: int = 0
     error_s: dict = field(default_factory=dict)  # stated - observed wait: quantiles
+    error_vs_model_s: dict = field(default_factory=dict)  # stated - the fitted model's wait
     probes: dict = field(default_factory=dict)
     note: str = ""
     points: pd.DataFrame | None = None  # per 429: recv, stated, observed bounds (for plots)
@@ -70,7 +71,31 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
         "phase": rows["phase"].astype(str).to_numpy()})
 
 
-def audit_retry_after(events: pd.DataFrame, scope: str = "per_key") -> RetryAfterAudit:
+def against_model(events: pd.DataFrame, fit) -> dict:
+    """Stated wait minus the fitted model's wait, over the 429s that state one."""
+    from .quota import model_reopenings, quota_events
+
+    predicted = model_reopenings(fit, events)
+    if predicted.empty:
+        return {}
+    q = quota_events(events)
+    rej = q[q["status"] == 429]
+    if fit.scope != "global":
+        rej = rej.sort_values(["key_id", "decided"], kind="stable")
+        predicted = predicted.sort_values(["key_id", "decided"], kind="stable")
+    stated = rej["retry_after_s"].to_numpy(float)[: len(predicted)]
+    decided = rej["decided"].to_numpy(float)[: len(predicted)]
+    err = stated - (predicted["reopens"].to_numpy(float) - decided)
+    err = err[np.isfinite(err)]
+    if len(err) == 0:
+        return {}
+    return {q_: round(float(np.quantile(err, v)), 4) for q_, v in
+            (("min", 0), ("p5", .05), ("p50", .5), ("p95", .95), ("max", 1))} | {
+        "count": int(len(err)),
+        "early": int((err < -TOL_S).sum()), "over_1s_late": int((err > 1 + TOL_S).sum())}
+
+
+def audit_retry_after(events: pd.DataFrame, scope: str = "per_key", fit=None) -> RetryAfterAudit:
     chat = events[(events["endpoint"] == CHAT) & events["status"].isin(
         [200, 201, 202, 204, 429])]
     rejections = int((chat["status"] == 429).sum())
@@ -94,6 +119,8 @@ def audit_retry_after(events: pd.DataFrame, scope: str = "per_key") -> RetryAfte
     early = retry_at < pts["opens_after"] - TOL_S  # a later request was still refused
     late = pts["sent"] + pts["stated"] > pts["opens_by"] + 1 + TOL_S
     audit.evaluable = len(pts)
+    if fit is not None and fit.agreement and fit.agreement >= 0.95:
+        audit.error_vs_model_s = against_model(events, fit)
     audit.too_early = int(early.sum())
     audit.over_1s_late = int(late.sum())
     narrow = (pts["opens_by"] - pts["opens_after"]) <= NARROW_S

@@ -18,6 +18,10 @@ import pyarrow as pa
 from .events_file import SUFFIX, read_events
 
 
+ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",
+            "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s")
+
+
 class RunError(Exception):
     """A run folder that cannot be analysed at all; the message says why and what to do."""
 
@@ -78,10 +82,11 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
         if problem:
             problems.append(problem)
         tables.append(table)
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables).select(list(ANALYSED))
+    # Only the columns the analysis reads become pandas columns; request ids, raw header text
+    # and error strings stay in the events files (a 5M-event run is several GB as objects).
     events = table.to_pandas()
-    for col in ("run_id", "worker", "scenario", "phase", "outcome", "key_id", "model",
-                "endpoint"):
+    for col in ("phase", "outcome", "key_id", "endpoint"):
         events[col] = events[col].astype("category")
     # A closed-loop request is intended when it is sent.
     events["intended_ts"] = events["intended_ts"].fillna(events["sent_ts"])

@@ -17,7 +17,9 @@ from pathlib import Path
 from gateway.launch import GatewayStartError, start_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"
+# Three keys: with the default 4 users one key carries twice the traffic of the others, which
+# is what lets the analysis tell a per-key quota from a global one.
+DEMO_KEYS = "pk-demo-alice-0001,pk-demo-bob-0002,pk-demo-carol-0003"
 
 
 def main(argv: list[str] | None = None) -> int:

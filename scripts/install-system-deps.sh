@@ -5,7 +5,7 @@
 # and the tests that need those programs skip with the reason (or fail under
 # PINAIVU_REQUIRE_SYSTEM_DEPS=1, which .ci/run sets).
 set -u
-packages=(nginx wrk)
+packages=(nginx wrk chromium)
 missing=()
 for p in "${packages[@]}"; do
   command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || missing+=("$p")

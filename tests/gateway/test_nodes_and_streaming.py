@@ -58,7 +58,10 @@ def test_503_when_slots_run_out(gateway_factory):
         assert r.json()["error"]["code"] == "no_nodes_available"
         assert "request_id" not in r.json() and "x-request-id" not in r.headers
         assert r.headers["retry-after"] == "2"
-        assert 0.1 <= took < 0.8  # the routing delay, not a completion
+        assert took >= 0.1  # at least the routing delay
+    # A 503 is answered after the routing delay, not after a completion: every one of them
+    # came back before the first completion did (no absolute time limit: the machine is noisy).
+    assert max(took for _, took in busy) < min(took for _, took in ok)
     assert all(took >= 0.8 for _, took in ok)
     # Slots come back once the completions end.
     with httpx.Client(base_url=gw.base_url, timeout=10) as c:

@@ -85,17 +85,20 @@ def test_sigkill_leaves_readable_events_and_incomplete_manifest(gateway_factory,
             time.sleep(0.5)
         time.sleep(1.5)
     finally:
+        killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     rows = events(run_dir)
     assert len(rows) >= 200
     newest = max(r["sent_ts"] for r in rows)
-    assert time.time() - newest < 5  # rows up to about the last second before the kill
+    # Rows are flushed every second: the newest readable row is from about the last second
+    # before the kill (the margin is for a busy machine, not a speed goal).
+    assert killed_at - newest < 3
     assert json.loads((run_dir / "run.json").read_text())["complete"] is False
 
 
 def test_server_dying_mid_run_is_recorded_and_run_ends_cleanly(gateway_factory, tmp_path):
-    gw = gateway_factory("default")
+    gw = gateway_factory("default", ["quota.limit=3"])  # 429s well before the server dies
     run_dir = tmp_path / "run"
     env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEYS=KEYS)
     proc = subprocess.Popen(locust_cmd(run_dir, seconds="5s"), env=env, cwd=ROOT,

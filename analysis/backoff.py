@@ -1,0 +1,324 @@
+"""Retry policies simulated against a fitted quota: which client settings to ship.
+
+A discrete-event simulation: logical requests arrive (Poisson) at an offered load; each
+attempt meets the fitted limiter (admitted or 429 with the server's kind of Retry-After),
+admitted attempts may meet a 503 at the rate the run saw; the policy decides whether and when
+to retry, within a deadline. Pure: parameters in, figures out; the random stream is seeded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+# The OpenAI Python SDK's retry rules (openai/_constants.py and _base_client.py, 3.x):
+SDK_MAX_RETRIES = 2
+SDK_INITIAL_RETRY_DELAY = 0.5
+SDK_MAX_RETRY_DELAY = 8.0
+SDK_MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: str  # none | sdk_default | full_jitter | equal_jitter | decorrelated | retry_after
+    max_retries: int = 0
+    base_s: float = 0.5
+    cap_s: float = 8.0
+    jitter_s: float = 0.0  # retry_after: added uniformly on top of the stated wait
+    pacer_fraction: float | None = None  # pace sends at this share of the fitted rate
+    budget_ratio: float | None = None  # retries allowed per logical request, on average
+
+    def label(self) -> str:
+        parts = [self.kind]
+        if self.kind in ("full_jitter", "equal_jitter", "decorrelated"):
+            parts.append(f"base={self.base_s:g}s cap={self.cap_s:g}s")
+        if self.kind == "retry_after":
+            parts.append(f"jitter={self.jitter_s:g}s")
+        if self.kind not in ("none", "sdk_default"):
+            parts.append(f"retries={self.max_retries}")
+        if self.pacer_fraction:
+            parts.append(f"pacer={self.pacer_fraction:g}")
+        if self.budget_ratio:
+            parts.append(f"budget={self.budget_ratio:g}")
+        return " ".join(parts)
+
+
+def next_delay(policy: Policy, retry: int, retry_after: float | None, previous: float,
+               rng: random.Random) -> float | None:
+    """Seconds to wait before retry number `retry` (0 = the first retry), or None to stop.
+
+    `retry_after` is the stated wait of the response (None when it stated none); `previous`
+    is the last delay (decorrelated jitter grows from it).
+    """
+    if policy.kind == "none":
+        return None
+    if policy.kind == "sdk_default":
+        if retry >= SDK_MAX_RETRIES:
+            return None
+        if retry_after is not None and math.isfinite(retry_after):
+            if retry_after > SDK_MAX_RETRY_AFTER:
+                return None  # the SDK does not retry past two minutes
+            if retry_after > 0:
+                return retry_after
+        sleep = min(SDK_INITIAL_RETRY_DELAY * 2.0 ** retry, SDK_MAX_RETRY_DELAY)
+        return sleep * (1 - 0.25 * rng.random())
+    if retry >= policy.max_retries:
+        return None
+    ceiling = min(policy.cap_s, policy.base_s * 2.0 ** retry)
+    if policy.kind == "full_jitter":
+        return rng.uniform(0, ceiling)
+    if policy.kind == "equal_jitter":
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    if policy.kind == "decorrelated":
+        return min(policy.cap_s, rng.uniform(policy.base_s, max(policy.base_s, previous * 3)))
+    if policy.kind == "retry_after":
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+            return retry_after + rng.uniform(0, policy.jitter_s)
+        return rng.uniform(0, ceiling)  # no stated wait: full jitter
+    raise ValueError(f"unknown policy kind {policy.kind!r}")
+
+
+# --- the server -----------------------------------------------------------------------------
+
+@dataclass
+class ServerModel:
+    algorithm: str  # as QuotaFit.algorithm, or "none_observed"
+    limit: int | None = None
+    window_s: float | None = None
+    rate_per_s: float | None = None
+    burst: int | None = None
+    alignment: str | None = None
+    counts_rejected: bool = False
+    retry_after: str = "whole"  # exact | whole | constant | absent
+    retry_after_constant_s: float = 1.0
+    p_unavailable: float = 0.0
+    unavailable_retry_after_s: float | None = None
+    latency_ok_s: float = 0.1
+    latency_rejected_s: float = 0.002
+    latency_unavailable_s: float = 0.05
+
+    @property
+    def sustained_rate(self) -> float:
+        if self.rate_per_s:
+            return self.rate_per_s
+        if self.limit and self.window_s:
+            return self.limit / self.window_s
+        return math.inf
+
+
+class OnlineLimiter:
+    """The fitted quota as a live limiter: admit(t) -> (allowed, exact wait until reopening)."""
+
+    def __init__(self, m: ServerModel) -> None:
+        self.m = m
+        self.count = 0
+        self.start = -math.inf
+        self.log: deque[float] = deque()
+        self.tat = -math.inf
+        self.windows: dict[int, int] = {}
+
+    def admit(self, t: float) -> tuple[bool, float]:
+        m = self.m
+        a = m.algorithm
+        if a in ("none_observed", "unknown", "concurrency"):
+            return True, 0.0
+        if a == "token_bucket":
+            interval = 1 / m.rate_per_s
+            tolerance = (m.burst - 1) * interval
+            tat = max(self.tat, t)
+            if tat - t > tolerance + 1e-9:
+                if m.counts_rejected:
+                    self.tat = tat + interval
+                return False, tat - tolerance - t
+            self.tat = tat + interval
+            return True, 0.0
+        w, lim = m.window_s, m.limit
+        if a == "fixed_window" and m.alignment == "epoch":
+            k = math.floor(t / w)
+            if k * w != self.start:
+                self.start, self.count = k * w, 0
+            if self.count < lim:
+                self.count += 1
+                return True, 0.0
+            return False, self.start + w - t
+        if a == "fixed_window":
+            if t >= self.start + w:
+                self.start, self.count = t, 0
+            if self.count < lim:
+                self.count += 1
+                return True, 0.0
+            return False, self.start + w - t
+        if a == "sliding_log":
+            while self.log and self.log[0] <= t - w:
+                self.log.popleft()
+            if len(self.log) < lim:
+                self.log.append(t)
+                return True, 0.0
+            if m.counts_rejected:
+                self.log.append(t)
+            return False, self.log[len(self.log) - lim] + w - t
+        # sliding window counter on epoch windows
+        k = math.floor(t / w)
+        elapsed = t - k * w
+        prev, cur = self.windows.get(k - 1, 0), self.windows.get(k, 0)
+        if prev * (w - elapsed) / w + cur < lim:
+            self.windows[k] = cur + 1
+            return True, 0.0
+        if cur < lim:
+            wait = (w - elapsed) - (lim - cur) * w / prev if prev else 0.0
+        else:
+            wait = (w - elapsed) + max(0.0, w * (1 - lim / cur))
+        return False, max(wait, 0.0)
+
+    def stated(self, wait: float) -> float | None:
+        mode = self.m.retry_after
+        if mode == "absent":
+            return None
+        if mode == "constant":
+            return self.m.retry_after_constant_s
+        if mode == "exact":
+            return math.ceil(wait * 1000) / 1000
+        return float(max(1, math.ceil(wait)))
+
+
+# --- the simulation -------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    policy: str
+    offered_per_s: float
+    logical: int
+    successes: int
+    attempts: int
+    rejected: int
+    unavailable: int
+    goodput_per_s: float
+    success_ratio: float
+    attempts_per_success: float
+    rejected_per_success: float
+    p50_s: float
+    p99_s: float
+    ideal_goodput_per_s: float
+    params: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical: int = 10_000,
+             deadline_s: float = 30.0, seed: int = 0) -> Outcome:
+    rng = random.Random(seed)
+    limiter = OnlineLimiter(server)
+    events: list[tuple[float, int, int, int, float]] = []  # (time, seq, request, retry, prev)
+    seq = 0
+    t = 0.0
+    intended = []
+    for i in range(logical):
+        t += rng.expovariate(offered_per_s)
+        intended.append(t)
+        events.append((t, seq, i, 0, 0.0))
+        seq += 1
+    heapq.heapify(events)
+    span = intended[-1] if intended else 1.0
+    pacer_next = -math.inf
+    pacer_interval = (1 / (policy.pacer_fraction * server.sustained_rate)
+                      if policy.pacer_fraction and math.isfinite(server.sustained_rate) else 0)
+    budget = 10.0
+    done_at: list[float] = []
+    finished: list[float] = []
+    attempts = rejected = unavailable = 0
+    while events:
+        now, _, req, retry, previous = heapq.heappop(events)
+        send = max(now, pacer_next) if pacer_interval else now
+        if send + server.latency_ok_s - intended[req] > deadline_s:
+            continue  # it could not finish by its deadline: not sent, using no pacer slot
+        if pacer_interval:
+            pacer_next = send + pacer_interval
+        attempts += 1
+        if retry == 0 and policy.budget_ratio:
+            budget = min(10.0, budget + policy.budget_ratio)
+        allowed, wait = limiter.admit(send)
+        if allowed and rng.random() >= server.p_unavailable:
+            finish = send + server.latency_ok_s
+            if finish - intended[req] <= deadline_s:
+                done_at.append(finish - intended[req])
+                finished.append(finish)
+            continue
+        if allowed:
+            unavailable += 1
+            finish = send + server.latency_unavailable_s
+            stated = server.unavailable_retry_after_s
+        else:
+            rejected += 1
+            finish = send + server.latency_rejected_s
+            stated = limiter.stated(wait)
+        delay = next_delay(policy, retry, stated, previous, rng)
+        if delay is None:
+            continue
+        if policy.budget_ratio:
+            if budget < 1:
+                continue
+            budget -= 1
+        if finish + delay - intended[req] > deadline_s:
+            continue
+        heapq.heappush(events, (finish + delay, seq, req, retry + 1, delay))
+        seq += 1
+    successes = len(done_at)
+    lat = sorted(done_at)
+    # Goodput in the steady state: completions between 10% and 90% of the arrival span, so
+    # that neither the fresh quota at the start nor the backlog draining after the last
+    # arrival bends the figure.
+    lo, hi = 0.1 * span, 0.9 * span
+    steady = sum(1 for f in finished if lo <= f < hi)
+
+    def q(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else math.nan
+
+    return Outcome(
+        policy=policy.label(), offered_per_s=offered_per_s, logical=logical,
+        successes=successes, attempts=attempts, rejected=rejected, unavailable=unavailable,
+        goodput_per_s=steady / (hi - lo) if hi > lo else 0.0,
+        success_ratio=successes / logical,
+        attempts_per_success=attempts / successes if successes else math.inf,
+        rejected_per_success=rejected / successes if successes else math.inf,
+        p50_s=q(0.5), p99_s=q(0.99),
+        ideal_goodput_per_s=min(offered_per_s, server.sustained_rate) *
+        (1 - server.p_unavailable if server.p_unavailable < 1 else 0),
+        params=asdict(policy))
+
+
+def policy_grid() -> list[Policy]:
+    """The settings the tuner tries (a few hundred)."""
+    grid = [Policy("none"), Policy("sdk_default", max_retries=SDK_MAX_RETRIES)]
+    for kind in ("full_jitter", "equal_jitter"):
+        for base in (0.25, 0.5, 1.0, 2.0):
+            for cap in (4.0, 8.0, 16.0, 32.0):
+                for retries in (3, 5, 8, 12):
+                    grid.append(Policy(kind, retries, base, cap))
+    for base in (0.25, 0.5, 1.0, 2.0):
+        for cap in (8.0, 16.0, 32.0):
+            for retries in (3, 5, 8, 12):
+                grid.append(Policy("decorrelated", retries, base, cap))
+    for jitter in (0.0, 0.1, 0.5, 1.0):
+        for retries in (3, 5, 8, 12):
+            grid.append(Policy("retry_after", retries, jitter_s=jitter))
+            for fraction in (0.8, 0.9, 0.95, 1.0):
+                grid.append(Policy("retry_after", retries, jitter_s=jitter,
+                                   pacer_fraction=fraction))
+    for ratio in (0.1, 0.2, 0.5):
+        for base in (0.5, 1.0):
+            grid.append(Policy("full_jitter", 5, base, 16.0, budget_ratio=ratio))
+    return grid
+
+
+def recommend(outcomes: list[Outcome], max_rejected_per_success: float = 0.2,
+              max_p99_s: float | None = None) -> Outcome | None:
+    """The most goodput among the settings within the limits; fewer 429s break ties."""
+    ok = [o for o in outcomes if o.rejected_per_success <= max_rejected_per_success
+          and (max_p99_s is None or (o.p99_s == o.p99_s and o.p99_s <= max_p99_s))]
+    if not ok:
+        return None
+    return max(ok, key=lambda o: (round(o.goodput_per_s, 6), -o.rejected_per_success))

@@ -1,5 +1,5 @@
 # Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
-# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), PYTEST_ARGS.
+# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -16,7 +16,7 @@ SPIKE  ?= 20
 OPEN   ?=
 RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway demo tight-loop spike sweep probe report bench-gateway clean
+.PHONY: install system-deps test gateway demo tight-loop spike sweep probe report tune bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ probe: install
 # RUN= a run folder; without it, the newest under reports/.
 report: install
 	$(BIN)/python -m analysis report $(RUN)
+
+# Simulates retry policies against the run's fitted quota; OFFERED= logical requests/s.
+tune: install
+	$(BIN)/python -m analysis tune $(RUN) $(if $(OFFERED),--offered $(OFFERED))
 
 bench-gateway: install system-deps
 	$(BIN)/python benchmarks/gateway_throughput.py

@@ -1,4 +1,4 @@
-"""python -m analysis report [RUN_DIR]   (default: the newest run under reports/)"""
+"""python -m analysis report|tune [RUN_DIR]   (default: the newest run under reports/)"""
 
 from __future__ import annotations
 
@@ -36,6 +36,51 @@ def cmd_report(args) -> int:
     return 0 if len(run.events) else 1
 
 
+def cmd_tune(args) -> int:
+    from .report import build_report
+    from .tune import TuneError, server_model, tune
+
+    start = time.monotonic()
+    say = _progress(start)
+    try:
+        run_dir = Path(args.run_dir) if args.run_dir else newest_run(Path(args.reports))
+        run = load_run(run_dir, progress=say)
+    except RunError as exc:
+        print(f"analysis: {exc}", file=sys.stderr)
+        return 2
+    from .quota import fit_quota
+    from .retry_after import audit_retry_after
+
+    say("fitting the quota")
+    fit = fit_quota(run.events)
+    audit = audit_retry_after(run.events, "global" if fit.scope == "global" else "per_key", fit)
+    try:
+        server = server_model(run.events, fit, audit)
+    except TuneError as exc:
+        print(f"analysis: nothing to tune: {exc}", file=sys.stderr)
+        return 2
+    offered = args.offered or 1.2 * server.sustained_rate
+    say(f"simulating policies at {offered:.3g} requests/s offered "
+        f"({args.logical} logical requests each)")
+    backoff = tune(server, offered, logical=args.logical, deadline_s=args.deadline_s,
+                   max_rejected_per_success=args.max_429_per_success,
+                   max_p99_s=args.max_p99_s, progress=say)
+    summary, figures, html = build_report(run, progress=say, backoff=backoff)
+    out = write_report(run, summary, figures, html)
+    best = backoff["recommended"]
+    if best:
+        print(f"recommended: {best['policy']}: {best['goodput_per_s']:.3g} ok/s of an ideal "
+              f"{backoff['ideal_goodput_per_s']:.3g}, {best['rejected_per_success']:.3g} "
+              f"429s per success, p99 {best['p99_s']:.3g} s")
+    else:
+        print(f"no recommendation: {backoff['note']}")
+    sdk = backoff["sdk_default"]
+    print(f"OpenAI SDK default: {sdk['goodput_per_s']:.3g} ok/s, "
+          f"{sdk['rejected_per_success']:.3g} 429s per success")
+    print(f"report: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("run_dir", nargs="?", help="a run folder (default: the newest)")
     rep.add_argument("--reports", default="reports", help="where runs live")
     rep.set_defaults(func=cmd_report)
+    tun = sub.add_parser("tune", help="simulate retry policies against the run's quota")
+    tun.add_argument("run_dir", nargs="?", help="a run folder (default: the newest)")
+    tun.add_argument("--reports", default="reports")
+    tun.add_argument("--offered", type=float, default=None,
+                     help="logical requests/s to simulate (default: 1.2 x the fitted rate)")
+    tun.add_argument("--max-429-per-success", type=float, default=0.2)
+    tun.add_argument("--max-p99-s", type=float, default=None)
+    tun.add_argument("--deadline-s", type=float, default=30.0)
+    tun.add_argument("--logical", type=int, default=10_000)
+    tun.set_defaults(func=cmd_tune)
     args = parser.parse_args(argv)
     return args.func(args)
 

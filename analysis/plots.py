@@ -175,3 +175,36 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
             plt.close(fig)
         figures[name] = buf.getvalue()
     return figures
+
+
+def draw_backoff(ax, backoff: dict) -> None:
+    """Goodput against 429s per success, one point per policy setting simulated."""
+    pol = backoff["policies"]
+    kinds = sorted({p["params"]["kind"] for p in pol})
+    for kind in kinds:
+        pts = [p for p in pol if p["params"]["kind"] == kind]
+        ax.scatter([min(p["rejected_per_success"], 20) for p in pts],
+                   [p["goodput_per_s"] for p in pts], s=14, alpha=0.7, label=kind)
+    best = backoff.get("recommended")
+    if best:
+        ax.scatter([best["rejected_per_success"]], [best["goodput_per_s"]], s=120,
+                   facecolors="none", edgecolors="black", label="recommended")
+    ax.axhline(backoff["ideal_goodput_per_s"], color="#999", ls=":", label="quota-limited ideal")
+    ax.axvline(backoff["limits"]["max_429_per_success"], color="#c62828", ls="--", lw=0.8)
+    ax.set_xscale("symlog", linthresh=0.1)
+    ax.set_xlabel("429s per success (simulated)")
+    ax.set_ylabel("goodput (ok/s)")
+    ax.set_title("Retry policies: goodput against wasted 429s")
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def render_backoff(backoff: dict) -> bytes:
+    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=100)
+    try:
+        draw_backoff(ax, backoff)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()

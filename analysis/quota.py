@@ -32,6 +32,7 @@ PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
 COUNTS_REJECTED_PENALTY = 0.002
 NOT_ROUND_PENALTY = 0.001
 MIN_AGREEMENT = 0.9
+ACCEPT_WEIGHT_CAP = 10.0
 FINALISTS_PER_FAMILY = 6
 SCREEN_EVENTS = 20_000
 
@@ -54,12 +55,12 @@ class Candidate:
     algorithm: str
     params: dict
     agreement: float
-    balanced: float
+    weighted: float
     score: float
 
     def as_dict(self) -> dict:
         return {"algorithm": self.algorithm, **self.params,
-                "agreement": round(self.agreement, 5), "balanced": round(self.balanced, 5)}
+                "agreement": round(self.agreement, 5), "weighted": round(self.weighted, 5)}
 
 
 @dataclass
@@ -248,9 +249,11 @@ def reproduced(algorithm: str, params: dict, s: Stream, readings: int = 4) -> np
 
 def agreement(algorithm: str, params: dict, streams: list[Stream],
               readings: int = 4) -> tuple[float, float]:
-    """(plain, balanced) agreement. Plain: the fraction of decisions reproduced. Balanced: the
-    mean of the fractions of accepts and of refusals reproduced, so that thousands of 429s in
-    a tight loop cannot hide a model that gets the few accepts wrong. Fits are chosen on it."""
+    """(plain, weighted) agreement. Plain: the fraction of decisions reproduced. Weighted:
+    accepts count up to ACCEPT_WEIGHT_CAP times a refusal (as many times as refusals outnumber
+    them), so that thousands of 429s in a tight loop cannot hide a model that gets the few
+    accepts wrong, while one missed accept cannot outweigh hundreds of refusals either.
+    Fits are chosen on it."""
     hits = {True: 0, False: 0}
     totals = {True: 0, False: 0}
     for s in streams:
@@ -264,8 +267,9 @@ def agreement(algorithm: str, params: dict, streams: list[Stream],
     if not total:
         return 0.0, 0.0
     plain = (hits[True] + hits[False]) / total
-    sides = [hits[k] / totals[k] for k in (True, False) if totals[k]]
-    return plain, sum(sides) / len(sides)
+    weight = min(ACCEPT_WEIGHT_CAP, max(1.0, totals[False] / totals[True])) if totals[True] else 1
+    weighted = (weight * hits[True] + hits[False]) / (weight * totals[True] + totals[False])
+    return plain, weighted
 
 
 # --- candidates ----------------------------------------------------------------------------
@@ -459,10 +463,10 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
         streams = streams_for(df, scope)
         screen_streams = streams if len(df) <= SCREEN_EVENTS else streams_for(screen_df, scope)
         for algorithm, params in candidate_params(streams):
-            plain, balanced = agreement(algorithm, params, screen_streams)
+            plain, weighted = agreement(algorithm, params, screen_streams)
             penalty = _penalty(algorithm, params, stated_window)
-            screened.append((scope, Candidate(algorithm, params, plain, balanced,
-                                              balanced - penalty), streams))
+            screened.append((scope, Candidate(algorithm, params, plain, weighted,
+                                              weighted - penalty), streams))
     screened.sort(key=lambda x: -x[1].score)
     finalists, per_family = [], {}
     for scope, cand, streams in screened:
@@ -473,8 +477,8 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
             finalists.append((scope, cand, streams))
     for scope, cand, streams in finalists:
         if len(df) > SCREEN_EVENTS:
-            cand.agreement, cand.balanced = agreement(cand.algorithm, cand.params, streams)
-            cand.score = cand.balanced - _penalty(cand.algorithm, cand.params, stated_window)
+            cand.agreement, cand.weighted = agreement(cand.algorithm, cand.params, streams)
+            cand.score = cand.weighted - _penalty(cand.algorithm, cand.params, stated_window)
         tried.append((scope, cand))
     final_ids = {id(c) for _, c, _ in finalists}
     tried += [(scope, _screened_out(c)) for scope, c, _ in screened if id(c) not in final_ids]
@@ -495,11 +499,11 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
     tried.sort(key=lambda sc: -sc[1].score)
     scope, best = tried[0]
     rival = next((c for sc, c in tried if sc != scope), None)
-    scope_tie = rival is not None and best.balanced - rival.balanced < 1e-4
+    scope_tie = rival is not None and best.weighted - rival.weighted < 1e-4
     streams = streams_for(df, scope)
     burst_seen = max(observed_shape(streams)["first"] or [0])
     fit = QuotaFit(
-        algorithm=best.algorithm if best.balanced >= MIN_AGREEMENT else "unknown",
+        algorithm=best.algorithm if best.weighted >= MIN_AGREEMENT else "unknown",
         scope=scope if keys >= 2 and not scope_tie else "unknown",
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
@@ -517,8 +521,8 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
     else:
         fit.limit = p["limit"]
     if fit.algorithm == "unknown":
-        fit.note = (f"no model reproduces more than {best.balanced:.1%} of the decisions "
-                    "(balanced between accepts and refusals); "
+        fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
+                    "(accepts weighted up against refusals); "
                     "the best is listed first among the candidates")
     else:
         notes = []

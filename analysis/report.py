@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 
 from . import load_levels
-from .plots import render_figures
+from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
 from .retry_after import RetryAfterAudit, audit_retry_after
 from .rundir import Run
@@ -52,8 +52,8 @@ def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
     return out
 
 
-def build_summary(run: Run, progress: Callable[[str], None] | None = None
-                  ) -> tuple[dict, QuotaFit, RetryAfterAudit]:
+def build_summary(run: Run, progress: Callable[[str], None] | None = None,
+                  backoff: dict | None = None) -> tuple[dict, QuotaFit, RetryAfterAudit]:
     say = progress or (lambda _msg: None)
     events = run.events
     say(f"fitting the quota to {len(events)} events")
@@ -79,8 +79,8 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None
         "unavailable": unavailable,
         "latency": load_levels.latency(events) if len(events) else {},
         "keys": load_levels.per_key(events) if len(events) else [],
-        "backoff": {"recommended": None, "policies": [],
-                    "note": "not tuned yet: python -m analysis tune"},
+        "backoff": backoff or {"recommended": None, "policies": [],
+                               "note": "not tuned yet: python -m analysis tune"},
     }
     return _clean(summary), fit, audit
 
@@ -88,28 +88,35 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None
 def render_html(summary: dict, figures: dict[str, bytes]) -> str:
     images = {k: base64.b64encode(v).decode() for k, v in figures.items()}
     q = summary["quota"]
-    best = sorted(q.get("candidates") or [], key=lambda c: -(c.get("balanced") or 0))[:15]
+    best = sorted(q.get("candidates") or [], key=lambda c: -(c.get("weighted") or 0))[:15]
     candidates = [{"algorithm": c["algorithm"], "scope": c.get("scope", ""),
-                   "agreement": c["agreement"], "balanced": c.get("balanced", 0),
+                   "agreement": c["agreement"], "weighted": c.get("weighted", 0),
                    "params": ", ".join(f"{k}={v}" for k, v in c.items() if k not in
-                                       ("algorithm", "scope", "agreement", "balanced"))}
+                                       ("algorithm", "scope", "agreement", "weighted"))}
                   for c in best]
     lat = summary.get("latency") or {}
     rows = [("ok, from intended send", lat.get("ok_from_intended_ms", {})),
             ("ok, from send", lat.get("ok_from_sent_ms", {}))]
     rows += [(f"{o.replace('_', ' ')}", d) for o, d in (lat.get("by_outcome") or {}).items()
              if o != "ok"]
+    # null (no success at all) shows as nan rather than breaking the number formats
+    policies = [{k: (math.nan if v is None else v) for k, v in o.items()}
+                for o in sorted(summary["backoff"].get("policies") or [],
+                                key=lambda o: -(o.get("goodput_per_s") or 0))]
     return _TEMPLATES.get_template("report.html").render(
         s=summary, img=images, candidates=candidates, latency_rows=rows,
+        policies=policies[:12], b=summary["backoff"],
         quota_words=summary["verdict"].split(";")[0],
         sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
 
 
-def build_report(run: Run, progress: Callable[[str], None] | None = None
-                 ) -> tuple[dict, dict[str, bytes], str]:
-    summary, fit, audit = build_summary(run, progress)
+def build_report(run: Run, progress: Callable[[str], None] | None = None,
+                 backoff: dict | None = None) -> tuple[dict, dict[str, bytes], str]:
+    summary, fit, audit = build_summary(run, progress, backoff)
     if progress:
         progress("drawing figures")
     figures = render_figures(run.events, fit, audit.points,
                              summary["throughput"]["levels"]) if len(run.events) else {}
+    if summary["backoff"].get("policies"):
+        figures["backoff"] = render_backoff(summary["backoff"])
     return summary, figures, render_html(summary, figures)

@@ -1,0 +1,155 @@
+"""From a run to recommended client settings: the server model, the grid, the code to paste."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .backoff import Outcome, Policy, ServerModel, policy_grid, recommend, simulate
+from .quota import CHAT, QuotaFit
+from .retry_after import RetryAfterAudit
+
+
+class TuneError(ValueError):
+    """A run that gives nothing to tune against; the message says why."""
+
+
+def server_model(events: pd.DataFrame, fit: QuotaFit, audit: RetryAfterAudit) -> ServerModel:
+    if fit.algorithm in ("none_observed",):
+        raise TuneError("no 429 in this run: there is no quota to tune against (offer more "
+                        "load, for example make tight-loop, then tune that run)")
+    if fit.algorithm in ("unknown", "concurrency") or not (fit.rate_per_s or fit.window_s):
+        raise TuneError(f"the quota was not identified ({fit.note or fit.algorithm}): "
+                        "tuning needs a fitted quota")
+    chat = events[events["endpoint"] == CHAT]
+    status = chat["status"]
+    admitted = status.between(200, 299) | (status == 503)
+    lat = chat["latency_ms"] / 1000
+
+    def median(mask, default):
+        v = lat[mask].to_numpy(float)
+        v = v[np.isfinite(v)]
+        return float(np.median(v)) if len(v) else default
+
+    stated = chat.loc[status == 429, "retry_after_s"].to_numpy(float)
+    stated = stated[np.isfinite(stated)]
+    if audit.verdict == "absent" or len(stated) == 0:
+        mode, constant = "absent", 1.0
+    elif audit.verdict == "optimistic":
+        mode, constant = "constant", float(np.median(stated))
+    elif np.any(np.abs(stated - np.round(stated)) > 1e-6):
+        mode, constant = "exact", 1.0  # fractional waits: retry-after-ms
+    else:
+        mode, constant = "whole", 1.0
+    u_ra = chat.loc[status == 503, "retry_after_s"].to_numpy(float)
+    u_ra = u_ra[np.isfinite(u_ra)]
+    return ServerModel(
+        algorithm=fit.algorithm, limit=fit.limit, window_s=fit.window_s,
+        rate_per_s=fit.rate_per_s if fit.algorithm == "token_bucket" else None,
+        burst=fit.burst, alignment=fit.alignment, counts_rejected=fit.counts_rejected,
+        retry_after=mode, retry_after_constant_s=constant,
+        p_unavailable=float((status == 503).sum() / admitted.sum()) if admitted.any() else 0.0,
+        unavailable_retry_after_s=float(np.median(u_ra)) if len(u_ra) else None,
+        latency_ok_s=median(status.between(200, 299), 0.1),
+        latency_rejected_s=median(status == 429, 0.002),
+        latency_unavailable_s=median(status == 503, 0.05))
+
+
+def tune(server: ServerModel, offered_per_s: float, *, logical: int = 10_000,
+         deadline_s: float = 30.0, max_rejected_per_success: float = 0.2,
+         max_p99_s: float | None = None, progress: Callable[[str], None] | None = None,
+         grid: list[Policy] | None = None) -> dict:
+    grid = grid or policy_grid()
+    outcomes: list[Outcome] = []
+    for i, policy in enumerate(grid, 1):
+        outcomes.append(simulate(policy, server, offered_per_s, logical, deadline_s, seed=i))
+        if progress and (i % 50 == 0 or i == len(grid)):
+            progress(f"simulated {i}/{len(grid)} policy settings")
+    best = recommend(outcomes, max_rejected_per_success, max_p99_s)
+    sdk = next(o for o in outcomes if o.params["kind"] == "sdk_default")
+    return {
+        "offered_per_s": offered_per_s, "deadline_s": deadline_s, "logical_requests": logical,
+        "limits": {"max_429_per_success": max_rejected_per_success, "max_p99_s": max_p99_s},
+        "server": server.__dict__,
+        "ideal_goodput_per_s": sdk.ideal_goodput_per_s,
+        "recommended": best.as_dict() if best else None,
+        "sdk_default": sdk.as_dict(),
+        "policies": [o.as_dict() for o in outcomes],
+        "code": client_code(best.params, server) if best else {},
+        "note": "" if best else ("no setting met the limits: loosen --max-429-per-success or "
+                                 "--max-p99-s"),
+    }
+
+
+def client_code(p: dict, server: ServerModel) -> dict[str, str]:
+    """Ready-to-paste settings for the OpenAI SDK, tenacity and plain httpx."""
+    retries = p["max_retries"]
+    pace = (f"{p['pacer_fraction'] * server.sustained_rate:.4g}" if p.get("pacer_fraction")
+            else None)
+    if p["kind"] == "retry_after":
+        wait_expr = f"stated + random.uniform(0, {p['jitter_s']:g})"
+    elif p["kind"] == "decorrelated":
+        wait_expr = (f"(prev := min({p['cap_s']:g}, random.uniform({p['base_s']:g}, "
+                     f"max({p['base_s']:g}, prev * 3))))")
+    elif p["kind"] == "equal_jitter":
+        wait_expr = (f"(lambda d: d / 2 + random.uniform(0, d / 2))(min({p['cap_s']:g}, "
+                     f"{p['base_s']:g} * 2 ** attempt))")
+    else:
+        wait_expr = f"random.uniform(0, min({p['cap_s']:g}, {p['base_s']:g} * 2 ** attempt))"
+    pacer = ("" if not pace else
+             f"\n# Pace sends at {pace} requests/s: the quota's sustained rate"
+             f" x {p['pacer_fraction']:g}.\n"
+             "_next_send = [0.0]\n\n\ndef pace():\n"
+             f"    now = time.monotonic()\n    wait = _next_send[0] - now\n"
+             f"    _next_send[0] = max(now, _next_send[0]) + 1 / {pace}\n"
+             "    if wait > 0:\n        time.sleep(wait)\n")
+    call_pace = "        pace()\n" if pace else ""
+    common = ("import os\nimport random\nimport time\n")
+    openai_code = (
+        common + "\nfrom openai import OpenAI, RateLimitError, InternalServerError\n\n"
+        "# The SDK's own retries would ignore this policy: turn them off, retry around it.\n"
+        "client = OpenAI(base_url=os.environ['PINAIVU_BASE_URL'],\n"
+        "                api_key=os.environ['PINAIVU_API_KEY'], max_retries=0, timeout=60)\n"
+        + pacer +
+        f"\n\ndef create(**kwargs):\n    prev = {p['base_s']:g}\n"
+        f"    for attempt in range({retries} + 1):\n"
+        + call_pace +
+        "        try:\n            return client.chat.completions.create(**kwargs)\n"
+        "        except (RateLimitError, InternalServerError) as err:\n"
+        f"            if attempt == {retries}:\n                raise\n"
+        "            header = err.response.headers.get('retry-after-ms')\n"
+        "            stated = float(header) / 1000 if header else float(\n"
+        "                err.response.headers.get('retry-after', 'nan'))\n"
+        "            stated = 0.0 if stated != stated else stated\n"
+        f"            time.sleep({wait_expr})\n")
+    tenacity_code = (
+        common + "\nfrom openai import OpenAI, RateLimitError, InternalServerError\n"
+        "from tenacity import retry, retry_if_exception_type, stop_after_attempt\n\n"
+        "client = OpenAI(base_url=os.environ['PINAIVU_BASE_URL'],\n"
+        "                api_key=os.environ['PINAIVU_API_KEY'], max_retries=0)\n\n\n"
+        "def wait(state):\n    attempt = state.attempt_number - 1\n"
+        f"    prev = getattr(state, 'prev', {p['base_s']:g})\n"
+        "    err = state.outcome.exception()\n"
+        "    header = err.response.headers.get('retry-after')\n"
+        "    stated = float(header) if header and header.replace('.', '', 1).isdigit() else 0.0\n"
+        f"    state.prev = delay = {wait_expr}\n    return delay\n\n\n"
+        f"@retry(wait=wait, stop=stop_after_attempt({retries + 1}),\n"
+        "       retry=retry_if_exception_type((RateLimitError, InternalServerError)),\n"
+        "       reraise=True)\ndef create(**kwargs):\n"
+        "    return client.chat.completions.create(**kwargs)\n")
+    httpx_code = (
+        common + "\nimport httpx\n" + pacer +
+        "\n\ndef create(client: httpx.Client, body: dict) -> dict:\n"
+        f"    prev = {p['base_s']:g}\n"
+        f"    for attempt in range({retries} + 1):\n" + call_pace +
+        "        r = client.post(os.environ['PINAIVU_BASE_URL'] + '/chat/completions', json=body,\n"
+        "                        headers={'Authorization': 'Bearer ' + os.environ['PINAIVU_API_KEY']})\n"
+        "        if r.status_code not in (429, 503) or attempt == " + str(retries) + ":\n"
+        "            r.raise_for_status()\n            return r.json()\n"
+        "        ms = r.headers.get('retry-after-ms')\n"
+        "        stated = float(ms) / 1000 if ms else float(r.headers.get('retry-after', 0))\n"
+        f"        time.sleep({wait_expr})\n")
+    return {"openai": openai_code, "tenacity": tenacity_code, "httpx": httpx_code}

@@ -16,41 +16,45 @@ def _progress(start: float):
     return say
 
 
-def cmd_report(args) -> int:
-    from .report import build_report  # matplotlib and jinja2 only when needed
-
-    start = time.monotonic()
-    say = _progress(start)
+def _open_run(args, say):
+    """The run to analyse, or None after saying why there is none."""
     try:
         run_dir = Path(args.run_dir) if args.run_dir else newest_run(Path(args.reports))
-        run = load_run(run_dir, progress=say)
+        return load_run(run_dir, progress=say)
     except RunError as exc:
         print(f"analysis: {exc}", file=sys.stderr)
-        return 2
-    summary, figures, html = build_report(run, progress=say)
+        return None
+
+
+def _finish(run, summary, figures, html) -> None:
     out = write_report(run, summary, figures, html)
     for p in summary["problems"]:
         print(f"analysis: note: {p}", file=sys.stderr)
     print(summary["verdict"])
     print(f"report: {out}")
+
+
+def cmd_report(args) -> int:
+    from .report import build_report  # matplotlib and jinja2 only when needed
+
+    say = _progress(time.monotonic())
+    run = _open_run(args, say)
+    if run is None:
+        return 2
+    _finish(run, *build_report(run, progress=say))
     return 0 if len(run.events) else 1
 
 
 def cmd_tune(args) -> int:
+    from .quota import fit_quota
     from .report import build_report
+    from .retry_after import audit_retry_after
     from .tune import TuneError, server_model, tune
 
-    start = time.monotonic()
-    say = _progress(start)
-    try:
-        run_dir = Path(args.run_dir) if args.run_dir else newest_run(Path(args.reports))
-        run = load_run(run_dir, progress=say)
-    except RunError as exc:
-        print(f"analysis: {exc}", file=sys.stderr)
+    say = _progress(time.monotonic())
+    run = _open_run(args, say)
+    if run is None:
         return 2
-    from .quota import fit_quota
-    from .retry_after import audit_retry_after
-
     say("fitting the quota")
     fit = fit_quota(run.events)
     audit = audit_retry_after(run.events, "global" if fit.scope == "global" else "per_key", fit)
@@ -65,19 +69,16 @@ def cmd_tune(args) -> int:
     backoff = tune(server, offered, logical=args.logical, deadline_s=args.deadline_s,
                    max_rejected_per_success=args.max_429_per_success,
                    max_p99_s=args.max_p99_s, progress=say)
-    summary, figures, html = build_report(run, progress=say, backoff=backoff)
-    out = write_report(run, summary, figures, html)
-    best = backoff["recommended"]
+    best, sdk = backoff["recommended"], backoff["sdk_default"]
     if best:
         print(f"recommended: {best['policy']}: {best['goodput_per_s']:.3g} ok/s of an ideal "
               f"{backoff['ideal_goodput_per_s']:.3g}, {best['rejected_per_success']:.3g} "
               f"429s per success, p99 {best['p99_s']:.3g} s")
     else:
         print(f"no recommendation: {backoff['note']}")
-    sdk = backoff["sdk_default"]
     print(f"OpenAI SDK default: {sdk['goodput_per_s']:.3g} ok/s, "
           f"{sdk['rejected_per_success']:.3g} 429s per success")
-    print(f"report: {out}")
+    _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit))
     return 0
 
 

@@ -53,13 +53,19 @@ def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
 
 
 def build_summary(run: Run, progress: Callable[[str], None] | None = None,
-                  backoff: dict | None = None) -> tuple[dict, QuotaFit, RetryAfterAudit]:
+                  backoff: dict | None = None, fit: QuotaFit | None = None,
+                  audit: RetryAfterAudit | None = None
+                  ) -> tuple[dict, QuotaFit, RetryAfterAudit]:
+    """Everything summary.json holds; a fit and audit already made are used as they are."""
     say = progress or (lambda _msg: None)
     events = run.events
-    say(f"fitting the quota to {len(events)} events")
-    fit = fit_quota(events)
-    say("auditing Retry-After")
-    audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key", fit)
+    if fit is None:
+        say(f"fitting the quota to {len(events)} events")
+        fit = fit_quota(events)
+    if audit is None:
+        say("auditing Retry-After")
+        audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key",
+                                  fit)
     say("throughput, latency, 503s")
     tp = load_levels.throughput(events)
     unavailable = load_levels.unavailable(events)
@@ -111,8 +117,9 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
 
 
 def build_report(run: Run, progress: Callable[[str], None] | None = None,
-                 backoff: dict | None = None) -> tuple[dict, dict[str, bytes], str]:
-    summary, fit, audit = build_summary(run, progress, backoff)
+                 backoff: dict | None = None, fit: QuotaFit | None = None,
+                 audit: RetryAfterAudit | None = None) -> tuple[dict, dict[str, bytes], str]:
+    summary, fit, audit = build_summary(run, progress, backoff, fit, audit)
     if progress:
         progress("drawing figures")
     figures = render_figures(run.events, fit, audit.points,

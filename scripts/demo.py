@@ -1,11 +1,13 @@
-"""The demo: start the reference gateway, walk one request into each of its walls, stop it.
-
-Runs from `make demo`. Later stages (load, report, backoff) are added as they land.
+"""The demo: the reference gateway's walls one request each, then a short tight loop and its
+report, whose path it prints. Runs from `make demo`; every server it starts, it stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,8 +59,30 @@ def main() -> int:
                 break
         print(f"  tight loop: {statuses.count(200)} x 200, then")
         show("429 quota reached", r)
-    print("Gateway stopped. Next: load tests and the report (see README).")
-    return 0 if r.status_code == 429 else 1
+    if r.status_code != 429:
+        print("demo: the quota never answered 429", file=sys.stderr)
+        return 1
+    return load_and_report(args.profile)
+
+
+def load_and_report(profile: str) -> int:
+    root = Path(__file__).resolve().parent.parent
+    run_dir = root / "reports" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-demo-tight_loop"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    print("\nA 12 s tight loop, 4 users on 3 demo keys, against a fresh gateway...", flush=True)
+    load = subprocess.run([sys.executable, "-m", "locustfiles.run", "tight_loop", "--profile",
+                           profile, "--users", "4", "--duration", "12s", "--run-dir",
+                           str(run_dir)], cwd=root, env=env, capture_output=True, text=True)
+    if load.returncode != 0:
+        print(f"demo: the load test failed:\n{load.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    report = subprocess.run([sys.executable, "-m", "analysis", "report", str(run_dir)],
+                            cwd=root, capture_output=True, text=True)
+    if report.returncode != 0:
+        print(f"demo: the report failed:\n{report.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    print(report.stdout, end="")
+    return 0
 
 
 if __name__ == "__main__":

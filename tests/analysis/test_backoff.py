@@ -3,8 +3,6 @@ the simulator against quotas whose answers are known."""
 
 from __future__ import annotations
 
-import math
-import random
 
 import pytest
 

@@ -5,7 +5,6 @@ import json
 import time
 
 import httpx
-import pytest
 
 from gateway.nodes import NodePool
 from gateway.profile import NodesConfig

@@ -14,6 +14,8 @@ import random
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
+from .quota import sliding_counter_wait
+
 # The OpenAI Python SDK's retry rules (openai/_constants.py and _base_client.py, 3.x):
 SDK_MAX_RETRIES = 2
 SDK_INITIAL_RETRY_DELAY = 0.5
@@ -167,11 +169,7 @@ class OnlineLimiter:
         if prev * (w - elapsed) / w + cur < lim:
             self.windows[k] = cur + 1
             return True, 0.0
-        if cur < lim:
-            wait = (w - elapsed) - (lim - cur) * w / prev if prev else 0.0
-        else:
-            wait = (w - elapsed) + max(0.0, w * (1 - lim / cur))
-        return False, max(wait, 0.0)
+        return False, float(sliding_counter_wait(prev, cur, elapsed, w, lim))
 
     def stated(self, wait: float) -> float | None:
         mode = self.m.retry_after

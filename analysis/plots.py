@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .quota import CHAT, QuotaFit  # noqa: E402
+from .quota import CHAT, QuotaFit, fitted_window_starts  # noqa: E402
 
 COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
            "other": "#6d6d6d"}
@@ -46,23 +46,7 @@ def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
     ax.legend(loc="upper right", fontsize=8)
 
 
-def _window_marks(fit: QuotaFit, t_min: float, t_max: float,
-                  accepts: np.ndarray) -> list[float]:
-    if fit.algorithm != "fixed_window" or not fit.window_s:
-        return []
-    w = fit.window_s
-    if fit.alignment == "epoch":
-        k0 = np.ceil(t_min / w)
-        return list(np.arange(k0 * w, t_max, w))[:200]
-    marks, current = [], -np.inf
-    for a in np.sort(accepts):
-        if a >= current + w:
-            current = a
-            marks.append(a)
-    return marks[:200]
-
-
-def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit) -> None:
+def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit, window_marks: np.ndarray) -> None:
     """Cumulative accepts per key, with the fitted windows or bucket drawn on them."""
     t0 = chat["sent_ts"].min()
     ok = chat[chat["outcome"].astype(str) == "ok"]
@@ -71,12 +55,9 @@ def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit) -> None:
         step = max(1, len(t) // MAX_POINTS)
         ax.step(t[::step] - t0, np.arange(1, len(t) + 1)[::step], where="post",
                 label=f"key {key}")
+    for m in window_marks:
+        ax.axvline(m - t0, color="#999", lw=0.7, ls="--")
     if len(ok):
-        accepts = np.sort(ok["sent_ts"].to_numpy(float))
-        for m in _window_marks(fit, t0, chat["sent_ts"].max(), accepts
-                               if fit.scope == "global" else
-                               ok[ok["key_id"] == ok["key_id"].iloc[0]]["sent_ts"].to_numpy()):
-            ax.axvline(m - t0, color="#999", lw=0.7, ls="--")
         if fit.algorithm == "token_bucket" and fit.rate_per_s:
             first = ok.groupby("key_id", observed=True)["sent_ts"].min().min() - t0
             x = np.linspace(first, chat["sent_ts"].max() - t0, 50)
@@ -160,7 +141,8 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
     if chat.empty:
         return figures
     plan = [("status_timeline", lambda ax: draw_status_timeline(ax, chat)),
-            ("accepts", lambda ax: draw_accepts(ax, chat, fit)),
+            ("accepts", lambda ax: draw_accepts(ax, chat, fit,
+                                                fitted_window_starts(fit, events))),
             ("retry_after", lambda ax: draw_retry_after(ax, audit_points)),
             ("throughput", lambda ax: draw_throughput(ax, levels)),
             ("latency", lambda ax: draw_latency(ax, chat))]

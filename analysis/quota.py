@@ -161,20 +161,29 @@ def fixed_epoch(s, t, h, limit, window_s):
     return _since(_before(s.passed), np.sort(h[s.passed]), start) < limit
 
 
-def fixed_first_request(s, t, h, limit, window_s):
-    admitted = np.sort(h[s.passed])
+def window_starts(admitted: np.ndarray, limit: int, window_s: float,
+                  slack: float = 0.0) -> np.ndarray:
+    """Where windows anchored at the first request begin, given sorted admission times: at
+    the first admission after the last window ended.
+
+    A tight loop re-hits just as a window ends, so an admission can read a hair (up to
+    `slack`) before the end; if the window is already full it can only be the next one's first.
+    """
     starts = []
     current, count = -math.inf, 0
-    for a in admitted:  # windows begin at the first admission after the last one ended
-        # A tight loop re-hits just as a window ends, so an admission can read a hair before
-        # the end; if the window is already full it can only be the next window's first.
-        if a >= current + window_s or (count >= limit and a >= current + window_s - s.slack):
+    for a in admitted:
+        if a >= current + window_s or (count >= limit and a >= current + window_s - slack):
             current, count = a, 0
             starts.append(a)
         count += 1
-    if not starts:
+    return np.asarray(starts, dtype=float)
+
+
+def fixed_first_request(s, t, h, limit, window_s):
+    admitted = np.sort(h[s.passed])
+    starts_arr = window_starts(admitted, limit, window_s, s.slack)
+    if not len(starts_arr):
         return np.ones(len(t), bool)
-    starts_arr = np.asarray(starts)
     idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
     start = starts_arr[idx]
     inside = (t >= start) & (t < start + window_s)
@@ -571,6 +580,36 @@ def describe(fit: QuotaFit) -> str:
     return f"{fit.limit} requests per {fit.window_s:g} s{scope}, {name}{where}{also}"
 
 
+def sliding_counter_wait(prev, cur, elapsed, window: float, limit: int):
+    """Seconds until a sliding window counter admits again (prev * (W - e) / W + cur < limit),
+    with no admissions in between; works on numbers and on numpy arrays alike."""
+    prev, cur = np.asarray(prev, float), np.asarray(cur, float)
+    to_end = window - np.asarray(elapsed, float)
+    # within this window, as the previous window's weight decays
+    within = np.where(prev > 0, to_end - (limit - cur) * window / np.maximum(prev, 1), 0.0)
+    # or in the next one, where this window's count becomes the decaying one
+    later = to_end + np.maximum(0.0, window * (1 - limit / np.maximum(cur, 1)))
+    return np.where(cur < limit, np.maximum(within, 0.0), later)
+
+
+def fitted_window_starts(fit: QuotaFit, events: pd.DataFrame, most: int = 200) -> np.ndarray:
+    """Where the fitted fixed windows begin (for the first key, or for everyone when the quota
+    is global): what the report draws on the accepts."""
+    if fit.algorithm != "fixed_window" or not fit.window_s:
+        return np.array([])
+    df = quota_events(events)
+    if df.empty:
+        return np.array([])
+    w = fit.window_s
+    if fit.alignment == "epoch":
+        first, last = df["decided"].min(), df["decided"].max()
+        return np.arange(math.ceil(first / w) * w, last, w)[:most]
+    if fit.scope != "global":
+        df = df[df["key_id"] == df["key_id"].iloc[0]]
+    s = make_stream(df)
+    return window_starts(s.t[s.passed], fit.limit, w, s.slack)[:most]
+
+
 def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) -> pd.DataFrame:
     """For each 429 (the first `most`): when the fitted model says the quota reopens, from the
     admissions observed before it. Columns: key_id, decided, reopens (NaN where the model
@@ -592,13 +631,9 @@ def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) ->
         if fit.algorithm == "fixed_window" and fit.alignment == "epoch":
             reopen = (np.floor(t / w) + 1) * w
         elif fit.algorithm == "fixed_window":
-            starts, current, count = [], -math.inf, 0
-            for a in admitted:
-                if a >= current + w or (count >= lim and a >= current + w - s.slack):
-                    current, count = a, 0
-                    starts.append(a)
-                count += 1
-            starts_arr = np.asarray(starts or [np.nan])
+            starts_arr = window_starts(admitted, lim, w, s.slack)
+            if not len(starts_arr):
+                starts_arr = np.array([np.nan])
             idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
             reopen = starts_arr[idx] + w
         elif fit.algorithm == "sliding_log":
@@ -611,15 +646,12 @@ def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) ->
             tat = (j + 1) * interval + np.maximum.accumulate(admitted - j * interval) \
                 if len(admitted) else np.array([np.nan])
             reopen = tat[np.clip(k - 1, 0, None)] - (fit.burst - 1) * interval
-        else:  # sliding counter: solve prev*(W-e)/W + cur < limit, as the limiter does
+        else:
             start = np.floor(t / w) * w
             cur = k - np.searchsorted(admitted, start, "left")
             prev = np.searchsorted(admitted, start, "left") - np.searchsorted(
                 admitted, start - w, "left")
-            to_end = start + w - t
-            within = np.where(prev > 0, to_end - (lim - cur) * w / np.maximum(prev, 1), 0.0)
-            nxt = to_end + np.maximum(0.0, w * (1 - lim / np.maximum(cur, 1)))
-            reopen = t + np.where(cur < lim, np.maximum(within, 0.0), nxt)
+            reopen = t + sliding_counter_wait(prev, cur, t - start, w, lim)
         out.append(pd.DataFrame({"key_id": str(key), "decided": t,
                                  "reopens": np.maximum(reopen, t)}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(

@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 _DEFAULTS = {"str": "", "int": 0, "float": math.nan}
 
 
-_KINDS = tuple(kind for _, kind in COLUMNS)
-_NAMES = tuple(name for name, _ in COLUMNS)
-
-
 class Recorder:
     def __init__(self, path: Path, *, run_id: str, worker: str, scenario: str,
                  max_buffered_rows: int = 20_000) -> None:

@@ -82,8 +82,8 @@ class QuotaFit:
     note: str = ""
 
     def summary(self) -> dict:
-        d = asdict(self)
-        return d
+        """The summary.json `quota` object: every field, and the quota in words."""
+        return asdict(self) | {"description": describe(self)}
 
     def params(self) -> dict:
         return {k: v for k, v in (("limit", self.limit), ("window_s", self.window_s),

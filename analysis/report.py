@@ -36,7 +36,7 @@ def _clean(value):
 
 
 def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
-    words = describe(fit)
+    words = describe(fit)  # as in summary["quota"]["description"]
     words = words[0].upper() + words[1:]
     ra = {"honest": "Retry-After honest (never early, at most 1 s late)",
           "optimistic": "Retry-After optimistic: it says to retry before the quota reopens",
@@ -112,7 +112,6 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
     return _TEMPLATES.get_template("report.html").render(
         s=summary, img=images, candidates=candidates, latency_rows=rows,
         policies=policies[:12], b=summary["backoff"],
-        quota_words=summary["verdict"].split(";")[0],
         sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
 
 

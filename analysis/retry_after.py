@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .quota import CHAT
+from .quota import CHAT, QuotaFit, model_reopenings, quota_events
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
 NARROW_S = 0.5  # a bracket this narrow gives an error figure
@@ -71,10 +71,8 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
         "phase": rows["phase"].astype(str).to_numpy()})
 
 
-def against_model(events: pd.DataFrame, fit) -> dict:
+def against_model(events: pd.DataFrame, fit: QuotaFit) -> dict:
     """Stated wait minus the fitted model's wait, over the 429s that state one."""
-    from .quota import model_reopenings, quota_events
-
     predicted = model_reopenings(fit, events)
     if predicted.empty:
         return {}
@@ -95,7 +93,8 @@ def against_model(events: pd.DataFrame, fit) -> dict:
         "early": int((err < -TOL_S).sum()), "over_1s_late": int((err > 1 + TOL_S).sum())}
 
 
-def audit_retry_after(events: pd.DataFrame, scope: str = "per_key", fit=None) -> RetryAfterAudit:
+def audit_retry_after(events: pd.DataFrame, scope: str = "per_key",
+                      fit: QuotaFit | None = None) -> RetryAfterAudit:
     chat = events[(events["endpoint"] == CHAT) & events["status"].isin(
         [200, 201, 202, 204, 429])]
     rejections = int((chat["status"] == 429).sum())

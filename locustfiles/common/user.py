@@ -70,6 +70,8 @@ class PinaivuUser(FastHttpUser):
         self.api_key = target.key_for_user(self.number)
         self.key_id = key_fingerprint(self.api_key)
         self.auth = {"Authorization": f"Bearer {self.api_key}"}
+        self.post_headers = self.auth | {"Content-Type": "application/json"}
+        self._bodies: dict[str, str] = {}
         opts = environment.parsed_options
         self.stream = bool(getattr(opts, "stream", False))
         self.max_tokens = getattr(opts, "max_tokens", None)
@@ -104,11 +106,14 @@ class PinaivuUser(FastHttpUser):
              logical_id: str | None = None, attempt: int = 1,
              content: str = "Say hello") -> Attempt:
         """Send one chat completion attempt."""
-        body = {"model": self.model, "messages": [{"role": "user", "content": content}]}
-        if self.stream:
-            body["stream"] = True
-        if self.max_tokens:
-            body["max_tokens"] = self.max_tokens
+        body = self._bodies.get(content)
+        if body is None:  # built once per user and prompt, not once per attempt
+            doc = {"model": self.model, "messages": [{"role": "user", "content": content}]}
+            if self.stream:
+                doc["stream"] = True
+            if self.max_tokens:
+                doc["max_tokens"] = self.max_tokens
+            body = self._bodies[content] = json.dumps(doc)
         ctx = {"phase": phase, "logical_id": logical_id or uuid.uuid4().hex[:16],
                "attempt": attempt, "key_id": self.key_id, "model": self.model,
                "endpoint": "/v1/chat/completions", "user": self.number,
@@ -117,8 +122,8 @@ class PinaivuUser(FastHttpUser):
         sent = time.time()
         reported = False
         try:
-            with self.client.post(self.path_prefix + "/chat/completions", data=json.dumps(body),
-                                  headers=self.auth | {"Content-Type": "application/json"},
+            with self.client.post(self.path_prefix + "/chat/completions", data=body,
+                                  headers=self.post_headers,
                                   name="/v1/chat/completions", stream=True,
                                   catch_response=True, context=ctx) as r:
                 ctx = r.request_meta["context"]

@@ -8,9 +8,6 @@ did not write. Runs are a tight loop or the probe, no longer than three windows 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from analysis.quota import fit_quota
 from analysis.retry_after import audit_retry_after
 from analysis.rundir import load_run
 from gateway.nginx import Nginx
+from ..runs import env_without_target, run_scenario
 
 from ..conftest import require_program
 
@@ -81,18 +79,14 @@ CASES = [
 ]
 
 
-def run_scenario(tmp_path, scenario, seconds, users, locust_args, base_url=None, sets=()):
+def run_and_load(tmp_path, scenario, seconds, users, locust_args, base_url=None, sets=()):
     run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    if base_url:
-        env |= {"PINAIVU_BASE_URL": base_url, "PINAIVU_API_KEY": "pk-nginx-test-1"}
-    cmd = [sys.executable, "-m", "locustfiles.run", scenario, "--users", str(users),
-           "--duration", f"{math.ceil(seconds or 60)}s", "--run-dir", str(run_dir)]
+    env = env_without_target(PINAIVU_BASE_URL=base_url, PINAIVU_API_KEY="pk-nginx-test-1") \
+        if base_url else None
+    args = ["--users", str(users), "--duration", f"{math.ceil(seconds or 60)}s"]
     for s in sets:
-        cmd += ["--gateway-set", s]
-    proc = subprocess.run(cmd + ["--", *locust_args], env=env, capture_output=True, text=True,
-                          timeout=180, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+        args += ["--gateway-set", s]
+    run_scenario(scenario, run_dir, *args, locust_args=locust_args, env=env)
     return load_run(run_dir)
 
 
@@ -117,7 +111,7 @@ def check(fit, expected):
 @pytest.mark.parametrize("sets, scenario, seconds, users, args, expected",
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_reference_gateway(tmp_path, sets, scenario, seconds, users, args, expected):
-    run = run_scenario(tmp_path, scenario, seconds, users, args, sets=FAST + sets)
+    run = run_and_load(tmp_path, scenario, seconds, users, args, sets=FAST + sets)
     chat = run.events[run.events["endpoint"] == "/v1/chat/completions"]
     span = chat["sent_ts"].max() - chat["sent_ts"].min()
     limit_s = 3 * expected["window_s"] if "window_s" in expected else \
@@ -143,7 +137,7 @@ def test_nginx_limit_req(tmp_path, rate, burst, expected):
              "    return 200 '{\"request_id\":\"req_nginx\"}'; } }")
     seconds = int(expected["burst"] / expected["rate_per_s"] + 5)
     with Nginx(block) as ngx:
-        run = run_scenario(tmp_path, "tight_loop", seconds, 1, [], base_url=ngx.url + "/v1")
+        run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], base_url=ngx.url + "/v1")
     check(fit_quota(run.events), expected)
     assert audit_retry_after(run.events).verdict == "absent"  # nginx sends no Retry-After
 
@@ -154,5 +148,5 @@ def test_nginx_limit_req(tmp_path, rate, burst, expected):
 def test_retry_after_verdicts(tmp_path, mode, seconds, verdict):
     # The default profile's Retry-After, the liar's constant 1 s, and none at all.
     sets = FAST + ["quota.limit=5", "quota.window_s=3", f"quota.retry_after='{mode}'"]
-    run = run_scenario(tmp_path, "tight_loop", seconds, 1, [], sets=sets)
+    run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], sets=sets)
     assert audit_retry_after(run.events).verdict == verdict

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 from analysis.events_file import ARROW_SCHEMA
 from analysis.schema import COLUMN_NAMES
+from ..runs import run_scenario
 
 from ..conftest import require_program
 
@@ -30,13 +30,8 @@ def analyse(*args):
 def tight_loop_run(tmp_path_factory):
     """A short tight loop on the default profile (20 per 10 s per key), 4 users on 3 keys."""
     run_dir = tmp_path_factory.mktemp("runs") / "tight"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    proc = subprocess.run([sys.executable, "-m", "locustfiles.run", "tight_loop", "--users", "4",
-                           "--duration", "12s", "--run-dir", str(run_dir),
-                           "--gateway-set", "latency.ttft_ms=5",
-                           "--gateway-set", "latency.per_token_ms=0"],
-                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_scenario("tight_loop", run_dir, "--users", "4", "--duration", "12s",
+                 "--gateway-set", "latency.ttft_ms=5", "--gateway-set", "latency.per_token_ms=0")
     return run_dir
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from analysis.backoff import Policy, ServerModel
 from analysis.tune import client_code
+from ..runs import run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,12 +28,9 @@ def run_cmd(*args, env=None):
 @pytest.fixture(scope="module")
 def bucket_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tune") / "run"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    proc = run_cmd("-m", "locustfiles.run", "tight_loop", "--profile", "token-bucket",
-                   "--users", "1", "--duration", "7s", "--run-dir", run_dir,
-                   "--gateway-set", "latency.ttft_ms=5", "--gateway-set", "latency.per_token_ms=0",
-                   env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_scenario("tight_loop", run_dir, "--profile", "token-bucket", "--users", "1",
+                 "--duration", "7s", "--gateway-set", "latency.ttft_ms=5",
+                 "--gateway-set", "latency.per_token_ms=0")
     return run_dir
 
 

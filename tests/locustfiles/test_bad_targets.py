@@ -1,18 +1,16 @@
 """The recorder under a target that misbehaves: every attempt is a row with the right outcome,
 and the run ends cleanly (target errors are data, not harness errors)."""
 
-import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from gateway.launch import free_port
-from analysis.events_file import read_events
+from ..runs import locust_count, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 BADSERVER = Path(__file__).with_name("badserver.py")
@@ -24,17 +22,12 @@ def run_locust(base_url, run_dir, *extra, seconds="3s"):
            "--headless", "-u", "1", "-r", "1", "-t", seconds, "--run-dir", str(run_dir),
            "--json-file", str(run_dir / "locust" / "stats"), "--only-summary", *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    tables = [read_events(f)[0] for f in (run_dir / "events").glob("*.arrows")]
-    rows = pa.concat_tables(tables).to_pylist()
+    every = rows(run_dir)
     # An attempt Locust cancels at shutdown is recorded too (a transport error saying so); it
     # is the harness stopping, not the target misbehaving.
-    rows = [r for r in rows if not r["error"].startswith("cancelled:")]
-    counted = sum(e["num_requests"] for e in json.loads(
-        (run_dir / "locust" / "stats.json").read_text()))
-    cancelled = sum(1 for t in tables for e in t.column("error").to_pylist()
-                    if e.startswith("cancelled:"))
-    return (proc, [r for r in rows if r["endpoint"] == "/v1/chat/completions"],
-            len(rows) + cancelled, counted)
+    target = [r for r in every if not r["error"].startswith("cancelled:")
+              and r["endpoint"] == "/v1/chat/completions"]
+    return proc, target, len(every), locust_count(run_dir)
 
 
 @pytest.fixture

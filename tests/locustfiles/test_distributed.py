@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 
 from gateway.launch import free_port
-from analysis.events_file import read_events
+from ..runs import locust_count, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"
@@ -21,17 +20,13 @@ def base_cmd(run_dir, scenario="tight_loop"):
 
 
 def check_complete(run_dir, expected_workers):
-    files = sorted((run_dir / "events").glob("*.arrows"))
-    assert len(files) == expected_workers
-    rows = pa.concat_tables([read_events(f)[0] for f in files]).to_pylist()
-    counted = sum(e["num_requests"] for e in json.loads(
-        (run_dir / "locust" / "stats.json").read_text()))
-    assert len(rows) == counted > 100
-    assert len({r["worker"] for r in rows}) == expected_workers
-    chat = [r for r in rows if r["endpoint"] == "/v1/chat/completions"]
+    assert len(list((run_dir / "events").glob("*.arrows"))) == expected_workers
+    every = rows(run_dir)
+    assert len(every) == locust_count(run_dir) > 100
+    assert len({r["worker"] for r in every}) == expected_workers
+    chat = [r for r in every if r["endpoint"] == "/v1/chat/completions"]
     assert len({r["logical_id"] for r in chat}) == len(chat)  # no row written twice
     assert json.loads((run_dir / "run.json").read_text())["complete"] is True
-    return rows
 
 
 def test_processes_2(gateway_factory, tmp_path):

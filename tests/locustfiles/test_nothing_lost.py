@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
 import pytest
 
-from analysis.events_file import read_events
+from ..runs import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW = ["quota.limit=100000", "latency.ttft_ms=5000", "latency.jitter=0", "nodes.slots=100"]
@@ -30,9 +29,7 @@ def test_ramp_down_mid_request(gateway_factory, tmp_path, stop_timeout, cancelle
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     received = httpx.get(gw.root_url + "/healthz").json()["chat_requests"]
-    rows = pa.concat_tables([read_events(f)[0] for f in (run_dir / "events").glob("*")]
-                            ).to_pylist()
-    chat = [r for r in rows if r["endpoint"] == "/v1/chat/completions"]
+    chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
     assert len(chat) == received
     was_cancelled = [r for r in chat if r["error"].startswith("cancelled")]
     assert bool(was_cancelled) == cancelled

@@ -2,16 +2,12 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
-from analysis.events_file import read_events
+from ..runs import locust_count, rows, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 # A small node pool so that 503s happen too.
@@ -39,17 +35,10 @@ SCENARIOS = [
                          ids=[s[0] for s in SCENARIOS])
 def test_scenario(tmp_path, scenario, run_args, locust_args, phases):
     run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    proc = subprocess.run([sys.executable, "-m", "locustfiles.run", scenario, *run_args,
-                           "--run-dir", str(run_dir), "--", *locust_args],
-                          env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = pa.concat_tables([read_events(f)[0] for f in (run_dir / "events").glob("*")]
-                            ).to_pylist()
-    counted = sum(e["num_requests"] for e in json.loads(
-        (run_dir / "locust" / "stats.json").read_text()))
-    assert len(rows) == counted
-    chat = [r for r in rows if r["endpoint"] == "/v1/chat/completions"]
+    run_scenario(scenario, run_dir, *run_args, locust_args=locust_args)
+    every = rows(run_dir)
+    assert len(every) == locust_count(run_dir)
+    chat = [r for r in every if r["endpoint"] == "/v1/chat/completions"]
     assert {r["phase"] for r in chat} == phases
     outcomes = Counter(r["outcome"] for r in chat)
     assert outcomes["ok"] and outcomes["rate_limited"], outcomes

@@ -8,9 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
 
-from analysis.events_file import read_events
+from ..runs import env_without_target, locust_count, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"
@@ -23,11 +22,6 @@ def locust_cmd(run_dir, seconds="4s", users=3):
             "--json-file", str(run_dir / "locust" / "stats"), "--only-summary"]
 
 
-def events(run_dir):
-    tables = [read_events(f)[0] for f in sorted((run_dir / "events").glob("*.arrows"))]
-    return pa.concat_tables(tables).to_pylist() if tables else []
-
-
 def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
     gw = gateway_factory("default")
     run_dir = tmp_path / "run"
@@ -35,18 +29,14 @@ def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
     proc = subprocess.run(locust_cmd(run_dir), env=env, capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = events(run_dir)
-    # Locust's final count: its CSV is rewritten once a second and not at shutdown, so it lags;
-    # the JSON file is written from the final statistics.
-    counted = sum(e["num_requests"] for e in json.loads(
-        (run_dir / "locust" / "stats.json").read_text()))
-    assert len(rows) == counted > 100
-    limited = [r for r in rows if r["status"] == 429]
+    every = rows(run_dir)
+    assert len(every) == locust_count(run_dir) > 100
+    limited = [r for r in every if r["status"] == 429]
     assert limited and all(r["retry_after_s"] > 0 for r in limited)
-    assert {r["outcome"] for r in rows} == {"ok", "rate_limited"}
-    assert all(r["request_id"].startswith("req_") for r in rows if r["outcome"] == "ok"
+    assert {r["outcome"] for r in every} == {"ok", "rate_limited"}
+    assert all(r["request_id"].startswith("req_") for r in every if r["outcome"] == "ok"
                and r["endpoint"] == "/v1/chat/completions")
-    assert len({r["key_id"] for r in rows}) == 2
+    assert len({r["key_id"] for r in every}) == 2
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["complete"] is True and manifest["scenario"] == "tight_loop"
     for key in KEYS.split(","):
@@ -57,7 +47,7 @@ def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
 
 
 def test_no_key_is_a_clear_error_before_any_load(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    env = env_without_target()
     proc = subprocess.run(locust_cmd(tmp_path / "run"), env=env, capture_output=True,
                           text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2
@@ -80,7 +70,7 @@ def test_sigkill_leaves_readable_events_and_incomplete_manifest(gateway_factory,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
-        while not events(run_dir) or len(events(run_dir)) < 200:
+        while len(rows(run_dir)) < 200:
             assert time.monotonic() < deadline, "no events flushed"
             time.sleep(0.5)
         time.sleep(1.5)
@@ -88,9 +78,9 @@ def test_sigkill_leaves_readable_events_and_incomplete_manifest(gateway_factory,
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    rows = events(run_dir)
-    assert len(rows) >= 200
-    newest = max(r["sent_ts"] for r in rows)
+    every = rows(run_dir)
+    assert len(every) >= 200
+    newest = max(r["sent_ts"] for r in every)
     # Rows are flushed every second: the newest readable row is from about the last second
     # before the kill (the margin is for a busy machine, not a speed goal).
     assert killed_at - newest < 3
@@ -107,6 +97,6 @@ def test_server_dying_mid_run_is_recorded_and_run_ends_cleanly(gateway_factory, 
     gw.process.kill()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    outcomes = {r["outcome"] for r in events(run_dir)}
+    outcomes = {r["outcome"] for r in rows(run_dir)}
     assert "transport_error" in outcomes and "rate_limited" in outcomes
     assert json.loads((run_dir / "run.json").read_text())["complete"] is True

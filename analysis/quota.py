@@ -208,16 +208,42 @@ def token_bucket(s, t, h, rate_per_s, burst, counts_rejected=False):
     interval = 1.0 / rate_per_s
     tolerance = (burst - 1) * interval
     basis = (s.passed | s.rejected) if counts_rejected else s.passed
-    a = np.sort(h[basis])
+    order = np.argsort(h[basis], kind="stable")
+    a = h[basis][order]
     if len(a) == 0:
         return np.ones(len(t), bool)
-    # GCRA: tat_j = max(tat_{j-1}, a_j) + T, whose closed form is
-    # tat_j = (j+1) T + max_{i<=j} (a_i - i T).
-    j = np.arange(len(a))
-    tat_after = (j + 1) * interval + np.maximum.accumulate(a - j * interval)
+    admitted = s.passed[basis][order]
+    tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack)
     k = _before(basis)
     tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
     return tat_before - t <= tolerance + 1e-9
+
+
+def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: float,
+             slack: float) -> np.ndarray:
+    """The bucket's theoretical arrival time after each of the sorted attempts `a`.
+
+    GCRA: tat_j = max(tat_{j-1}, a_j) + T, whose closed form is
+    tat_j = (j+1) T + max_{i<=j} (a_i - i T). The state chains through every admission, so a
+    tight loop admitted right at each reopening carries any timing error forward. An observed
+    admission that reads up to `slack` before the bucket had room proves it had room: the
+    chain restarts from it (as window_starts does for anchored windows).
+    """
+    j = np.arange(len(a))
+    tat_after = (j + 1) * interval + np.maximum.accumulate(a - j * interval)
+    tat_before = np.r_[-np.inf, tat_after[:-1]]
+    early = admitted & (tat_before - a > tolerance + 1e-9) & \
+        (tat_before - a <= tolerance + slack)
+    if not early.any():
+        return tat_after
+    tat = -math.inf
+    for i in range(len(a)):
+        tat = max(tat, a[i])
+        if admitted[i] and tolerance < tat - a[i] <= tolerance + slack:
+            tat = a[i] + tolerance
+        tat += interval
+        tat_after[i] = tat
+    return tat_after
 
 
 def concurrency(s, t, h, limit):
@@ -642,8 +668,8 @@ def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) ->
             reopen = np.where(pos >= 0, admitted[np.clip(pos, 0, None)] + w, t)
         elif fit.algorithm == "token_bucket":
             interval = 1 / fit.rate_per_s
-            j = np.arange(len(admitted))
-            tat = (j + 1) * interval + np.maximum.accumulate(admitted - j * interval) \
+            tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval,
+                           (fit.burst - 1) * interval, s.slack) \
                 if len(admitted) else np.array([np.nan])
             reopen = tat[np.clip(k - 1, 0, None)] - (fit.burst - 1) * interval
         else:

@@ -78,8 +78,33 @@ def cmd_tune(args) -> int:
         print(f"no recommendation: {backoff['note']}")
     print(f"OpenAI SDK default: {sdk['goodput_per_s']:.3g} ok/s, "
           f"{sdk['rejected_per_success']:.3g} 429s per success")
+    if best and args.live_s > 0:
+        backoff["live"] = _live(run, backoff, server, fit, args, say)
     _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit))
     return 0
+
+
+def _live(run, backoff, server, fit, args, say) -> dict:
+    """The recommended policy and the SDK default, sent for real; printed side by side."""
+    from .live import LiveError, live_check
+
+    try:
+        live = live_check(run.path, run.manifest, backoff, server, fit.scope,
+                          live_s=args.live_s, say=say)
+    except LiveError as exc:
+        print(f"analysis: live check skipped: {exc}", file=sys.stderr)
+        return {"skipped": str(exc)}
+    print(f"{'':12} {'':9} {'goodput/s':>10} {'429s/success':>13} {'p99 s':>7}")
+    for name in ("recommended", "sdk_default"):
+        for side in ("simulated", "live"):
+            f = live[name][side]
+            print(f"{name:12} {side:9} {f['goodput_per_s']:10.3g} "
+                  f"{f['rejected_per_success']:13.3g} {f['p99_s']:7.3g}")
+    checks = live["checks"]
+    print(f"live: recommended reaches {checks['goodput_share_of_ideal']:.1%} of the ideal "
+          f"goodput; simulation and live agree within 10%: "
+          f"{'yes' if checks['simulation_agrees'] else 'no'}")
+    return live
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     tun.add_argument("--max-p99-s", type=float, default=None)
     tun.add_argument("--deadline-s", type=float, default=30.0)
     tun.add_argument("--logical", type=int, default=10_000)
+    tun.add_argument("--live-s", type=float, default=60.0,
+                     help="seconds of live traffic to check the recommendation and the SDK "
+                          "default against (0: simulate only)")
     tun.set_defaults(func=cmd_tune)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -14,74 +14,9 @@ import random
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
+from .policies import (SDK_MAX_RETRIES, Pacer, Policy, RetryBudget, next_delay,  # noqa: F401
+                       pacer_rate, poisson_arrivals)
 from .quota import sliding_counter_wait
-
-# The OpenAI Python SDK's retry rules (openai/_constants.py and _base_client.py, 3.x):
-SDK_MAX_RETRIES = 2
-SDK_INITIAL_RETRY_DELAY = 0.5
-SDK_MAX_RETRY_DELAY = 8.0
-SDK_MAX_RETRY_AFTER = 120.0
-
-
-@dataclass(frozen=True)
-class Policy:
-    kind: str  # none | sdk_default | full_jitter | equal_jitter | decorrelated | retry_after
-    max_retries: int = 0
-    base_s: float = 0.5
-    cap_s: float = 8.0
-    jitter_s: float = 0.0  # retry_after: added uniformly on top of the stated wait
-    pacer_fraction: float | None = None  # pace sends at this share of the fitted rate
-    budget_ratio: float | None = None  # retries allowed per logical request, on average
-
-    def label(self) -> str:
-        parts = [self.kind]
-        if self.kind in ("full_jitter", "equal_jitter", "decorrelated"):
-            parts.append(f"base={self.base_s:g}s cap={self.cap_s:g}s")
-        if self.kind == "retry_after":
-            parts.append(f"jitter={self.jitter_s:g}s")
-        if self.kind not in ("none", "sdk_default"):
-            parts.append(f"retries={self.max_retries}")
-        if self.pacer_fraction:
-            parts.append(f"pacer={self.pacer_fraction:g}")
-        if self.budget_ratio:
-            parts.append(f"budget={self.budget_ratio:g}")
-        return " ".join(parts)
-
-
-def next_delay(policy: Policy, retry: int, retry_after: float | None, previous: float,
-               rng: random.Random) -> float | None:
-    """Seconds to wait before retry number `retry` (0 = the first retry), or None to stop.
-
-    `retry_after` is the stated wait of the response (None when it stated none); `previous`
-    is the last delay (decorrelated jitter grows from it).
-    """
-    if policy.kind == "none":
-        return None
-    if policy.kind == "sdk_default":
-        if retry >= SDK_MAX_RETRIES:
-            return None
-        if retry_after is not None and math.isfinite(retry_after):
-            if retry_after > SDK_MAX_RETRY_AFTER:
-                return None  # the SDK does not retry past two minutes
-            if retry_after > 0:
-                return retry_after
-        sleep = min(SDK_INITIAL_RETRY_DELAY * 2.0 ** retry, SDK_MAX_RETRY_DELAY)
-        return sleep * (1 - 0.25 * rng.random())
-    if retry >= policy.max_retries:
-        return None
-    ceiling = min(policy.cap_s, policy.base_s * 2.0 ** retry)
-    if policy.kind == "full_jitter":
-        return rng.uniform(0, ceiling)
-    if policy.kind == "equal_jitter":
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
-    if policy.kind == "decorrelated":
-        return min(policy.cap_s, rng.uniform(policy.base_s, max(policy.base_s, previous * 3)))
-    if policy.kind == "retry_after":
-        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
-            return retry_after + rng.uniform(0, policy.jitter_s)
-        return rng.uniform(0, ceiling)  # no stated wait: full jitter
-    raise ValueError(f"unknown policy kind {policy.kind!r}")
-
 
 # --- the server -----------------------------------------------------------------------------
 
@@ -101,6 +36,9 @@ class ServerModel:
     latency_ok_s: float = 0.1
     latency_rejected_s: float = 0.002
     latency_unavailable_s: float = 0.05
+    # How much the moment the server decides varies around send + latency (s): a client
+    # pacing at exactly the quota's rate lands a hair early at some window edges.
+    decision_jitter_s: float = 0.0
 
     @property
     def sustained_rate(self) -> float:
@@ -207,38 +145,34 @@ class Outcome:
 
 
 def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical: int = 10_000,
-             deadline_s: float = 30.0, seed: int = 0) -> Outcome:
-    rng = random.Random(seed)
+             deadline_s: float = 30.0, seed: int = 0,
+             arrivals: list[float] | None = None) -> Outcome:
+    """One policy over `logical` Poisson arrivals (or the given arrival offsets, in seconds:
+    the live run's own schedule), against the server model."""
+    intended = arrivals if arrivals is not None else poisson_arrivals(offered_per_s, logical,
+                                                                      seed)
+    logical = len(intended)
+    rng = random.Random(seed + 1_000_003)  # jitter and 503 draws, apart from the arrivals
     limiter = OnlineLimiter(server)
-    events: list[tuple[float, int, int, int, float]] = []  # (time, seq, request, retry, prev)
-    seq = 0
-    t = 0.0
-    intended = []
-    for i in range(logical):
-        t += rng.expovariate(offered_per_s)
-        intended.append(t)
-        events.append((t, seq, i, 0, 0.0))
-        seq += 1
+    events = [(t, i, i, 0, 0.0) for i, t in enumerate(intended)]  # (time, seq, req, retry, prev)
+    seq = len(events)
     heapq.heapify(events)
-    span = intended[-1] if intended else 1.0
-    pacer_next = -math.inf
-    pacer_interval = (1 / (policy.pacer_fraction * server.sustained_rate)
-                      if policy.pacer_fraction and math.isfinite(server.sustained_rate) else 0)
-    budget = 10.0
+    pacer = Pacer(pacer_rate(policy, server.sustained_rate))
+    budget = RetryBudget(policy.budget_ratio)
     done_at: list[float] = []
     finished: list[float] = []
     attempts = rejected = unavailable = 0
     while events:
         now, _, req, retry, previous = heapq.heappop(events)
-        send = max(now, pacer_next) if pacer_interval else now
+        send = pacer.slot(now)
         if send + server.latency_ok_s - intended[req] > deadline_s:
             continue  # it could not finish by its deadline: not sent, using no pacer slot
-        if pacer_interval:
-            pacer_next = send + pacer_interval
+        pacer.take(send)
         attempts += 1
-        if retry == 0 and policy.budget_ratio:
-            budget = min(10.0, budget + policy.budget_ratio)
-        allowed, wait = limiter.admit(send)
+        if retry == 0:
+            budget.earn()
+        jitter = rng.uniform(0, server.decision_jitter_s) if server.decision_jitter_s else 0.0
+        allowed, wait = limiter.admit(send + jitter)
         if allowed and rng.random() >= server.p_unavailable:
             finish = send + server.latency_ok_s
             if finish - intended[req] <= deadline_s:
@@ -254,38 +188,48 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
             finish = send + server.latency_rejected_s
             stated = limiter.stated(wait)
         delay = next_delay(policy, retry, stated, previous, rng)
-        if delay is None:
+        if delay is None or finish + delay - intended[req] > deadline_s:
             continue
-        if policy.budget_ratio:
-            if budget < 1:
-                continue
-            budget -= 1
-        if finish + delay - intended[req] > deadline_s:
+        if not budget.spend():
             continue
         heapq.heappush(events, (finish + delay, seq, req, retry + 1, delay))
         seq += 1
-    successes = len(done_at)
+    rate = steady_rate(finished, intended[0] if intended else 0.0,
+                       intended[-1] if intended else 0.0)
+    return Outcome(
+        policy=policy.label(), offered_per_s=offered_per_s, logical=logical,
+        successes=len(done_at), attempts=attempts, rejected=rejected, unavailable=unavailable,
+        goodput_per_s=rate, **latency_figures(done_at, logical, attempts, rejected),
+        ideal_goodput_per_s=ideal_goodput(offered_per_s, server.sustained_rate,
+                                          server.p_unavailable),
+        params=asdict(policy))
+
+
+def steady_rate(finished: list[float], first: float, last: float) -> float:
+    """Completions per second in the steady state: between 10% and 90% of the arrival span,
+    so that neither the fresh quota at the start nor the backlog draining after the last
+    arrival bends the figure (the simulated and the live run use this same rule)."""
+    lo, hi = first + 0.1 * (last - first), first + 0.9 * (last - first)
+    if hi <= lo:
+        return 0.0
+    return sum(1 for f in finished if lo <= f < hi) / (hi - lo)
+
+
+def latency_figures(done_at: list[float], logical: int, attempts: int, rejected: int) -> dict:
     lat = sorted(done_at)
-    # Goodput in the steady state: completions between 10% and 90% of the arrival span, so
-    # that neither the fresh quota at the start nor the backlog draining after the last
-    # arrival bends the figure.
-    lo, hi = 0.1 * span, 0.9 * span
-    steady = sum(1 for f in finished if lo <= f < hi)
+    successes = len(lat)
 
     def q(p: float) -> float:
         return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else math.nan
 
-    return Outcome(
-        policy=policy.label(), offered_per_s=offered_per_s, logical=logical,
-        successes=successes, attempts=attempts, rejected=rejected, unavailable=unavailable,
-        goodput_per_s=steady / (hi - lo) if hi > lo else 0.0,
-        success_ratio=successes / logical,
-        attempts_per_success=attempts / successes if successes else math.inf,
-        rejected_per_success=rejected / successes if successes else math.inf,
-        p50_s=q(0.5), p99_s=q(0.99),
-        ideal_goodput_per_s=min(offered_per_s, server.sustained_rate) *
-        (1 - server.p_unavailable if server.p_unavailable < 1 else 0),
-        params=asdict(policy))
+    return {"success_ratio": successes / logical if logical else math.nan,
+            "attempts_per_success": attempts / successes if successes else math.inf,
+            "rejected_per_success": rejected / successes if successes else math.inf,
+            "p50_s": q(0.5), "p99_s": q(0.99)}
+
+
+def ideal_goodput(offered_per_s: float, sustained_rate: float, p_unavailable: float) -> float:
+    return min(offered_per_s, sustained_rate) * (1 - p_unavailable if p_unavailable < 1 else 0)
 
 
 def policy_grid() -> list[Policy]:

@@ -171,10 +171,16 @@ def draw_backoff(ax, backoff: dict) -> None:
     if best:
         ax.scatter([best["rejected_per_success"]], [best["goodput_per_s"]], s=120,
                    facecolors="none", edgecolors="black", label="recommended")
+    live = backoff.get("live") or {}
+    for name, marker in (("recommended", "*"), ("sdk_default", "X")):
+        if isinstance(live.get(name), dict):
+            real = live[name]["live"]
+            ax.scatter([real["rejected_per_success"]], [real["goodput_per_s"]], s=110,
+                       marker=marker, color="black", label=f"{name.replace('_', ' ')}, live")
     ax.axhline(backoff["ideal_goodput_per_s"], color="#999", ls=":", label="quota-limited ideal")
     ax.axvline(backoff["limits"]["max_429_per_success"], color="#c62828", ls="--", lw=0.8)
     ax.set_xscale("symlog", linthresh=0.1)
-    ax.set_xlabel("429s per success (simulated)")
+    ax.set_xlabel("429s per success")
     ax.set_ylabel("goodput (ok/s)")
     ax.set_title("Retry policies: goodput against wasted 429s")
     ax.legend(fontsize=7, loc="lower right")

@@ -33,6 +33,11 @@ def server_model(events: pd.DataFrame, fit: QuotaFit, audit: RetryAfterAudit) ->
         v = v[np.isfinite(v)]
         return float(np.median(v)) if len(v) else default
 
+    rejected_ms = lat[status == 429].to_numpy(float) * 1000
+    rejected_ms = rejected_ms[np.isfinite(rejected_ms)]
+    # the spread of quick 429 round trips: how unevenly attempts reach the server
+    jitter_s = (float(np.percentile(rejected_ms, 90) - np.percentile(rejected_ms, 10)) / 1000
+                if len(rejected_ms) >= 10 else 0.001)
     stated = chat.loc[status == 429, "retry_after_s"].to_numpy(float)
     stated = stated[np.isfinite(stated)]
     if audit.verdict == "absent" or len(stated) == 0:
@@ -54,7 +59,8 @@ def server_model(events: pd.DataFrame, fit: QuotaFit, audit: RetryAfterAudit) ->
         unavailable_retry_after_s=float(np.median(u_ra)) if len(u_ra) else None,
         latency_ok_s=median(status.between(200, 299), 0.1),
         latency_rejected_s=median(status == 429, 0.002),
-        latency_unavailable_s=median(status == 503, 0.05))
+        latency_unavailable_s=median(status == 503, 0.05),
+        decision_jitter_s=max(0.0005, min(jitter_s, 0.05)))
 
 
 def tune(server: ServerModel, offered_per_s: float, *, logical: int = 10_000,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run: {exc}", file=sys.stderr)
             return 2
         env["PINAIVU_BASE_URL"] = gateway.base_url
+        # run.json names the gateway the run met, so that `make tune` can start it again
+        env["PINAIVU_REFERENCE_GATEWAY"] = json.dumps({"profile": args.profile,
+                                                       "set": args.gateway_set})
         if not (env.get("PINAIVU_API_KEY") or env.get("PINAIVU_API_KEYS")):
             env["PINAIVU_API_KEYS"] = DEMO_KEYS
         print(f"run: reference gateway ({args.profile}) on {gateway.base_url}", flush=True)

@@ -108,6 +108,9 @@ def register(scenario: str) -> None:
                              "python": platform.python_version()},
                 "start": dt.datetime.now(dt.UTC).isoformat(), "end": None, "complete": False,
             }
+            reference = _reference_gateway()
+            if reference:
+                _State.manifest["reference_gateway"] = reference
             write_json_atomic(run_dir / "run.json", _State.manifest)
         if not isinstance(runner, MasterRunner) and not (opts and opts.no_record):
             worker = f"{socket.gethostname()}-{os.getpid()}"
@@ -133,6 +136,21 @@ def register(scenario: str) -> None:
             _State.manifest.update(end=dt.datetime.now(dt.UTC).isoformat(), complete=True)
             write_json_atomic(_State.run_dir / "run.json", _State.manifest)
             environment.process_exit_code = _exit_code(environment)
+
+
+def _reference_gateway() -> dict | None:
+    """The reference gateway's profile when `python -m locustfiles.run` started one."""
+    try:
+        doc = json.loads(os.environ.get("PINAIVU_REFERENCE_GATEWAY", "") or "null")
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("profile"), str) else None
+
+
+def note(key: str, value) -> None:
+    """Add a fact to run.json (written when the run ends): what a scenario planned, for
+    example how many logical requests it scheduled."""
+    _State.manifest[key] = value
 
 
 def _flush_every_second() -> None:

@@ -37,7 +37,7 @@ def bucket_run(tmp_path_factory):
 def test_tune_recommends_within_limits_and_writes_backoff(bucket_run, tmp_path):
     run_dir = tmp_path / "copy"
     shutil.copytree(bucket_run, run_dir)
-    proc = run_cmd("-m", "analysis", "tune", run_dir, "--logical", "2000")
+    proc = run_cmd("-m", "analysis", "tune", run_dir, "--logical", "2000", "--live-s", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "recommended:" in proc.stdout and "OpenAI SDK default:" in proc.stdout
     backoff = json.loads((run_dir / "summary.json").read_text())["backoff"]
@@ -91,3 +91,21 @@ def test_nothing_to_tune_is_explained(tmp_path):
     assert "nothing to tune: no 429 in this run" in proc.stderr
     proc = run_cmd("-m", "analysis", "tune", tmp_path / "missing")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_live_check_needs_a_known_loopback_target(bucket_run, tmp_path):
+    """A run that does not say which reference gateway it met, with no PINAIVU_BASE_URL:
+    the simulation still answers and the live check says why it did not run."""
+    run_dir = tmp_path / "copy"
+    shutil.copytree(bucket_run, run_dir)
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["reference_gateway"]["profile"] == "token-bucket"
+    del manifest["reference_gateway"]
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    proc = run_cmd("-m", "analysis", "tune", run_dir, "--logical", "300", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "live check skipped: run.json does not name the reference gateway" in proc.stderr
+    backoff = json.loads((run_dir / "summary.json").read_text())["backoff"]
+    assert "PINAIVU_BASE_URL" in backoff["live"]["skipped"]
+    assert "Not checked live" in (run_dir / "index.html").read_text()

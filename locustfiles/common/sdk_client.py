@@ -1,0 +1,105 @@
+"""The real OpenAI Python SDK as a load client: its own retry rules, every attempt recorded.
+
+The SDK retries inside one `create()` call, so its attempts are seen from below: a transport
+under the SDK's HTTP client times each one, reads its body and hands a row to the recorder
+through Locust's request event, like any other attempt. Which logical request an attempt
+belongs to is known by the greenlet that runs it (one logical request per greenlet).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import gevent
+import httpx2  # the SDK's own HTTP library (openai>=3 depends on it)
+import openai
+
+from analysis.schema import outcome_for_status
+
+CHAT = "/v1/chat/completions"
+
+
+class _RecordingTransport(httpx2.HTTPTransport):
+    def __init__(self, record, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._record = record
+
+    def handle_request(self, request):
+        t0 = time.perf_counter()
+        sent = time.time()
+        try:
+            response = super().handle_request(request)
+            ttfb_ms = (time.perf_counter() - t0) * 1000
+            response.read()  # the attempt lasts until its body is in
+        except Exception as exc:
+            self._record(request, None, sent, t0, None, exc)
+            raise
+        self._record(request, response, sent, t0, ttfb_ms, None)
+        return response
+
+
+class SdkClient:
+    """One OpenAI client for one Locust user; `logical(id, arrival)` is one create() call."""
+
+    def __init__(self, user, phase: str, max_retries: int) -> None:
+        self.user, self.phase = user, phase
+        # the SDK logs every request and retry at INFO: our rows already say it all
+        for name in ("httpx2", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self._current: dict = {}  # greenlet -> [logical_id, arrival, attempts so far]
+        timeout = getattr(user.environment.parsed_options, "timeout", None) or 60.0
+        http = openai.DefaultHttpxClient(transport=_RecordingTransport(self._record),
+                                         timeout=timeout)
+        self.client = openai.OpenAI(base_url=user.host + user.path_prefix, api_key=user.api_key,
+                                    max_retries=max_retries, timeout=timeout, http_client=http)
+
+    def logical(self, logical_id: str, arrival: float) -> None:
+        me = gevent.getcurrent()
+        self._current[me] = [logical_id, arrival, 0]
+        kwargs = {"model": self.user.model,
+                  "messages": [{"role": "user", "content": "Say hello"}]}
+        if self.user.max_tokens:
+            kwargs["max_tokens"] = self.user.max_tokens
+        try:
+            self.client.chat.completions.create(**kwargs)
+        except openai.APIError:
+            pass  # recorded attempt by attempt; the SDK's verdict is the last attempt's
+        finally:
+            self._current.pop(me, None)
+
+    def _record(self, request, response, sent: float, t0: float, ttfb_ms, exc) -> None:
+        state = self._current.get(gevent.getcurrent())
+        if state is None or not request.url.path.endswith("/chat/completions"):
+            return
+        state[2] += 1
+        taken = request.headers.get("x-stainless-retry-count", "")
+        if taken.isdigit():  # the SDK's own count of retries taken, when it says
+            state[2] = int(taken) + 1
+        ctx = {"phase": self.phase, "logical_id": state[0], "attempt": state[2],
+               "key_id": self.user.key_id, "model": self.user.model, "endpoint": CHAT,
+               "user": self.user.number, "intended_ts": state[1] if state[2] == 1 else None,
+               "ttfb_ms": ttfb_ms}
+        length = 0
+        if response is None:
+            timeout = isinstance(exc, httpx2.TimeoutException)
+            ctx["outcome"] = "timeout" if timeout else "transport_error"
+            ctx["error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            length = len(response.content)
+            request_id = None
+            if response.status_code == 200:
+                try:
+                    doc = json.loads(response.content)
+                    request_id = doc.get("request_id") if isinstance(doc, dict) else None
+                except ValueError:
+                    pass
+            ctx["request_id"] = request_id
+            ctx["outcome"] = outcome_for_status(response.status_code, bool(request_id))
+        self.user.environment.events.request.fire(
+            request_type="POST", name="/v1/chat/completions (openai sdk)",
+            response_time=(time.perf_counter() - t0) * 1000, response_length=length,
+            response=response, context=ctx,
+            exception=None if ctx["outcome"] == "ok" else RuntimeError(ctx["outcome"]),
+            start_time=sent, url=str(request.url))

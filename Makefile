@@ -1,5 +1,6 @@
 # Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
-# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS.
+# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS;
+# ARGS also passes options to doctor (--model, --timeout).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -16,7 +17,7 @@ SPIKE  ?= 20
 OPEN   ?=
 RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway demo tight-loop spike sweep probe report tune bench-gateway clean
+.PHONY: install system-deps test gateway doctor demo tight-loop spike sweep probe report tune bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ test: install system-deps
 
 gateway: install
 	$(BIN)/python -m gateway --profile $(PROFILE) --host $(HOST) --port $(PORT) $(ARGS)
+
+# The troubleshooting page as checks against PINAIVU_BASE_URL with PINAIVU_API_KEY.
+doctor: install
+	$(BIN)/python -m doctor $(ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py --profile $(PROFILE)

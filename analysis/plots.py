@@ -147,16 +147,21 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
             ("throughput", lambda ax: draw_throughput(ax, levels)),
             ("latency", lambda ax: draw_latency(ax, chat))]
     for name, draw in plan:
-        fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
-        try:
-            draw(ax)
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png")
-        finally:
-            plt.close(fig)
-        figures[name] = buf.getvalue()
+        figures[name] = _png(draw)
     return figures
+
+
+def _png(draw, size=(8, 3.6)) -> bytes:
+    """The one place a figure is made, saved as PNG and closed."""
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    try:
+        draw(ax)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
 
 
 def draw_backoff(ax, backoff: dict) -> None:
@@ -181,12 +186,5 @@ def draw_backoff(ax, backoff: dict) -> None:
 
 
 def render_backoff(backoff: dict) -> bytes:
-    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=100)
-    try:
-        draw_backoff(ax, backoff)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+    return _png(lambda ax: draw_backoff(ax, backoff), size=(8, 3.8))
+

@@ -1,6 +1,6 @@
 # Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
-# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS;
-# ARGS also passes options to doctor (--model, --timeout).
+# DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS,
+# A and B (two run folders to compare); ARGS also passes options to doctor (--model, --timeout).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,7 +17,7 @@ SPIKE  ?= 20
 OPEN   ?=
 RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway doctor demo tight-loop spike sweep probe report tune bench-gateway clean
+.PHONY: install system-deps test gateway doctor demo tight-loop spike sweep probe report tune compare index bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ report: install
 # Simulates retry policies against the run's fitted quota; OFFERED= logical requests/s.
 tune: install
 	$(BIN)/python -m analysis tune $(RUN) $(if $(OFFERED),--offered $(OFFERED))
+
+# A= and B= two run folders; without them, the two newest under reports/.
+compare: install
+	$(BIN)/python -m analysis compare $(A) $(B)
+
+# reports/index.html: every run and comparison (also refreshed by report, tune and compare).
+index: install
+	$(BIN)/python -m analysis index
 
 bench-gateway: install system-deps
 	$(BIN)/python benchmarks/gateway_throughput.py

@@ -1,13 +1,18 @@
-"""python -m analysis report|tune [RUN_DIR]   (default: the newest run under reports/)"""
+"""python -m analysis report|tune [RUN_DIR]   (default: the newest run under reports/)
+python -m analysis compare [RUN_A [RUN_B]] [--out PATH]   (default: the two newest runs)
+python -m analysis index [REPORTS]           (reports/index.html: every run, every comparison)"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
 
-from .rundir import RunError, load_run, newest_run, write_report
+from .rundir import (RunError, check_run_folder, list_runs, load_run, newest_run, newest_runs,
+                     read_manifest, read_summary, write_page, write_report, write_runs_index)
 
 
 def _progress(start: float):
@@ -26,12 +31,38 @@ def _open_run(args, say):
         return None
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def write_index(reports: Path) -> Path | None:
+    """Regenerate reports/index.html; None when an index.html not ours is in the way."""
+    from .runs_index import render_runs_index
+
+    runs, pages = list_runs(reports)
+    return write_runs_index(reports, render_runs_index(runs, pages, reports.name, _now()))
+
+
+def _refresh_index(reports: Path) -> None:
+    """After writing into a run folder or beside it: the runs index must not go stale, but
+    failing to refresh it must not fail the command that did the real work."""
+    try:
+        out = write_index(reports)
+    except Exception as exc:  # noqa: BLE001 - a note, not a failure
+        print(f"analysis: note: could not refresh {reports / 'index.html'}: {exc}",
+              file=sys.stderr)
+        return
+    if out is not None:
+        print(f"runs index: {out}")
+
+
 def _finish(run, summary, figures, html) -> None:
     out = write_report(run, summary, figures, html)
     for p in summary["problems"]:
         print(f"analysis: note: {p}", file=sys.stderr)
     print(summary["verdict"])
     print(f"report: {out}")
+    _refresh_index(run.path.parent)
 
 
 def cmd_report(args) -> int:
@@ -107,6 +138,92 @@ def _live(run, backoff, server, fit, args, say) -> dict:
     return live
 
 
+def _compared_runs(args) -> tuple[Path, Path]:
+    reports = Path(args.reports)
+    given = [Path(r) for r in args.runs]
+    if len(given) > 2:
+        raise RunError("compare takes two runs (or one, compared with the newest other run, "
+                       "or none: the two newest)")
+    if len(given) == 2:
+        return given[0], given[1]
+    if len(given) == 1:
+        check_run_folder(given[0])
+        others = [p for p in newest_runs(reports, 2) if p.resolve() != given[0].resolve()]
+        return given[0], others[-1]
+    older, newer = newest_runs(reports, 2)
+    return older, newer
+
+
+def _side(path: Path, out_dir: Path, say):
+    """A run as the comparison shows it: its summary.json when usable, else rebuilt (and
+    saved with its page, as `report` would) from the events."""
+    from .compare import Side, summary_problem
+    from .report import build_report
+
+    notes = []
+    summary, problem = read_summary(path)
+    if summary is not None:
+        problem = summary_problem(summary)
+    if summary is None or problem:
+        if problem != "no summary.json":
+            print(f"analysis: {path}: {problem}; rebuilding it from the events", file=sys.stderr)
+            notes.append(f"{problem}; rebuilt from the events")
+        run = load_run(path, progress=say)
+        summary, figures, html = build_report(run, progress=say)
+        page = write_report(run, summary, figures, html)
+        print(f"report: {page}")
+    manifest, _ = read_manifest(path)
+    page = path / "index.html"
+    link = Path(os.path.relpath(page, out_dir)).as_posix() if page.is_file() else None
+    return Side(path.name, summary, manifest, link, notes)
+
+
+def cmd_compare(args) -> int:
+    from .compare import figures, render_compare
+
+    say = _progress(time.monotonic())
+    try:
+        a, b = _compared_runs(args)
+        for p in (a, b):
+            check_run_folder(p)
+        same = a.resolve() == b.resolve()
+        if same:
+            print(f"analysis: warning: comparing {a} with itself: every row will match",
+                  file=sys.stderr)
+        out = Path(args.out) if args.out else a.parent / f"compare-{a.name}-vs-{b.name}.html"
+        if out.is_dir():
+            raise RunError(f"--out {out} is a folder: give a file name ending in .html")
+        sides = [_side(p, out.parent, say) for p in (a, b)]
+    except RunError as exc:
+        print(f"analysis: {exc}", file=sys.stderr)
+        return 2
+    say("drawing the comparison")
+    html = render_compare(*sides, figures(*sides), _now(), same=same)
+    out = write_page(out, html)
+    print(f"A: {sides[0].summary['verdict']}")
+    print(f"B: {sides[1].summary['verdict']}")
+    print(f"compare: {out}")
+    folders = {p.parent.resolve(): p.parent for p in (a, b)}  # a folder once
+    for reports in folders.values():
+        _refresh_index(reports)
+    return 0
+
+
+def cmd_index(args) -> int:
+    reports = Path(args.reports_dir or args.reports)
+    if not reports.is_dir():
+        print(f"analysis: {reports} does not exist: run a scenario first (make tight-loop)",
+              file=sys.stderr)
+        return 2
+    out = write_index(reports)
+    if out is None:
+        print(f"analysis: {reports / 'index.html'} exists and was not written by this tool; "
+              "left alone", file=sys.stderr)
+        return 1
+    print(f"runs index: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +244,18 @@ def main(argv: list[str] | None = None) -> int:
                      help="seconds of live traffic to check the recommendation and the SDK "
                           "default against (0: simulate only)")
     tun.set_defaults(func=cmd_tune)
+    cmp = sub.add_parser("compare", help="two runs side by side in one page")
+    cmp.add_argument("runs", nargs="*", metavar="RUN",
+                     help="two run folders; one: compared with the newest other run; "
+                          "none: the two newest")
+    cmp.add_argument("--reports", default="reports")
+    cmp.add_argument("--out", default=None,
+                     help="the page to write (default: compare-A-vs-B.html beside run A)")
+    cmp.set_defaults(func=cmd_compare)
+    idx = sub.add_parser("index", help="reports/index.html: every run and comparison")
+    idx.add_argument("reports_dir", nargs="?", help="where runs live (default: reports)")
+    idx.add_argument("--reports", default="reports")
+    idx.set_defaults(func=cmd_index)
     args = parser.parse_args(argv)
     return args.func(args)
 

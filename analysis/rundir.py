@@ -38,42 +38,97 @@ class Run:
         return self.manifest.get("run_id") or self.path.name
 
 
-def newest_run(reports: Path) -> Path:
-    """The most recent run folder under `reports` (by run.json or events/ modification)."""
+def _is_run_folder(p: Path) -> bool:
+    try:
+        return p.is_dir() and ((p / "run.json").is_file() or (p / "events").is_dir())
+    except OSError:
+        return False
+
+
+def _run_mtime(p: Path) -> float:
+    return max((p / n).stat().st_mtime for n in ("run.json", "events") if (p / n).exists())
+
+
+def newest_runs(reports: Path, count: int) -> list[Path]:
+    """The `count` most recent run folders under `reports` (by run.json or events/
+    modification), oldest first."""
     if not reports.is_dir():
         raise RunError(f"{reports} does not exist: run a scenario first (make tight-loop)")
-    runs = [p for p in reports.iterdir() if p.is_dir() and
-            ((p / "run.json").is_file() or (p / "events").is_dir())]
+    runs = [p for p in reports.iterdir() if _is_run_folder(p)]
     if not runs:
         raise RunError(f"no run folders in {reports}: run a scenario first (make tight-loop)")
-    return max(runs, key=lambda p: max((p / n).stat().st_mtime for n in ("run.json", "events")
-                                       if (p / n).exists()))
+    if len(runs) < count:
+        raise RunError(f"{reports} holds {len(runs)} run folder(s), {count} are needed: run "
+                       "another scenario, or name the runs")
+    return sorted(runs, key=_run_mtime)[-count:]
+
+
+def newest_run(reports: Path) -> Path:
+    """The most recent run folder under `reports`."""
+    return newest_runs(reports, 1)[0]
+
+
+def events_files(path: Path) -> list[Path]:
+    return sorted((path / "events").glob(f"*{SUFFIX}")) if (path / "events").is_dir() else []
+
+
+def check_run_folder(path: Path) -> None:
+    """Raise RunError unless `path` is a folder with events files."""
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"run folder {path} does not exist")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a run folder (it is a file)")
+    if not events_files(path):
+        raise RunError(f"{path} has no events files (events/*{SUFFIX}): nothing to analyse")
+
+
+def read_manifest(path: Path) -> tuple[dict, str | None]:
+    """run.json, or {} and why it could not be read."""
+    manifest_path = Path(path) / "run.json"
+    if not manifest_path.is_file():
+        return {}, "run.json is missing; scenario and options unknown"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return {}, f"run.json is not valid JSON ({exc}); scenario and options unknown"
+    if not isinstance(manifest, dict):
+        return {}, "run.json is not a JSON object; scenario and options unknown"
+    return manifest, None
+
+
+def read_summary(path: Path) -> tuple[dict | None, str | None]:
+    """summary.json if it can be read and is not older than the events, else None and why.
+    Whether its content is of the current version is the caller's question."""
+    out = Path(path) / "summary.json"
+    if not out.is_file():
+        return None, "no summary.json"
+    try:
+        summary = json.loads(out.read_text())
+        newest_events = max((f.stat().st_mtime for f in events_files(Path(path))), default=0)
+        stale = out.stat().st_mtime < newest_events
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"summary.json is corrupt ({exc})"
+    if not isinstance(summary, dict):
+        return None, "summary.json is corrupt (not a JSON object)"
+    if stale:
+        return None, "summary.json is older than the events"
+    return summary, None
 
 
 def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
     """Read run.json and every events file; problems that still leave something to analyse
     (a cut file, another schema version, a missing manifest) are listed, not raised."""
     path = Path(path)
-    if not path.exists():
-        raise RunError(f"run folder {path} does not exist")
-    if not path.is_dir():
-        raise RunError(f"{path} is not a run folder (it is a file)")
+    check_run_folder(path)
     problems: list[str] = []
-    manifest: dict = {}
-    manifest_path = path / "run.json"
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"run.json is not valid JSON ({exc}); scenario and options unknown")
-    else:
-        problems.append("run.json is missing; scenario and options unknown")
+    manifest, problem = read_manifest(path)
+    if problem:
+        problems.append(problem)
     if manifest and not manifest.get("complete", False):
         problems.append("the run did not finish (run.json says complete: false): its last "
                         "second may be missing")
-    files = sorted((path / "events").glob(f"*{SUFFIX}")) if (path / "events").is_dir() else []
-    if not files:
-        raise RunError(f"{path} has no events files (events/*{SUFFIX}): nothing to analyse")
+    files = events_files(path)
     tables = []
     for i, f in enumerate(files, 1):
         if progress:
@@ -115,3 +170,81 @@ def write_report(run: Run, summary: dict, figures: dict[str, bytes], html: str) 
     out = run.path / "index.html"
     write_text(out, html)
     return out
+
+
+# --- the reports folder: every run in it, its index page, comparison pages -----------------
+
+INDEX_MARK = '<meta name="generator" content="pinaivu-runs-index">'
+COMPARE_PREFIX = "compare-"
+
+
+@dataclass
+class RunListing:
+    """What the runs index shows of one folder under reports/, read without ever raising."""
+    name: str
+    path: Path
+    manifest: dict
+    manifest_problem: str | None
+    summary: dict | None
+    summary_problem: str | None
+    has_page: bool
+    mtime: float
+
+
+def list_runs(reports: Path) -> tuple[list[RunListing], list[str]]:
+    """Every run folder under `reports` and the comparison pages beside them, by name.
+    A folder that cannot be read is still listed, with what went wrong."""
+    runs: list[RunListing] = []
+    pages: list[str] = []
+    try:
+        entries = sorted(Path(reports).iterdir())
+    except OSError:
+        return [], []
+    for p in entries:
+        try:
+            if p.is_file() and p.name.startswith(COMPARE_PREFIX) and p.suffix == ".html":
+                pages.append(p.name)
+                continue
+            if not (p.is_dir() and ((p / "run.json").exists() or (p / "events").exists()
+                                    or (p / "summary.json").exists())):
+                continue
+            manifest, manifest_problem = read_manifest(p)
+            summary, summary_problem = read_summary(p)
+            has_page = (p / "index.html").is_file()
+            mtime = max([(p / n).stat().st_mtime for n in ("run.json", "events", "summary.json")
+                         if (p / n).exists()] or [p.stat().st_mtime])
+        except OSError as exc:
+            runs.append(RunListing(p.name, p, {}, f"cannot be read ({exc})", None, None, False,
+                                   0.0))
+            continue
+        runs.append(RunListing(p.name, p, manifest, manifest_problem, summary,
+                               summary_problem, has_page, mtime))
+    return runs, pages
+
+
+def may_write_runs_index(reports: Path) -> bool:
+    """True unless reports/index.html exists and is someone else's page."""
+    out = Path(reports) / "index.html"
+    if not out.exists():
+        return True
+    try:
+        with out.open(encoding="utf-8", errors="replace") as f:
+            return INDEX_MARK in f.read(4096)
+    except OSError:
+        return False
+
+
+def write_runs_index(reports: Path, html: str) -> Path | None:
+    """reports/index.html; None (nothing written) when an index.html not ours is there."""
+    if not may_write_runs_index(reports):
+        return None
+    out = Path(reports) / "index.html"
+    write_text(out, html)
+    return out
+
+
+def write_page(out: Path, html: str) -> Path:
+    """A page outside any run folder (a comparison)."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_text(Path(out), html)
+    return Path(out)

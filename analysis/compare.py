@@ -1,0 +1,211 @@
+"""Two runs side by side, from their summaries (the summary.json contract): quota fields,
+Retry-After, throughput and latency, differing values marked, and the page that shows them.
+
+Pure: summaries and manifests in, rows and HTML out. Finding, reading and (re)building the
+summaries is the command's job (`python -m analysis compare`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import jinja2
+
+from .plots import render_comparison
+from .report import SUMMARY_VERSION
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
+                                autoescape=jinja2.select_autoescape(["html"]))
+QUOTA_FIELDS = ("algorithm", "scope", "limit", "window_s", "rate_per_s", "burst", "alignment",
+                "agreement")
+SECTIONS = ("runs", "quota", "retry-after", "throughput", "latency")
+# What a summary must hold for the page; anything less is rebuilt from the events.
+_REQUIRED = {"verdict": str, "quota": dict, "retry_after": dict, "throughput": dict,
+             "latency": dict, "unavailable": dict}
+
+
+@dataclass
+class Side:
+    """One run as the page shows it."""
+    name: str                 # the run folder's name
+    summary: dict
+    manifest: dict
+    page: str | None = None   # its report page, relative to the comparison page
+    notes: list[str] = field(default_factory=list)  # what was done to get its summary
+
+
+def summary_problem(summary: dict) -> str | None:
+    """Why a summary read from disk cannot be used as it is, or None."""
+    version = summary.get("schema_version")
+    if version != SUMMARY_VERSION:
+        return f"summary.json is of schema version {version!r}, not {SUMMARY_VERSION}"
+    for key, kind in _REQUIRED.items():
+        if not isinstance(summary.get(key), kind):
+            return f"summary.json is corrupt ({key!r} missing or malformed)"
+    if not isinstance(summary["throughput"].get("levels"), list):
+        return "summary.json is corrupt ('throughput.levels' missing or malformed)"
+    return None
+
+
+def fmt(value) -> str:
+    """A value as the page shows it; two values differ when these strings differ."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def when(manifest: dict) -> str:
+    """The run's start as UTC date and time, or "unknown"."""
+    start = manifest.get("start")
+    try:
+        t = dt.datetime.fromisoformat(start)
+    except (TypeError, ValueError):
+        return "unknown"
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def target_host(target) -> str:
+    """host:port of a base URL, or the text itself when it is not a URL."""
+    if not isinstance(target, str) or not target:
+        return "unknown"
+    return urlsplit(target).netloc or target
+
+
+def _rows(pairs) -> list[dict]:
+    out = []
+    for key, label, a, b in pairs:
+        fa, fb = fmt(a), fmt(b)
+        out.append({"key": key, "label": label, "a": fa, "b": fb, "differs": fa != fb})
+    return out
+
+
+def quota_rows(a: dict, b: dict) -> list[dict]:
+    qa, qb = a.get("quota") or {}, b.get("quota") or {}
+    pairs = [(f, f, qa.get(f), qb.get(f)) for f in QUOTA_FIELDS]
+    pairs.append(("description", "in words", qa.get("description"), qb.get("description")))
+    return _rows(pairs)
+
+
+def retry_after_rows(a: dict, b: dict) -> list[dict]:
+    ra, rb = a.get("retry_after") or {}, b.get("retry_after") or {}
+
+    def err(r, k):
+        return (r.get("error_s") or {}).get(k)
+    return _rows([("verdict", "verdict", ra.get("verdict"), rb.get("verdict")),
+                  ("rejections", "429s", ra.get("rejections"), rb.get("rejections")),
+                  ("with_header", "429s with Retry-After", ra.get("with_header"),
+                   rb.get("with_header")),
+                  ("too_early", "stated waits too short", ra.get("too_early"),
+                   rb.get("too_early")),
+                  ("over_1s_late", "stated waits over 1 s too long", ra.get("over_1s_late"),
+                   rb.get("over_1s_late")),
+                  ("error_p50", "stated − observed wait, median (s)", err(ra, "p50"),
+                   err(rb, "p50"))])
+
+
+def throughput_totals(summary: dict) -> dict:
+    """Whole-run figures from the per-level throughput rows."""
+    tp = summary.get("throughput") or {}
+    levels = tp.get("levels") or []
+    duration = sum(r["duration_s"] for r in levels)
+    attempts = sum(r["attempts"] for r in levels)
+
+    def total(key):
+        return sum(r[key] * r["duration_s"] for r in levels)
+    sat = tp.get("saturation")
+    return {
+        "levels": f"{len(levels)} ({'phases' if tp.get('by') == 'phase' else 'time slices'})"
+        if levels else "none",
+        "attempts": attempts,
+        "offered_per_s": attempts / duration if duration else None,
+        "goodput_per_s": total("goodput_per_s") / duration if duration else None,
+        "peak_goodput_per_s": max((r["goodput_per_s"] for r in levels), default=None),
+        "share_429": total("rate_limited_per_s") / attempts if attempts else None,
+        "share_503": total("unavailable_per_s") / attempts if attempts else None,
+        "saturation": f"{sat['goodput_per_s']:.3g} ok/s at {sat['offered_per_s']:.3g} offered/s"
+        if sat else None,
+    }
+
+
+def throughput_rows(a: dict, b: dict) -> list[dict]:
+    ta, tb = throughput_totals(a), throughput_totals(b)
+    labels = {"levels": "load levels", "attempts": "attempts", "offered_per_s": "offered/s",
+              "goodput_per_s": "goodput (ok/s)", "peak_goodput_per_s": "best level's goodput",
+              "share_429": "share refused (429)", "share_503": "share unavailable (503)",
+              "saturation": "goodput stops growing at"}
+    return _rows([(k, label, ta[k], tb[k]) for k, label in labels.items()])
+
+
+def latency_groups(summary: dict) -> dict[str, dict]:
+    lat = summary.get("latency") or {}
+    by = lat.get("by_outcome") or {}
+    return {"ok, from intended send": lat.get("ok_from_intended_ms") or {},
+            "ok, from send": lat.get("ok_from_sent_ms") or {},
+            "429": by.get("rate_limited") or {}, "503": by.get("unavailable") or {}}
+
+
+def latency_rows(a: dict, b: dict) -> list[dict]:
+    """Percentiles (ms) of each group either run has, with B's as a multiple of A's."""
+    ga, gb = latency_groups(a), latency_groups(b)
+    rows = []
+    for group in ga:
+        da, db = ga[group], gb[group]
+        if not (da.get("count") or db.get("count")):
+            continue
+        for p in ("count", "p50", "p90", "p99", "max"):
+            va, vb = da.get(p), db.get(p)
+            ratio = vb / va if p != "count" and va and vb is not None else None
+            rows.append({"label": f"{group} {p}", "a": fmt(va), "b": fmt(vb),
+                         "ratio": f"× {ratio:.3g}" if ratio is not None else ""})
+    return rows
+
+
+def comparison(a: Side, b: Side, same: bool = False) -> dict:
+    """Everything the page shows, as template data; `same`: both sides are one run folder."""
+    def run(s: Side) -> dict:
+        return {"name": s.name, "page": s.page, "notes": s.notes,
+                "verdict": s.summary.get("verdict") or "—",
+                "scenario": s.summary.get("scenario") or s.manifest.get("scenario") or "unknown",
+                "target": s.summary.get("target") or s.manifest.get("target") or "unknown",
+                "host": target_host(s.summary.get("target") or s.manifest.get("target")),
+                "date": when(s.manifest), "events": s.summary.get("events"),
+                "problems": s.summary.get("problems") or []}
+    return {"a": run(a), "b": run(b), "same": same,
+            "quota": quota_rows(a.summary, b.summary),
+            "retry_after": retry_after_rows(a.summary, b.summary),
+            "throughput": throughput_rows(a.summary, b.summary),
+            "latency": latency_rows(a.summary, b.summary)}
+
+
+def _by_phase(summary: dict) -> bool:
+    tp = summary.get("throughput") or {}
+    return tp.get("by") == "phase" and len(tp.get("levels") or []) >= 2
+
+
+def figures(a: Side, b: Side) -> dict[str, bytes]:
+    labels = (f"A {a.name}"[:48], f"B {b.name}"[:48])
+    levels = [(labels[0], a.summary["throughput"]["levels"]),
+              (labels[1], b.summary["throughput"]["levels"])]
+    ga, gb = latency_groups(a.summary), latency_groups(b.summary)
+    groups = [g for g in ga if g != "ok, from send" and (ga[g].get("count")
+                                                          or gb[g].get("count"))]
+    latency = [(labels[0], [(g, ga[g]) for g in groups]),
+               (labels[1], [(g, gb[g]) for g in groups])]
+    return render_comparison(levels, _by_phase(a.summary) or _by_phase(b.summary), latency)
+
+
+def render_compare(a: Side, b: Side, figs: dict[str, bytes], generated: str,
+                   same: bool = False) -> str:
+    images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
+    return _TEMPLATES.get_template("compare.html").render(
+        c=comparison(a, b, same), img=images, sections=SECTIONS, generated=generated)

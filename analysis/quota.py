@@ -25,6 +25,8 @@ import pandas as pd
 CHAT = "/v1/chat/completions"
 PASSED = {200, 201, 202, 204, 400, 403, 404, 409, 422, 503}
 REJECTED = 429
+# A candidate window must be this many times the decision timing slack (see candidate_params).
+MIN_WINDOW_SLACKS = 10
 # Beyond this many decisions the fit uses the first ones: enough to pin any quota down.
 MAX_FIT_EVENTS = 100_000
 PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
@@ -409,7 +411,11 @@ def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
         spans = np.asarray(shape["reopen_span"])
         windows |= _nice([float(np.median(spans)), float(spans.min())])
     windows |= _whole_near(list(windows))
-    windows = sorted(w for w in windows if w > 0)
+    # A window within ten times the timing slack is timing noise, not a quota: a sliding
+    # log of 1 per 1.2 ms "counting rejects" once beat the true token bucket on a loaded
+    # machine by reading which requests happened to follow a slow reply.
+    shortest = MIN_WINDOW_SLACKS * max(s.slack for s in streams)
+    windows = sorted(w for w in windows if w >= shortest)
 
     out: list[tuple[str, dict]] = []
     for lim in limits:

@@ -1,5 +1,6 @@
 """The analysis side's limiter arithmetic against brute force."""
 
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, strategies as st
@@ -54,3 +55,22 @@ def test_gcra_restarts_from_an_admission_read_a_hair_early():
     # A wrong model is not excused beyond the slack: 1 s early stays a contradiction.
     far = gcra_tat(np.array([0.0, 0.001, 0.002, 0.4]), np.ones(4, bool), interval, tol, 0.005)
     assert far[3] == 2.0  # the chain went on from 1.5, not from 0.4
+
+
+def test_a_window_inside_the_timing_noise_is_no_candidate(monkeypatch):
+    """Six seconds of a real tight loop (4 users, 3 keys) against the token-bucket profile
+    (2/s, bursts of 10 per key), recorded while two reports ran beside it. A sliding log of
+    "1 per 1.2 ms, counting rejects" once fitted it better than the true bucket, by reading
+    which requests followed a slow reply; windows within ten times the timing slack are no
+    longer candidates."""
+    import pandas as pd
+
+    import analysis.quota as quota
+
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "token-bucket-busy-machine.parquet")
+    fit = quota.fit_quota(events)
+    assert (fit.algorithm, fit.rate_per_s, fit.burst, fit.scope) == \
+        ("token_bucket", 2.0, 10, "per_key")
+    monkeypatch.setattr(quota, "MIN_WINDOW_SLACKS", 0)  # without the rule
+    assert quota.fit_quota(events).window_s < 0.01

@@ -29,6 +29,9 @@ from .user import PinaivuUser
 log = logging.getLogger("pinaivu")
 HARNESS_VERSION = "0.1.0"
 DEFAULT_STOP_TIMEOUT_S = 10.0
+# A run against a real gateway spends real quota: it stops after this many requests per
+# process unless --max-requests says otherwise.
+REMOTE_MAX_REQUESTS = 1000
 EXPECTED = ("rate_limited", "unavailable")
 # Options whose values may be credentials (the web UI's login, a TLS key) stay out of run.json.
 SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)  # outcomes that are data, not harness failures
@@ -73,6 +76,9 @@ def register(scenario: str) -> None:
                        help="for benchmarks/recorder_overhead.py only: keep no events")
         g.add_argument("--allow-remote-target", action="store_true",
                        help="let load go to a target that is not on loopback")
+        g.add_argument("--max-requests", type=int, default=None,
+                       help="stop the run after this many requests per process (default: no "
+                            f"cap on loopback, {REMOTE_MAX_REQUESTS} for a remote target)")
 
     @events.init.add_listener
     def _init(environment, **_):
@@ -88,6 +94,7 @@ def register(scenario: str) -> None:
         for w in target.warnings():
             log.warning(w)
         PinaivuUser.target = target
+        cap = _request_cap(environment, target)
         if not environment.stop_timeout:
             # Locust's default kills users mid-request on a ramp-down or at the end; an attempt
             # the server counted would then be missing. Let them finish (bounded).
@@ -107,6 +114,7 @@ def register(scenario: str) -> None:
                 "versions": {"harness": HARNESS_VERSION, "locust": locust.__version__,
                              "python": platform.python_version()},
                 "start": dt.datetime.now(dt.UTC).isoformat(), "end": None, "complete": False,
+                "max_requests_per_process": cap or None,
             }
             reference = _reference_gateway()
             if reference:
@@ -136,6 +144,26 @@ def register(scenario: str) -> None:
             _State.manifest.update(end=dt.datetime.now(dt.UTC).isoformat(), complete=True)
             write_json_atomic(_State.run_dir / "run.json", _State.manifest)
             environment.process_exit_code = _exit_code(environment)
+
+
+def _request_cap(environment, target) -> int:
+    """Stop the run after --max-requests requests in this process (0: no cap)."""
+    opts = environment.parsed_options
+    cap = getattr(opts, "max_requests", None)
+    if cap is None:
+        cap = 0 if target.is_loopback else REMOTE_MAX_REQUESTS
+    if cap <= 0 or isinstance(environment.runner, MasterRunner):
+        return max(cap, 0)
+    seen = [0]
+
+    def count(**_):
+        seen[0] += 1
+        if seen[0] == cap:
+            log.warning("pinaivu: %d requests sent (--max-requests): stopping the run", cap)
+            gevent.spawn(environment.runner.quit)
+
+    environment.events.request.add_listener(count)
+    return cap
 
 
 def _reference_gateway() -> dict | None:

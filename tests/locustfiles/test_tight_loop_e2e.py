@@ -46,6 +46,26 @@ def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
                 assert key.encode() not in path.read_bytes(), path
 
 
+def test_max_requests_stops_the_run(gateway_factory, tmp_path):
+    """The request cap ends a run long before its run time: rows and the gateway's count
+    stop at the cap plus what was in flight (one per user)."""
+    import httpx
+
+    gw = gateway_factory("default")
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEYS=KEYS)
+    proc = subprocess.run(locust_cmd(run_dir, seconds="120s") + ["--max-requests", "60"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "60 requests sent (--max-requests): stopping the run" in proc.stderr
+    chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
+    received = httpx.get(gw.root_url + "/healthz").json()["chat_requests"]
+    assert len(chat) == received
+    assert 60 - 1 <= received <= 60 + 3  # the models look-up counts as one of the 60
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["max_requests_per_process"] == 60 and manifest["complete"] is True
+
+
 def test_no_key_is_a_clear_error_before_any_load(tmp_path):
     env = env_without_target()
     proc = subprocess.run(locust_cmd(tmp_path / "run"), env=env, capture_output=True,

@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .rundir import (RunError, check_run_folder, list_runs, load_run, newest_run, newest_runs,
-                     read_manifest, read_summary, write_page, write_report, write_runs_index)
+from .rundir import (RunError, check_run_folder, comparable_runs, list_runs, load_run,
+                     newest_run, newest_runs, read_manifest, read_summary, write_page,
+                     write_report, write_runs_index)
 
 
 def _progress(start: float):
@@ -121,7 +122,8 @@ def _live(run, backoff, server, fit, args, say) -> dict:
 
     try:
         live = live_check(run.path, run.manifest, backoff, server, fit.scope,
-                          live_s=args.live_s, say=say)
+                          live_s=args.live_s, say=say,
+                          allow_remote=args.allow_remote_target)
     except LiveError as exc:
         print(f"analysis: live check skipped: {exc}", file=sys.stderr)
         return {"skipped": str(exc)}
@@ -142,16 +144,15 @@ def _compared_runs(args) -> tuple[Path, Path]:
     reports = Path(args.reports)
     given = [Path(r) for r in args.runs]
     if len(given) > 2:
-        raise RunError("compare takes two runs (or one, compared with the newest other run, "
-                       "or none: the two newest)")
+        raise RunError("compare takes two runs (or one, compared with the newest other run "
+                       "of its scenario, or none: the newest run and the one before it of the "
+                       "same scenario)")
     if len(given) == 2:
         return given[0], given[1]
     if len(given) == 1:
         check_run_folder(given[0])
-        others = [p for p in newest_runs(reports, 2) if p.resolve() != given[0].resolve()]
-        return given[0], others[-1]
-    older, newer = newest_runs(reports, 2)
-    return older, newer
+        return comparable_runs(reports, given[0])
+    return comparable_runs(reports)
 
 
 def _side(path: Path, out_dir: Path, say):
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     tun.add_argument("--live-s", type=float, default=60.0,
                      help="seconds of live traffic to check the recommendation and the SDK "
                           "default against (0: simulate only)")
+    tun.add_argument("--allow-remote-target", action="store_true",
+                     help="let the live check go to a PINAIVU_BASE_URL that is not loopback")
     tun.set_defaults(func=cmd_tune)
     cmp = sub.add_parser("compare", help="two runs side by side in one page")
     cmp.add_argument("runs", nargs="*", metavar="RUN",

@@ -104,7 +104,8 @@ def plan(manifest: dict, scope: str | None, env: dict[str, str]) -> dict:
 
 def run_live(run_dir: Path, where: dict, entries: list[dict], *, offered_per_s: float,
              logical: int, seed: int, deadline_s: float, sustained_rate: float,
-             latency_ok_s: float, say: Callable[[str], None]) -> list[Path]:
+             latency_ok_s: float, say: Callable[[str], None],
+             allow_remote: bool = False) -> list[Path]:
     """Run the backoff scenario for `entries`, all at once on separate keys when the quota is
     per key, else one after another; returns the run folders."""
     groups = [entries] if where["together"] else [[e] for e in entries]
@@ -127,6 +128,8 @@ def run_live(run_dir: Path, where: dict, entries: list[dict], *, offered_per_s: 
                 "--logical", str(logical), "--seed", str(seed), "--deadline-s",
                 f"{deadline_s:g}", "--sustained-rate", f"{sustained_rate:g}",
                 "--latency-ok-s", f"{latency_ok_s:g}", "--loglevel", "WARNING"]
+        if allow_remote:
+            cmd.append("--allow-remote-target")
         say(f"live run {i + 1}/{len(groups)}: {', '.join(e['name'] for e in group)}, "
             f"{logical} logical requests over about {span:.0f} s -> {folder}")
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
@@ -141,7 +144,7 @@ def run_live(run_dir: Path, where: dict, entries: list[dict], *, offered_per_s: 
 def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerModel,
                scope: str | None, *, live_s: float, seed: int = 1,
                say: Callable[[str], None] = lambda _m: None,
-               env: dict[str, str] | None = None) -> dict:
+               env: dict[str, str] | None = None, allow_remote: bool = False) -> dict:
     """Send the recommended policy and the real SDK default live, then set each beside the
     simulation of its own arrivals; `backoff` is what `tune` returned."""
     from .rundir import load_run  # the one module that reads run folders
@@ -156,7 +159,7 @@ def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerMode
     folder = run_path.parent / f"{run_path.name}-tune-live"
     folders = run_live(folder, where, entries, offered_per_s=offered, logical=logical,
                        seed=seed, deadline_s=deadline, sustained_rate=server.sustained_rate,
-                       latency_ok_s=server.latency_ok_s, say=say)
+                       latency_ok_s=server.latency_ok_s, say=say, allow_remote=allow_remote)
     events = pd.concat([load_run(f).events for f in folders], ignore_index=True)
     out = {"runs": [str(f) for f in folders], "logical_requests": logical, "seed": seed,
            "offered_per_s": offered, "target": where["profile"] or "PINAIVU_BASE_URL"}

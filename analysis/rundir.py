@@ -63,6 +63,26 @@ def newest_runs(reports: Path, count: int) -> list[Path]:
     return sorted(runs, key=_run_mtime)[-count:]
 
 
+def comparable_runs(reports: Path, first: Path | None = None) -> tuple[Path, Path]:
+    """The two runs `compare` takes by default: the newest run (or `first`) and the newest
+    other run of the same scenario (two tight loops, not a tight loop and a sweep), else the
+    newest other run. The live-check runs `tune` makes (scenario backoff) are left out."""
+    def scenario(p: Path):
+        return read_manifest(p)[0].get("scenario")
+
+    newest_runs(reports, 1)  # says what is wrong when there is no run at all
+    runs = [p for p in sorted((p for p in reports.iterdir() if _is_run_folder(p)),
+                              key=_run_mtime) if scenario(p) != "backoff"]
+    anchor = Path(first) if first else (runs[-1] if runs else None)
+    others = [p for p in runs if anchor is None or p.resolve() != anchor.resolve()]
+    if anchor is None or not others:
+        raise RunError(f"{reports} holds too few runs to compare: run another scenario, or "
+                       "name the runs")
+    alike = [p for p in others if scenario(p) == scenario(anchor)]
+    other = (alike or others)[-1]
+    return (anchor, other) if first else (other, anchor)
+
+
 def newest_run(reports: Path) -> Path:
     """The most recent run folder under `reports`."""
     return newest_runs(reports, 1)[0]

@@ -1,6 +1,7 @@
 # Every user-facing action is one target. Variables: PROFILE, HOST, PORT, ARGS, USERS,
 # DURATION, RATES, STEP, BASELINE, SPIKE, OPEN, RUN (a run folder), OFFERED, PYTEST_ARGS,
-# A and B (two run folders to compare); ARGS also passes options to doctor (--model, --timeout).
+# A and B (two run folders to compare). ARGS: extra options for the target's command (Locust
+# options for the load targets, --set for the gateway, --model for doctor, --live-s for tune).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -43,29 +44,31 @@ demo: install
 	$(BIN)/python scripts/demo.py --profile $(PROFILE)
 
 tight-loop: install
-	$(RUNNER) tight_loop --users $(USERS) --duration $(DURATION)
+	$(RUNNER) tight_loop --users $(USERS) --duration $(DURATION) -- $(ARGS)
 
 # Each phase lasts 10 s, then 10 s, then 20 s; OPEN=1 offers arrival rates instead of users.
 spike: install
-	$(RUNNER) $(if $(OPEN),spike_open --users 1 --duration 45s -- --baseline-rate $(BASELINE) --spike-rate $(SPIKE),spike --users 1 --duration 45s -- --baseline-users $(BASELINE) --spike-users $(SPIKE))
+	$(RUNNER) $(if $(OPEN),spike_open --users 1 --duration 45s -- --baseline-rate $(BASELINE) --spike-rate $(SPIKE) $(ARGS),spike --users 1 --duration 45s -- --baseline-users $(BASELINE) --spike-users $(SPIKE) $(ARGS))
 
 sweep: install
-	$(RUNNER) sweep --users 1 --duration $(shell $(PYTHON) -c "print(int(len('$(RATES)'.split(','))*$(STEP)+5))")s -- --rates $(RATES) --step-s $(STEP)
+	$(RUNNER) sweep --users 1 --duration $(shell $(PYTHON) -c "print(int(len('$(RATES)'.split(','))*$(STEP)+5))")s -- --rates $(RATES) --step-s $(STEP) $(ARGS)
 
 probe: install
-	$(RUNNER) probe --users 1 --duration 10m
+	$(RUNNER) probe --users 1 --duration 10m -- $(ARGS)
 
 # RUN= a run folder; without it, the newest under reports/.
 report: install
 	$(BIN)/python -m analysis report $(RUN)
 
-# Simulates retry policies against the run's fitted quota; OFFERED= logical requests/s.
+# Simulates retry policies against the run's fitted quota, then checks the best and the OpenAI
+# SDK's default live; OFFERED= logical requests/s, ARGS="--live-s 0" to simulate only.
 tune: install
-	$(BIN)/python -m analysis tune $(RUN) $(if $(OFFERED),--offered $(OFFERED))
+	$(BIN)/python -m analysis tune $(RUN) $(if $(OFFERED),--offered $(OFFERED)) $(ARGS)
 
-# A= and B= two run folders; without them, the two newest under reports/.
+# A= and B= two run folders; without them, the newest run and the one before it of the same
+# scenario.
 compare: install
-	$(BIN)/python -m analysis compare $(A) $(B)
+	$(BIN)/python -m analysis compare $(A) $(B) $(ARGS)
 
 # reports/index.html: every run and comparison (also refreshed by report, tune and compare).
 index: install

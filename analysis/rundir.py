@@ -76,8 +76,8 @@ def comparable_runs(reports: Path, first: Path | None = None) -> tuple[Path, Pat
     anchor = Path(first) if first else (runs[-1] if runs else None)
     others = [p for p in runs if anchor is None or p.resolve() != anchor.resolve()]
     if anchor is None or not others:
-        raise RunError(f"{reports} holds too few runs to compare: run another scenario, or "
-                       "name the runs")
+        raise RunError(f"{reports} holds {len(runs)} run folder(s), 2 are needed to compare: "
+                       "run another scenario, or name the runs")
     alike = [p for p in others if scenario(p) == scenario(anchor)]
     other = (alike or others)[-1]
     return (anchor, other) if first else (other, anchor)

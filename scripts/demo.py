@@ -75,12 +75,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # runner; the phases are short so that the whole demo stays within about two minutes. The
 # tight loop comes last: `make compare` then pairs the tight loops of two demos.
 SCENARIOS = [
-    ("spike", "a spike: 2 users for 5 s, 12 for 5 s, 2 again for 5 s",
-     ["--users", "1", "--duration", "20s"],
-     ["--baseline-users", "2", "--spike-users", "12", "--baseline-s", "5", "--spike-s", "5",
-      "--recovery-s", "5"]),
-    ("sweep", "a sweep of 1, 2, 4, 8 requests/s, 4 s each, on one key",
-     ["--users", "1", "--duration", "21s"], ["--rates", "1,2,4,8", "--step-s", "4"]),
+    ("spike", "a spike: 2 users for 4 s, 12 for 4 s, 2 again for 4 s",
+     ["--users", "1", "--duration", "16s"],
+     ["--baseline-users", "2", "--spike-users", "12", "--baseline-s", "4", "--spike-s", "4",
+      "--recovery-s", "4"]),
+    ("sweep", "a sweep of 1, 2, 4, 8 requests/s, 3 s each, on one key",
+     ["--users", "1", "--duration", "17s"], ["--rates", "1,2,4,8", "--step-s", "3"]),
     ("tight_loop", "a 12 s tight loop, 4 users on 3 demo keys",
      ["--users", "4", "--duration", "12s"], []),
 ]
@@ -114,20 +114,21 @@ def load_and_report(profile: str) -> int:
         print("".join(f"  {line}\n" for line in load.stdout.splitlines()
                       if line.startswith("run: ")), end="")
         runs[scenario] = run_dir
-    # Both reports at once (two cores), but not while load runs: a busy machine blurs the
-    # timing that the quota fit and the live check read.
-    step("the spike's and the sweep's reports...")
+    # The spike's and the sweep's reports run beside the tuner's simulation, not beside any
+    # load: a busy machine blurs the timing that the quota fit and the live check read. They
+    # take a few seconds; the simulation before the live check takes longer.
+    step("the spike's and the sweep's reports; tuning backoff on the tight loop's quota: 264 "
+         "policy settings simulated, then the recommended one and the OpenAI SDK's default "
+         "sent live for 20 s...")
     reports = [subprocess.Popen([sys.executable, "-m", "analysis", "report", str(runs[s])],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True) for s in ("spike", "sweep")]
+    tune = run(["-m", "analysis", "tune", str(runs["tight_loop"]), "--logical", "2000",
+                "--live-s", "20"], "tuning")
     for proc in reports:
         if proc.wait() != 0:
             print(f"demo: a report failed:\n{proc.stderr.read()[-2000:]}", file=sys.stderr)
             return 1
-    step("tuning backoff on the tight loop's quota: 264 policy settings simulated, then the "
-         "recommended one and the OpenAI SDK's default sent live for 20 s...")
-    tune = run(["-m", "analysis", "tune", str(runs["tight_loop"]), "--logical", "2000",
-                "--live-s", "20"], "tuning")
     if tune is None:
         return 1
     print("".join(f"  {line}\n" for line in tune.stdout.splitlines()

@@ -93,6 +93,24 @@ def test_nothing_to_tune_is_explained(tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
+def test_no_fitted_quota_is_explained(tmp_path):
+    """Five admissions, then 429s without Retry-After for 20 s: the quota never reopened,
+    so there is no window to tune against, and tune says so instead of guessing."""
+    from tests.analysis.test_report import write_events
+
+    rows = [dict(run_id="r", worker="w", endpoint="/v1/chat/completions",
+                 sent_ts=1000.0 + i * 0.1, intended_ts=1000.0 + i * 0.1, latency_ms=5.0,
+                 status=200 if i < 5 else 429, outcome="ok" if i < 5 else "rate_limited",
+                 key_id="k", phase="", attempt=1, user=0, response_bytes=10,
+                 request_id=f"req_{i}" if i < 5 else "")
+            for i in range(200)]
+    write_events(tmp_path / "run" / "events" / "w.arrows", rows)
+    proc = run_cmd("-m", "analysis", "tune", tmp_path / "run")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "nothing to tune: the quota was not identified" in proc.stderr
+    assert "did not reopen" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_live_check_needs_a_known_loopback_target(bucket_run, tmp_path):
     """A run that does not say which reference gateway it met, with no PINAIVU_BASE_URL:
     the simulation still answers and the live check says why it did not run."""

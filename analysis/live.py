@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,15 +106,20 @@ def plan(manifest: dict, scope: str | None, env: dict[str, str]) -> dict:
 def run_live(run_dir: Path, where: dict, entries: list[dict], *, offered_per_s: float,
              logical: int, seed: int, deadline_s: float, sustained_rate: float,
              latency_ok_s: float, say: Callable[[str], None],
-             allow_remote: bool = False) -> list[Path]:
+             allow_remote: bool = False, refill_s: float = 0.0) -> list[Path]:
     """Run the backoff scenario for `entries`, all at once on separate keys when the quota is
-    per key, else one after another; returns the run folders."""
+    per key, else one after another; returns the run folders. One after another on your own
+    target, the next run waits `refill_s` for the quota to refill (the reference gateway is
+    started afresh for each)."""
     groups = [entries] if where["together"] else [[e] for e in entries]
     span = logical / offered_per_s
     # bounded: the schedule, then the slowest logical request's deadline, then a margin
     cap_s = int(span + deadline_s + 30)
     folders = []
     for i, group in enumerate(groups):
+        if i and not where["profile"] and refill_s > 0:
+            say(f"waiting {refill_s:.0f} s for the quota to refill before the next client")
+            time.sleep(refill_s)
         folder = run_dir if len(groups) == 1 else run_dir.with_name(f"{run_dir.name}-{i + 1}")
         env = {k: v for k, v in os.environ.items() if k != "PINAIVU_REFERENCE_GATEWAY"}
         env["PINAIVU_API_KEYS"] = ",".join(where["keys"][:max(1, len(group))])
@@ -159,7 +165,10 @@ def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerMode
     folder = run_path.parent / f"{run_path.name}-tune-live"
     folders = run_live(folder, where, entries, offered_per_s=offered, logical=logical,
                        seed=seed, deadline_s=deadline, sustained_rate=server.sustained_rate,
-                       latency_ok_s=server.latency_ok_s, say=say, allow_remote=allow_remote)
+                       latency_ok_s=server.latency_ok_s, say=say, allow_remote=allow_remote,
+                       refill_s=min(120.0, server.window_s or
+                                    ((server.burst or 1) / server.rate_per_s
+                                     if server.rate_per_s else 0.0)))
     events = pd.concat([load_run(f).events for f in folders], ignore_index=True)
     out = {"runs": [str(f) for f in folders], "logical_requests": logical, "seed": seed,
            "offered_per_s": offered, "target": where["profile"] or "PINAIVU_BASE_URL"}

@@ -32,9 +32,9 @@ DEFAULT_STOP_TIMEOUT_S = 10.0
 # A run against a real gateway spends real quota: it stops after this many requests per
 # process unless --max-requests says otherwise.
 REMOTE_MAX_REQUESTS = 1000
-EXPECTED = ("rate_limited", "unavailable")
+EXPECTED = ("rate_limited", "unavailable")  # outcomes that are data, not harness failures
 # Options whose values may be credentials (the web UI's login, a TLS key) stay out of run.json.
-SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)  # outcomes that are data, not harness failures
+SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)
 
 
 def default_run_dir(scenario: str) -> str:

@@ -40,6 +40,10 @@ class Recorder:
         self._file = open(self.path, "ab")
         self._writer = pa.ipc.new_stream(self._file, ARROW_SCHEMA)
         self._file.flush()
+        # pyarrow imports pandas (when installed) the first time pa.array runs, to check for
+        # pandas objects: about half a second that would otherwise stall every user at the
+        # first flush, one second into the run. Pay it here, before any load starts.
+        _to_batch([])
         self.rows_written = 0
         self.errors = 0
         self.closed = False

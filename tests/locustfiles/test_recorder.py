@@ -106,6 +106,27 @@ def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
     assert attempts == list(range(len(attempts)))  # whole batches only, in order
 
 
+def test_first_flush_imports_nothing(tmp_path):
+    """pyarrow's one-time imports (pandas, half a second) happen when the recorder is made,
+    before the load starts, not at the first flush in the middle of a run."""
+    path = tmp_path / "events" / "i.arrows"
+    script = textwrap.dedent(f"""
+        import math, sys
+        from locustfiles.common.recorder import Recorder
+        rec = Recorder({str(path)!r}, run_id="r", worker="i", scenario="s")
+        before = set(sys.modules)
+        rec.add({{"status": 429, "outcome": "rate_limited", "retry_after_s": 7.0,
+                  "ratelimit_reset_s": math.nan, "retry_after_raw": "7"}})
+        rec.flush()
+        print(sorted(set(sys.modules) - before))
+        rec.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    assert read_events(path)[0].num_rows == 1
+
+
 def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
     rec = make(tmp_path)
     for i in range(50):

@@ -19,7 +19,7 @@ import pyarrow as pa
 from analysis.events_file import ARROW_SCHEMA
 from analysis.schema import COLUMNS, RAW_MAX, outcome_for_status
 
-from .headers import NAN, parse_ratelimit, parse_retry_after, pick
+from .headers import NAN, NO_FIELDS, header_fields
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,12 @@ def row_from_request(response_time, response_length, response, context: dict, ex
     sent = float(start_time) if start_time is not None else math.nan
     latency_ms = float(response_time) if response_time is not None else math.nan
     status = int(getattr(response, "status_code", 0) or 0)
-    headers = pick(getattr(response, "headers", None)) if status else {}
-    if headers:
-        now = sent + latency_ms / 1000 if latency_ms == latency_ms else sent
-        retry_after_s, retry_after_raw = parse_retry_after(headers, now)
-        limit, remaining, reset = parse_ratelimit(headers, now)
+    if status:
+        retry_after_s, retry_after_raw, limit, remaining, reset = header_fields(
+            getattr(response, "headers", None),
+            sent + latency_ms / 1000 if latency_ms == latency_ms else sent)
     else:
-        retry_after_s, retry_after_raw, limit, remaining, reset = NAN, "", NAN, NAN, NAN
+        retry_after_s, retry_after_raw, limit, remaining, reset = NO_FIELDS
     get = context.get
     request_id = get("request_id") or ""
     outcome = get("outcome")

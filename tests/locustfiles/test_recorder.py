@@ -1,11 +1,15 @@
 """The recorder keeps every attempt, survives a killed process and bad values, never raises."""
 
+import itertools
 import math
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+
+import gevent
 
 from analysis.schema import COLUMN_NAMES
 from analysis.events_file import read_events
@@ -104,6 +108,72 @@ def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
     attempts = table.column("attempt").to_pylist()
     assert attempts[:300] == list(range(300))
     assert attempts == list(range(len(attempts)))  # whole batches only, in order
+
+
+def test_rows_stay_whole_and_in_order_when_greenlets_flush_at_once(tmp_path):
+    """Batches are written by a worker thread while users keep appending; whoever flushes, and
+    however often, every row is written once, in the order it was added, and is on disk when
+    flush returns."""
+    rec = make(tmp_path)
+    numbers = itertools.count()
+
+    def user():
+        for _ in range(300):
+            rec.add({"attempt": next(numbers), "status": 429})
+            gevent.sleep(0)
+
+    def flusher():
+        for _ in range(40):
+            rec.flush()
+            gevent.sleep(0)
+
+    gevent.joinall([gevent.spawn(user) for _ in range(4)] +
+                   [gevent.spawn(flusher) for _ in range(3)], raise_error=True)
+    rec.flush()
+    on_disk = read_events(rec.path)[0].column("attempt").to_pylist()  # before close
+    rec.close()
+    assert on_disk == list(range(1200))
+    assert read_events(rec.path)[0].column("attempt").to_pylist() == list(range(1200))
+    assert rec.rows_written == 1200 and rec.errors == 0
+
+
+def test_the_loop_runs_while_a_batch_is_written(tmp_path, monkeypatch):
+    """fsync happens in another OS thread: a greenlet gets to run while it is in progress."""
+    import locustfiles.common.recorder as recorder_module
+
+    loop_ran = threading.Event()
+    seen = {}
+
+    def slow_fsync(fd):
+        seen["thread"] = threading.get_ident()
+        seen["loop ran"] = loop_ran.wait(timeout=30)  # set by a greenlet, or never
+
+    monkeypatch.setattr(recorder_module.os, "fsync", slow_fsync)
+    rec = make(tmp_path)
+    rec.add({"attempt": 1})
+    ticker = gevent.spawn(loop_ran.set)
+    rec.flush()
+    ticker.join()
+    rec.close()
+    assert seen["loop ran"] is True and seen["thread"] != threading.get_ident()
+    assert read_events(rec.path)[0].num_rows == 1
+
+
+def test_a_failing_write_never_reaches_locust(tmp_path):
+    rec = Recorder(tmp_path / "events" / "f.arrows", run_id="r", worker="w", scenario="s",
+                   max_buffered_rows=1)  # every row flushes at once, from on_request
+
+    class Broken:
+        def write_batch(self, batch):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    rec._writer = Broken()
+    rec.on_request(response_time=1, response=FakeResponse(429), context={}, start_time=1.0)
+    assert rec.errors == 1
+    rec.close()
 
 
 def test_first_flush_imports_nothing(tmp_path):

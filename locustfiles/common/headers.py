@@ -73,26 +73,31 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> tuple[float, st
     """(seconds to wait, raw text) from picked headers. `retry-after-ms` wins over
     `Retry-After`; an HTTP-date counts from `now`. Negative, unreadable or absurd values give
     NaN."""
+    return _retry_after(headers, now)[:2]
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> tuple[float, str, bool]:
+    """parse_retry_after's answer, and whether it depended on `now` (an HTTP-date)."""
     ms = headers.get("retry-after-ms")
     ra = headers.get("retry-after")
     if ms is None and ra is None:
-        return NAN, ""
+        return NAN, "", False
     raw = (ra if ms is None else f"ms={ms}" + (f"; {ra}" if ra else ""))[:RAW_MAX]
     if ms is not None:
         value = _plain_number(ms) / 1000
         if value <= MAX_WAIT_S:  # NaN compares false
-            return value, raw
+            return value, raw, False
     if ra is None:
-        return NAN, raw
+        return NAN, raw, False
     value = _plain_number(ra)
     if value == value:
-        return (value if value <= MAX_WAIT_S else NAN), raw
+        return (value if value <= MAX_WAIT_S else NAN), raw, False
     # A repeated header arrives joined with commas; take the first value (an HTTP-date holds a
     # comma after the weekday, so only split a header that does not parse whole).
     for text in (ra, ra.split(",")[0]) if "," in ra else (ra,):
         value = _plain_number(text)
         if value == value:
-            return (value if value <= MAX_WAIT_S else NAN), raw
+            return (value if value <= MAX_WAIT_S else NAN), raw, False
         if text.lstrip().startswith("-"):
             continue
         try:
@@ -102,8 +107,8 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> tuple[float, st
         if when is None or when.tzinfo is None:
             continue
         # A date in the past means "now"; the server's clock may simply be behind.
-        return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw
-    return NAN, raw
+        return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw, True
+    return NAN, raw, False
 
 
 def _number(text: str | None) -> float:
@@ -133,16 +138,73 @@ def _duration(text: str | None) -> float:
 def parse_ratelimit(headers: Mapping[str, str], now: float) -> tuple[float, float, float]:
     """(limit, remaining, seconds until reset) from picked headers: IETF RateLimit-*,
     X-RateLimit-* or OpenAI's x-ratelimit-*-requests, whichever the response carries."""
+    return _ratelimit(headers, now)[0]
+
+
+def _ratelimit(headers: Mapping[str, str],
+               now: float) -> tuple[tuple[float, float, float], bool]:
+    """parse_ratelimit's answer, and whether it depended on `now` (an epoch reset)."""
     get = headers.get
     if "x-ratelimit-limit-requests" in headers or "x-ratelimit-remaining-requests" in headers:
         return (_number(get("x-ratelimit-limit-requests")),
                 _number(get("x-ratelimit-remaining-requests")),
-                _duration(get("x-ratelimit-reset-requests")))
+                _duration(get("x-ratelimit-reset-requests"))), False
     for prefix in ("ratelimit-", "x-ratelimit-"):
         if prefix + "limit" in headers or prefix + "remaining" in headers:
             reset = _number(get(prefix + "reset"))
             # X-RateLimit-Reset is often an epoch timestamp (GitHub's convention).
-            if reset > 1e9:
+            epoch = reset > 1e9
+            if epoch:
                 reset = max(0.0, reset - now)
-            return _number(get(prefix + "limit")), _number(get(prefix + "remaining")), reset
-    return NAN, NAN, NAN
+            return (_number(get(prefix + "limit")), _number(get(prefix + "remaining")),
+                    reset), epoch
+    return (NAN, NAN, NAN), False
+
+
+NO_FIELDS = (NAN, "", NAN, NAN, NAN)
+_OPENAI = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+           "x-ratelimit-reset-requests")
+_OTHERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+           "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+_dict_get = dict.get
+_fields_memo: dict[tuple, tuple] = {}
+
+
+def header_fields(headers, now: float) -> tuple[float, str, float, float, float]:
+    """The row's header columns of one response: (retry_after_s, retry_after_raw,
+    ratelimit_limit, ratelimit_remaining, ratelimit_reset_s). Never raises.
+
+    Runs once per attempt (benchmarks/recorder_overhead.py). For geventhttpclient's headers
+    (Locust's FastHttpUser) the wanted values are read straight from the dict underneath
+    (lowered name -> (name, value)) and the answer is memoised on them: a server repeats the
+    same few values. Answers that depend on `now` (an HTTP-date, an epoch reset) are not
+    memoised. Anything else goes the general way, `pick` then the parsers.
+    """
+    if isinstance(headers, _LoweredHeaders):
+        try:
+            key = (_dict_get(headers, "retry-after-ms"), _dict_get(headers, "retry-after"),
+                   _dict_get(headers, _OPENAI[0]), _dict_get(headers, _OPENAI[1]),
+                   _dict_get(headers, _OPENAI[2]))
+            if key[2] is None and key[3] is None:  # not OpenAI's names: look at the rest
+                key += tuple([_dict_get(headers, name) for name in _OTHERS])
+            found = _fields_memo.get(key)  # TypeError: a repeated header (a list)
+        except TypeError:
+            found = key = None
+        if found is not None:
+            return found
+    else:
+        key = None
+    picked = pick(headers)
+    if not picked:
+        return NO_FIELDS
+    try:
+        ra, raw, ra_now = _retry_after(picked, now)
+        (limit, remaining, reset), rl_now = _ratelimit(picked, now)
+    except Exception:  # the parsers do not raise; this is only a last guard
+        return NO_FIELDS
+    fields = (ra, raw, limit, remaining, reset)
+    if key is not None and not (ra_now or rl_now):
+        if len(_fields_memo) >= 4096:
+            _fields_memo.clear()
+        _fields_memo[key] = fields
+    return fields

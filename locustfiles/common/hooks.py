@@ -126,6 +126,10 @@ def register(scenario: str) -> None:
                                        worker=worker, scenario=scenario)
             environment.events.request.add_listener(_State.recorder.on_request)
             _State.flusher = gevent.spawn(_flush_every_second)
+        # Making the recorder takes about half a second (pyarrow's first conversion imports
+        # pandas) and nothing above lets the loop run, so its clock is stale: Locust's
+        # -t timer, started next from that clock, would cut the load short by the wait.
+        gevent.get_hub().loop.update_now()
 
     @events.test_stop.add_listener
     def _stop(environment, **_):

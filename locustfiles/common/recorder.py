@@ -1,9 +1,10 @@
 """The per-process event recorder: one row per HTTP attempt, appended to an Arrow IPC stream.
 
-Rows are buffered in column lists and written as one record batch at least every second (and
-at the end). An IPC stream is a sequence of self-contained batches, so a process killed at any
-moment leaves a file whose whole batches all read back; only the batch being written is lost.
-Nothing here raises into Locust: a row that cannot be built is counted as a harness error.
+Rows are buffered as tuples and written as one record batch at least every second (and at the
+end), converted, written and fsynced in a worker thread so that the users' gevent loop is not
+stopped meanwhile. An IPC stream is a sequence of self-contained batches, so a process killed
+at any moment leaves a file whose whole batches all read back; only the batch being written is
+lost. Nothing here raises into Locust: a row that cannot be built is counted as a harness error.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from pathlib import Path
 
 import pyarrow as pa
+from gevent.threadpool import ThreadPool
 
 from analysis.events_file import ARROW_SCHEMA
 from analysis.schema import COLUMNS, RAW_MAX, outcome_for_status
 
-from .headers import NAN, parse_ratelimit, parse_retry_after, pick
+from .headers import NAN, NO_FIELDS, header_fields
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,32 @@ _DEFAULTS = {"str": "", "int": 0, "float": math.nan}
 
 
 class Recorder:
+    """Rows are appended on the gevent loop's thread (Locust's request event, `add`) and
+    written from one real OS thread of gevent's thread pool: converting, writing and fsyncing
+    a batch does not stop the loop, so the users go on sending while it is written. `flush`
+    hands the current rows over in one step (no greenlet switch between taking the list and
+    replacing it, so no lock is needed on the hot path) and waits, in its own greenlet, until
+    they are on disk. One worker thread takes the batches in the order they were handed over,
+    so rows stay in order whoever calls `flush`."""
+
     def __init__(self, path: Path, *, run_id: str, worker: str, scenario: str,
                  max_buffered_rows: int = 20_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id, self.worker, self.scenario = run_id, worker, scenario
+        self._fixed = (run_id, worker, scenario)
         self.max_buffered_rows = max_buffered_rows
         # Rows are tuples in column order: one append per attempt on the hot path, and one
         # transpose per batch at flush time.
         self._rows: list[tuple] = []
-        self._lock = threading.Lock()
         self._file = open(self.path, "ab")
         self._writer = pa.ipc.new_stream(self._file, ARROW_SCHEMA)
         self._file.flush()
+        # pyarrow imports pandas (when installed) the first time pa.array runs, to check for
+        # pandas objects: about half a second that would otherwise stall every user at the
+        # first flush, one second into the run. Pay it here, before any load starts.
+        _to_batch([])
+        self._pool = ThreadPool(1)  # one worker: batches are written in the order given
         self.rows_written = 0
         self.errors = 0
         self.closed = False
@@ -53,49 +67,49 @@ class Recorder:
         for name, kind in COLUMNS:
             value = row.get(name, fixed.get(name))
             values.append(_DEFAULTS[kind] if value is None else value)
-        self._append(tuple(values))
-
-    def _append(self, row: tuple) -> None:
-        with self._lock:
-            self._rows.append(row)
-            full = len(self._rows) >= self.max_buffered_rows
-        if full:
+        rows = self._rows
+        rows.append(tuple(values))
+        if len(rows) >= self.max_buffered_rows:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            if self.closed or not self._rows:
-                return
-            rows, self._rows = self._rows, []
-            try:
-                batch = _to_batch(rows)
-            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-                # One bad value must not cost the rest of the batch: keep the rows that convert.
-                batch = self._salvage(rows, exc)
-            self._writer.write_batch(batch)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self.rows_written += batch.num_rows
+        """Write the buffered rows as one batch, flushed and fsynced, before returning."""
+        if self.closed or not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        written, dropped = self._pool.apply(self._write, (rows,))
+        self.rows_written += written
+        self.errors += dropped
 
-    def _salvage(self, rows: list[tuple], exc: Exception) -> pa.RecordBatch:
-        good = []
-        for row in rows:
-            try:
-                _to_batch([row])
-            except (pa.ArrowException, TypeError, ValueError, OverflowError):
-                self.errors += 1
-                log.error("recorder: dropped a row that does not fit the schema (%s)", exc)
-                continue
-            good.append(row)
-        return _to_batch(good)
+    def _write(self, rows: list[tuple]) -> tuple[int, int]:
+        """In the worker thread: (rows written, rows dropped)."""
+        try:
+            batch, dropped = _to_batch(rows), 0
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            # One bad value must not cost the rest of the batch: keep the rows that convert.
+            batch, dropped = _salvage(rows, exc)
+        self._writer.write_batch(batch)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return batch.num_rows, dropped
 
     def close(self) -> None:
-        self.flush()
-        with self._lock:
-            if not self.closed:
-                self.closed = True
-                self._writer.close()
-                self._file.close()
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self.closed = True
+            try:
+                self._pool.apply(self._close_file)
+            finally:
+                self._pool.kill()
+
+    def _close_file(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
 
     # -- Locust's request event -------------------------------------------------------------
 
@@ -103,12 +117,27 @@ class Recorder:
                    response=None, context=None, exception=None, start_time=None, url=None,
                    **_ignored) -> None:
         try:
-            self._append(row_from_request(response_time, response_length, response,
-                                          context or {}, exception, start_time,
-                                          (self.run_id, self.worker, self.scenario)))
+            rows = self._rows
+            rows.append(row_from_request(response_time, response_length, response,
+                                         context or {}, exception, start_time, self._fixed))
+            if len(rows) >= self.max_buffered_rows:
+                self.flush()
         except Exception:  # never into Locust: count it, log it, go on
             self.errors += 1
             log.exception("recorder: could not record an attempt")
+
+
+def _salvage(rows: list[tuple], exc: Exception) -> tuple[pa.RecordBatch, int]:
+    """The rows that convert, as a batch, and how many did not."""
+    good = []
+    for row in rows:
+        try:
+            _to_batch([row])
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            log.error("recorder: dropped a row that does not fit the schema (%s)", exc)
+            continue
+        good.append(row)
+    return _to_batch(good), len(rows) - len(good)
 
 
 def _to_batch(rows: list[tuple]) -> pa.RecordBatch:
@@ -133,13 +162,12 @@ def row_from_request(response_time, response_length, response, context: dict, ex
     sent = float(start_time) if start_time is not None else math.nan
     latency_ms = float(response_time) if response_time is not None else math.nan
     status = int(getattr(response, "status_code", 0) or 0)
-    headers = pick(getattr(response, "headers", None)) if status else {}
-    if headers:
-        now = sent + latency_ms / 1000 if latency_ms == latency_ms else sent
-        retry_after_s, retry_after_raw = parse_retry_after(headers, now)
-        limit, remaining, reset = parse_ratelimit(headers, now)
+    if status:
+        retry_after_s, retry_after_raw, limit, remaining, reset = header_fields(
+            getattr(response, "headers", None),
+            sent + latency_ms / 1000 if latency_ms == latency_ms else sent)
     else:
-        retry_after_s, retry_after_raw, limit, remaining, reset = NAN, "", NAN, NAN, NAN
+        retry_after_s, retry_after_raw, limit, remaining, reset = NO_FIELDS
     get = context.get
     request_id = get("request_id") or ""
     outcome = get("outcome")

@@ -6,7 +6,10 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from locustfiles.common.headers import MAX_WAIT_S, parse_ratelimit, parse_retry_after, pick
+from geventhttpclient.header import Headers
+
+from locustfiles.common.headers import (MAX_WAIT_S, NO_FIELDS, header_fields, parse_ratelimit,
+                                        parse_retry_after, pick)
 
 NOW = 1_800_000_000.0
 
@@ -100,3 +103,56 @@ def test_ratelimit_never_raises(headers):
 def test_pick_takes_any_case_and_survives_non_mappings():
     assert pick({"RateLimit-Limit": "5", "Server": "x"}) == {"ratelimit-limit": "5"}
     assert pick(None) == {} and pick(42) == {}
+
+
+def same(a, b):
+    return all((x != x and y != y) or x == y for x, y in zip(a, b, strict=True))
+
+
+def expected_fields(headers, now):
+    return parse_retry_after(pick(headers), now) + parse_ratelimit(pick(headers), now)
+
+
+def ghc(items):
+    """geventhttpclient's headers, as Locust's FastHttpUser hands them over."""
+    h = Headers()
+    for name, value in items:
+        h.add(name, value)
+    return h
+
+
+NAMES = ["Retry-After", "retry-after-ms", "x-ratelimit-limit-requests",
+         "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "RateLimit-Limit",
+         "ratelimit-remaining", "ratelimit-reset", "X-RateLimit-Limit", "x-ratelimit-remaining",
+         "x-ratelimit-reset", "Server"]
+VALUES = st.one_of(st.sampled_from(["7", "0", "6500", "1.5", "6.5s", "20ms", "6m0s", "-1",
+                                    str(int(NOW) + 30), email.utils.formatdate(NOW + 30,
+                                                                                usegmt=True)]),
+                   st.text(max_size=12))
+
+
+@given(st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=8),
+       st.floats(NOW - 100, NOW + 100))
+def test_header_fields_match_the_parsers_memoised_or_not(items, now):
+    """The recorder's fast path answers as pick + the parsers do, the first time (parsed) and
+    the second (memoised), at another `now` too; repeated headers included."""
+    headers = ghc(items)
+    for at in (now, now + 7.25):
+        assert same(header_fields(headers, at), expected_fields(headers, at))
+    plain = dict(items)
+    assert same(header_fields(plain, now), expected_fields(plain, now))
+
+
+def test_answers_that_depend_on_now_are_not_memoised():
+    date = email.utils.formatdate(NOW + 30, usegmt=True)
+    headers = ghc([("Retry-After", date), ("x-ratelimit-reset", str(int(NOW) + 60)),
+                   ("x-ratelimit-limit", "10")])
+    first, later = header_fields(headers, NOW), header_fields(headers, NOW + 10)
+    assert first[0] == pytest.approx(30, abs=1) and later[0] == pytest.approx(20, abs=1)
+    assert first[4] == 60 and later[4] == 50
+
+
+def test_header_fields_of_nothing():
+    assert same(header_fields(ghc([]), NOW), NO_FIELDS)
+    assert same(header_fields(None, NOW), NO_FIELDS)
+    assert same(header_fields(42, NOW), NO_FIELDS)

@@ -1,11 +1,15 @@
 """The recorder keeps every attempt, survives a killed process and bad values, never raises."""
 
+import itertools
 import math
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+
+import gevent
 
 from analysis.schema import COLUMN_NAMES
 from analysis.events_file import read_events
@@ -104,6 +108,93 @@ def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
     attempts = table.column("attempt").to_pylist()
     assert attempts[:300] == list(range(300))
     assert attempts == list(range(len(attempts)))  # whole batches only, in order
+
+
+def test_rows_stay_whole_and_in_order_when_greenlets_flush_at_once(tmp_path):
+    """Batches are written by a worker thread while users keep appending; whoever flushes, and
+    however often, every row is written once, in the order it was added, and is on disk when
+    flush returns."""
+    rec = make(tmp_path)
+    numbers = itertools.count()
+
+    def user():
+        for _ in range(300):
+            rec.add({"attempt": next(numbers), "status": 429})
+            gevent.sleep(0)
+
+    def flusher():
+        for _ in range(40):
+            rec.flush()
+            gevent.sleep(0)
+
+    gevent.joinall([gevent.spawn(user) for _ in range(4)] +
+                   [gevent.spawn(flusher) for _ in range(3)], raise_error=True)
+    rec.flush()
+    on_disk = read_events(rec.path)[0].column("attempt").to_pylist()  # before close
+    rec.close()
+    assert on_disk == list(range(1200))
+    assert read_events(rec.path)[0].column("attempt").to_pylist() == list(range(1200))
+    assert rec.rows_written == 1200 and rec.errors == 0
+
+
+def test_the_loop_runs_while_a_batch_is_written(tmp_path, monkeypatch):
+    """fsync happens in another OS thread: a greenlet gets to run while it is in progress."""
+    import locustfiles.common.recorder as recorder_module
+
+    loop_ran = threading.Event()
+    seen = {}
+
+    def slow_fsync(fd):
+        seen["thread"] = threading.get_ident()
+        seen["loop ran"] = loop_ran.wait(timeout=30)  # set by a greenlet, or never
+
+    monkeypatch.setattr(recorder_module.os, "fsync", slow_fsync)
+    rec = make(tmp_path)
+    rec.add({"attempt": 1})
+    ticker = gevent.spawn(loop_ran.set)
+    rec.flush()
+    ticker.join()
+    rec.close()
+    assert seen["loop ran"] is True and seen["thread"] != threading.get_ident()
+    assert read_events(rec.path)[0].num_rows == 1
+
+
+def test_a_failing_write_never_reaches_locust(tmp_path):
+    rec = Recorder(tmp_path / "events" / "f.arrows", run_id="r", worker="w", scenario="s",
+                   max_buffered_rows=1)  # every row flushes at once, from on_request
+
+    class Broken:
+        def write_batch(self, batch):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    rec._writer = Broken()
+    rec.on_request(response_time=1, response=FakeResponse(429), context={}, start_time=1.0)
+    assert rec.errors == 1
+    rec.close()
+
+
+def test_first_flush_imports_nothing(tmp_path):
+    """pyarrow's one-time imports (pandas, half a second) happen when the recorder is made,
+    before the load starts, not at the first flush in the middle of a run."""
+    path = tmp_path / "events" / "i.arrows"
+    script = textwrap.dedent(f"""
+        import math, sys
+        from locustfiles.common.recorder import Recorder
+        rec = Recorder({str(path)!r}, run_id="r", worker="i", scenario="s")
+        before = set(sys.modules)
+        rec.add({{"status": 429, "outcome": "rate_limited", "retry_after_s": 7.0,
+                  "ratelimit_reset_s": math.nan, "retry_after_raw": "7"}})
+        rec.flush()
+        print(sorted(set(sys.modules) - before))
+        rec.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    assert read_events(path)[0].num_rows == 1
 
 
 def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):

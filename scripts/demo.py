@@ -75,13 +75,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # runner; the phases are short so that the whole demo stays within about two minutes. The
 # tight loop comes last: `make compare` then pairs the tight loops of two demos.
 SCENARIOS = [
-    ("spike", "a spike: 2 users for 4 s, 12 for 4 s, 2 again for 4 s",
+    ("spike", "a spike (2 users for 4 s, 12 for 4 s, 2 again for 4 s)",
      ["--users", "1", "--duration", "16s"],
      ["--baseline-users", "2", "--spike-users", "12", "--baseline-s", "4", "--spike-s", "4",
       "--recovery-s", "4"]),
-    ("sweep", "a sweep of 1, 2, 4, 8 requests/s, 3 s each, on one key",
+    ("sweep", "a sweep (1, 2, 4, 8 requests/s, 3 s each, on one key)",
      ["--users", "1", "--duration", "17s"], ["--rates", "1,2,4,8", "--step-s", "3"]),
-    ("tight_loop", "a 12 s tight loop, 4 users on 3 demo keys",
+    ("tight_loop", "a 12 s tight loop (4 users on 3 demo keys)",
      ["--users", "4", "--duration", "12s"], []),
 ]
 
@@ -90,30 +90,40 @@ def step(message: str) -> None:
     print(f"\n[{time.monotonic() - START:5.0f} s] {message}", flush=True)
 
 
-def run(cmd: list[str], what: str) -> subprocess.CompletedProcess | None:
+def start(cmd: list[str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=env, capture_output=True,
-                          text=True)
+    return subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, what: str) -> str | None:
+    """The process's output once it ends; None (after saying why) when it failed."""
+    out, err = proc.communicate()
     if proc.returncode != 0:
-        print(f"demo: {what} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
-              file=sys.stderr)
+        print(f"demo: {what} failed (exit {proc.returncode}):\n{err[-2000:]}", file=sys.stderr)
         return None
-    return proc
+    return out
 
 
 def load_and_report(profile: str) -> int:
     stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     runs: dict[str, Path] = {}
-    for scenario, words, runner_args, locust_args in SCENARIOS:
-        run_dir = ROOT / "reports" / f"{stamp}-demo-{profile}-{scenario}"
-        step(f"{words}, against a fresh gateway ({profile})...")
-        load = run(["-m", "locustfiles.run", scenario, "--profile", profile, *runner_args,
-                    "--run-dir", str(run_dir), "--", *locust_args], f"the {scenario} run")
-        if load is None:
+    # The spike and the sweep are light (tens of requests a second) and run side by side, each
+    # against its own gateway; the tight loop keeps both cores to itself.
+    for group in (SCENARIOS[:2], SCENARIOS[2:]):
+        step(" and ".join(words for _, words, _, _ in group) +
+             f", {'each ' if len(group) > 1 else ''}against a fresh gateway ({profile})...")
+        procs = []
+        for scenario, _, runner_args, locust_args in group:
+            runs[scenario] = ROOT / "reports" / f"{stamp}-demo-{profile}-{scenario}"
+            procs.append((scenario, start(
+                ["-m", "locustfiles.run", scenario, "--profile", profile, *runner_args,
+                 "--run-dir", str(runs[scenario]), "--", *locust_args])))
+        outputs = [finish(proc, f"the {scenario} run") for scenario, proc in procs]
+        if None in outputs:
             return 1
-        print("".join(f"  {line}\n" for line in load.stdout.splitlines()
+        print("".join(f"  {line}\n" for out in outputs for line in out.splitlines()
                       if line.startswith("run: ")), end="")
-        runs[scenario] = run_dir
     # The spike's and the sweep's reports run beside the tuner's simulation, not beside any
     # load: a busy machine blurs the timing that the quota fit and the live check read. They
     # take a few seconds; the simulation before the live check takes longer.
@@ -123,15 +133,15 @@ def load_and_report(profile: str) -> int:
     reports = [subprocess.Popen([sys.executable, "-m", "analysis", "report", str(runs[s])],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True) for s in ("spike", "sweep")]
-    tune = run(["-m", "analysis", "tune", str(runs["tight_loop"]), "--logical", "2000",
-                "--live-s", "20"], "tuning")
+    tune = finish(start(["-m", "analysis", "tune", str(runs["tight_loop"]), "--logical",
+                         "2000", "--live-s", "20"]), "tuning")
     for proc in reports:
         if proc.wait() != 0:
             print(f"demo: a report failed:\n{proc.stderr.read()[-2000:]}", file=sys.stderr)
             return 1
     if tune is None:
         return 1
-    print("".join(f"  {line}\n" for line in tune.stdout.splitlines()
+    print("".join(f"  {line}\n" for line in tune.splitlines()
                   if not line.startswith(("report:", "runs index:"))), end="")
     summaries = {k: json.loads((p / "summary.json").read_text()) for k, p in runs.items()}
     step("done.")

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from .rundir import (RunError, check_run_folder, comparable_runs, list_runs, load_run,
-                     newest_run, newest_runs, read_manifest, read_summary, write_page,
-                     write_report, write_runs_index)
+                     newest_run, read_manifest, read_summary, write_page, write_report,
+                     write_runs_index)
 
 
 def _progress(start: float):

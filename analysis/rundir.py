@@ -49,43 +49,41 @@ def _run_mtime(p: Path) -> float:
     return max((p / n).stat().st_mtime for n in ("run.json", "events") if (p / n).exists())
 
 
-def newest_runs(reports: Path, count: int) -> list[Path]:
-    """The `count` most recent run folders under `reports` (by run.json or events/
-    modification), oldest first."""
+def user_runs(reports: Path) -> list[tuple[Path, str | None]]:
+    """The run folders under `reports`, oldest first (by run.json or events/ modification),
+    with their scenario; the live-check runs `tune` makes (scenario backoff) are left out, so
+    that `report`, `tune` and `compare` without a run name never pick one of those."""
     if not reports.is_dir():
         raise RunError(f"{reports} does not exist: run a scenario first (make tight-loop)")
-    runs = [p for p in reports.iterdir() if _is_run_folder(p)]
+    folders = sorted((p for p in reports.iterdir() if _is_run_folder(p)), key=_run_mtime)
+    runs = [(p, read_manifest(p)[0].get("scenario")) for p in folders]  # run.json once each
+    runs = [(p, sc) for p, sc in runs if sc != "backoff"]
     if not runs:
         raise RunError(f"no run folders in {reports}: run a scenario first (make tight-loop)")
-    if len(runs) < count:
-        raise RunError(f"{reports} holds {len(runs)} run folder(s), {count} are needed: run "
-                       "another scenario, or name the runs")
-    return sorted(runs, key=_run_mtime)[-count:]
+    return runs
 
 
 def comparable_runs(reports: Path, first: Path | None = None) -> tuple[Path, Path]:
     """The two runs `compare` takes by default: the newest run (or `first`) and the newest
     other run of the same scenario (two tight loops, not a tight loop and a sweep), else the
-    newest other run. The live-check runs `tune` makes (scenario backoff) are left out."""
-    def scenario(p: Path):
-        return read_manifest(p)[0].get("scenario")
-
-    newest_runs(reports, 1)  # says what is wrong when there is no run at all
-    runs = [p for p in sorted((p for p in reports.iterdir() if _is_run_folder(p)),
-                              key=_run_mtime) if scenario(p) != "backoff"]
-    anchor = Path(first) if first else (runs[-1] if runs else None)
-    others = [p for p in runs if anchor is None or p.resolve() != anchor.resolve()]
-    if anchor is None or not others:
-        raise RunError(f"{reports} holds {len(runs)} run folder(s), 2 are needed to compare: "
-                       "run another scenario, or name the runs")
-    alike = [p for p in others if scenario(p) == scenario(anchor)]
+    newest other run."""
+    listed = user_runs(reports)
+    scenario = dict(listed)
+    if first is not None and Path(first) not in scenario:
+        scenario[Path(first)] = read_manifest(first)[0].get("scenario")
+    anchor = Path(first) if first else listed[-1][0]
+    others = [p for p, _ in listed if p.resolve() != anchor.resolve()]
+    if not others:
+        raise RunError(f"{reports} holds {len(listed)} run folder(s), 2 are needed to "
+                       "compare: run another scenario, or name the runs")
+    alike = [p for p in others if scenario[p] == scenario[anchor]]
     other = (alike or others)[-1]
     return (anchor, other) if first else (other, anchor)
 
 
 def newest_run(reports: Path) -> Path:
     """The most recent run folder under `reports`."""
-    return newest_runs(reports, 1)[0]
+    return user_runs(reports)[-1][0]
 
 
 def events_files(path: Path) -> list[Path]:

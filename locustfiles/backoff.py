@@ -30,18 +30,16 @@ import time
 import gevent
 from gevent.pool import Group
 from locust import events, task
-from locust.exception import StopUser
-from locust.runners import LocalRunner
 
 from analysis.policies import Pacer, Policy, RetryBudget, next_delay, pacer_rate, \
     poisson_arrivals
 from locustfiles.common import hooks
+from locustfiles.common.openloop import schedule_done
 from locustfiles.common.sdk_client import SdkClient
 from locustfiles.common.user import PinaivuUser
 
 hooks.register("backoff")
-GIVE_UP = ("rate_limited", "unavailable")  # the outcomes a policy retries; others end it
-_finished = 0
+RETRIED = ("rate_limited", "unavailable")  # the outcomes a policy retries; others end it
 
 
 @events.init_command_line_parser.add_listener
@@ -104,7 +102,6 @@ class BackoffUser(PinaivuUser):
 
     @task
     def run_schedule(self) -> None:
-        global _finished
         opts = self.environment.parsed_options
         entry = _entries[self.number % len(_entries)]
         name, policy = entry["name"], entry["policy"]
@@ -127,11 +124,7 @@ class BackoffUser(PinaivuUser):
             gevent.sleep(max(0.0, start + offset - time.time()))
             group.spawn(send, f"{name}-{i}", start + offset)
         group.join()
-        _finished += 1
-        runner = self.environment.runner
-        if isinstance(runner, LocalRunner) and _finished >= runner.user_count:
-            gevent.spawn_later(0.1, runner.quit)
-        raise StopUser()
+        schedule_done(self.environment)
 
     def logical(self, name: str, policy: Policy, logical_id: str, arrival: float,
                 pacer: Pacer, budget: RetryBudget, rng: random.Random, opts) -> None:
@@ -147,7 +140,7 @@ class BackoffUser(PinaivuUser):
                 budget.earn()
             attempt = self.chat(phase=name, intended_ts=intended, logical_id=logical_id,
                                 attempt=retry + 1)
-            if attempt.outcome not in GIVE_UP:
+            if attempt.outcome not in RETRIED:
                 return
             stated = attempt.retry_after_s
             delay = next_delay(policy, retry, None if stated != stated else stated,

@@ -21,6 +21,18 @@ from .user import PinaivuUser
 _finished = 0
 
 
+def schedule_done(environment) -> None:
+    """A user has sent its whole schedule: it stops, and a local run ends when every user
+    has; distributed runs end at --run-time (the make targets set it to the schedule's
+    length)."""
+    global _finished
+    _finished += 1
+    runner = environment.runner
+    if isinstance(runner, LocalRunner) and _finished >= runner.user_count:
+        gevent.spawn_later(0.1, runner.quit)
+    raise StopUser()
+
+
 def register_options() -> None:
     @events.init_command_line_parser.add_listener
     def _options(parser):
@@ -49,7 +61,6 @@ class OpenLoopUser(PinaivuUser):
 
     @task
     def run_schedule(self) -> None:
-        global _finished
         opts = self.environment.parsed_options
         proc, procs = _process_share(self.environment)
         users = max(1, int(getattr(opts, "num_users", 1) or 1))
@@ -58,10 +69,4 @@ class OpenLoopUser(PinaivuUser):
                                   seed=opts.seed)
         run_open_loop(lambda phase, ts: self.chat(phase=phase, intended_ts=ts), offsets,
                       start=time.time() + 0.05, max_in_flight=opts.max_in_flight)
-        _finished += 1
-        runner = self.environment.runner
-        # A local run ends by itself when every user has sent its schedule; distributed runs
-        # end at --run-time (the make targets set it to the schedule's length).
-        if isinstance(runner, LocalRunner) and _finished >= runner.user_count:
-            gevent.spawn_later(0.1, runner.quit)
-        raise StopUser()
+        schedule_done(self.environment)

@@ -82,8 +82,9 @@ def test_compare_shows_both_quotas_side_by_side(compared):
     differs, marked, rate_a, rate_b = row("rate_per_s")
     assert (differs, marked, rate_a) == (False, False, "2")
     assert abs(float(rate_b) - 2) <= 0.06
-    for field in ("burst", "agreement"):
-        row(field)
+    assert row("burst")[:2] == (True, True) and row("burst")[2:] == ("20", "10")
+    differs, marked, agree_a, agree_b = row("agreement")
+    assert differs == marked and float(agree_a) > 0.98 and float(agree_b) > 0.98
     assert "20 requests per 10 s per key, fixed window" in html
     assert "Token bucket: 2 requests/s sustained, bursts of 10 per key" in html
     assert html.count("tight_loop</td>") >= 2 and html.count("http://127.0.0.1:") >= 2
@@ -287,5 +288,8 @@ def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
     assert comparable_runs(reports, made["1-sweep"]) == (made["1-sweep"], made["2-sweep"])
     (made["1-tight"] / "run.json").write_text(json.dumps({"scenario": "probe"}))
     os.utime(made["1-tight"] / "run.json", (1000, 1000))
+    # report and tune without a run name take the user's newest run, not tune's live check
+    from analysis.rundir import newest_run
+    assert newest_run(reports) == made["2-tight"]
     # no other tight loop: the newest other run
     assert comparable_runs(reports) == (made["2-sweep"], made["2-tight"])

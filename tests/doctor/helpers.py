@@ -22,8 +22,12 @@ def run_doctor(base_url: str | None, key: str | None = GOOD_KEY, *args: str,
     kwargs = {"sleep": sleep} if sleep else {}
     code = main(list(args), environ=environ, out=out, **kwargs)
     text = out.getvalue()
-    for secret in filter(None, [key, environ.get("PINAIVU_API_KEYS")]):
-        assert secret.strip() not in text, "the API key was printed"
+    keys = (key or "").split() + (environ.get("PINAIVU_API_KEYS") or "").replace(",", " ").split()
+    for secret in keys:
+        # each key on its own (the whole list is never printed, so checking it proves
+        # nothing); keys under six characters are too short to hide (cli.SHORTEST_REDACTED)
+        if len(secret) >= 6:
+            assert secret not in text, "an API key was printed"
     return code, text
 
 

@@ -122,6 +122,8 @@ class BackoffUser(PinaivuUser):
                 self.logical(name, policy, logical_id, arrival, pacer, budget, rng, opts)
         for i, offset in enumerate(arrivals):
             gevent.sleep(max(0.0, start + offset - time.time()))
+            if self.cap_spent():
+                break  # --max-requests: what is in flight finishes, nothing new starts
             group.spawn(send, f"{name}-{i}", start + offset)
         group.join()
         schedule_done(self.environment)

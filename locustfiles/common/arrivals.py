@@ -67,8 +67,10 @@ def arrival_offsets(steps: list[Step], kind: str = "constant", users: int = 1, i
 
 
 def run_open_loop(send: Callable[[str, float], object], offsets: Iterator[tuple[float, str]],
-                  start: float, max_in_flight: int) -> int:
+                  start: float, max_in_flight: int,
+                  stop: Callable[[], bool] = lambda: False) -> int:
     """Call send(phase, intended_ts) at each arrival in its own greenlet; returns how many.
+    The schedule is cut short when stop() says so (the request cap is spent).
 
     Up to max_in_flight requests may be outstanding; past that the scheduler waits for one to
     finish, and the lateness of what follows shows it.
@@ -80,6 +82,8 @@ def run_open_loop(send: Callable[[str, float], object], offsets: Iterator[tuple[
         delay = intended - time.time()
         if delay > 0:
             gevent.sleep(delay)
+        if stop():
+            break
         pool.spawn(send, phase, intended)
         count += 1
     pool.join()

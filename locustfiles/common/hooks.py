@@ -24,7 +24,7 @@ from analysis.schema import SCHEMA_VERSION
 
 from .recorder import Recorder
 from .target import TargetError, load_target, require_loopback_for_load
-from .user import PinaivuUser
+from .user import CapReached, PinaivuUser, RequestCap
 
 log = logging.getLogger("pinaivu")
 HARNESS_VERSION = "0.1.0"
@@ -151,22 +151,24 @@ def register(scenario: str) -> None:
 
 
 def _request_cap(environment, target) -> int:
-    """Stop the run after --max-requests requests in this process (0: no cap)."""
+    """Stop the run after --max-requests requests in this process (0: no cap). The cap is
+    taken before each send (`RequestCap`): requests in flight when it is reached finish, and
+    nothing more is sent."""
     opts = environment.parsed_options
     cap = getattr(opts, "max_requests", None)
     if cap is None:
         cap = 0 if target.is_loopback else REMOTE_MAX_REQUESTS
+    PinaivuUser.cap = None
     if cap <= 0 or isinstance(environment.runner, MasterRunner):
         return max(cap, 0)
-    seen = [0]
 
-    def count(**_):
-        seen[0] += 1
-        if seen[0] == cap:
-            log.warning("pinaivu: %d requests sent (--max-requests): stopping the run", cap)
-            gevent.spawn(environment.runner.quit)
+    def reached() -> None:
+        log.warning("pinaivu: %d requests sent (--max-requests): stopping the run", cap)
+        gevent.spawn(environment.runner.quit)
 
-    environment.events.request.add_listener(count)
+    PinaivuUser.cap = RequestCap(cap, reached)
+    hub = gevent.get_hub()  # a request greenlet ending on the cap is not an error to print
+    hub.NOT_ERROR = (*hub.NOT_ERROR, CapReached)
     return cap
 
 

@@ -68,5 +68,6 @@ class OpenLoopUser(PinaivuUser):
         offsets = arrival_offsets(self.steps(), opts.arrivals, users=users, index=index,
                                   seed=opts.seed)
         run_open_loop(lambda phase, ts: self.chat(phase=phase, intended_ts=ts), offsets,
-                      start=time.time() + 0.05, max_in_flight=opts.max_in_flight)
+                      start=time.time() + 0.05, max_in_flight=opts.max_in_flight,
+                      stop=self.cap_spent)
         schedule_done(self.environment)

@@ -22,11 +22,12 @@ CHAT = "/v1/chat/completions"
 
 
 class _RecordingTransport(httpx2.HTTPTransport):
-    def __init__(self, record, **kwargs) -> None:
+    def __init__(self, record, take_slot, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._record = record
+        self._record, self._take_slot = record, take_slot
 
     def handle_request(self, request):
+        self._take_slot()  # CapReached is not a transport error: the SDK does not retry it
         t0 = time.perf_counter()
         sent = time.time()
         try:
@@ -50,8 +51,8 @@ class SdkClient:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._current: dict = {}  # greenlet -> [logical_id, arrival, attempts so far]
         timeout = getattr(user.environment.parsed_options, "timeout", None) or 60.0
-        http = openai.DefaultHttpxClient(transport=_RecordingTransport(self._record),
-                                         timeout=timeout)
+        transport = _RecordingTransport(self._record, user.take_slot)
+        http = openai.DefaultHttpxClient(transport=transport, timeout=timeout)
         self.client = openai.OpenAI(base_url=user.host + user.path_prefix, api_key=user.api_key,
                                     max_retries=max_retries, timeout=timeout, http_client=http)
 

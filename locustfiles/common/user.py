@@ -17,6 +17,7 @@ import uuid
 import gevent
 from gevent import GreenletExit
 from locust import FastHttpUser
+from locust.exception import StopUser
 
 from analysis.schema import key_fingerprint, outcome_for_status
 
@@ -28,6 +29,32 @@ _user_numbers = itertools.count()
 
 class CancelledRequest(Exception):
     pass
+
+
+class CapReached(StopUser):
+    """--max-requests is spent: the request was not sent. In a user's own greenlet it stops
+    the user as StopUser does; greenlets spawned for single requests end with it quietly."""
+
+
+class RequestCap:
+    """A hard limit on the requests this process sends: a slot is taken before each send,
+    so the server never sees more than `limit` (a cap counted on completion would let every
+    user's next request through while the run stops)."""
+
+    def __init__(self, limit: int, on_reached) -> None:
+        self.limit, self.sent, self._on_reached = limit, 0, on_reached
+
+    @property
+    def spent(self) -> bool:
+        return self.sent >= self.limit
+
+    def take(self) -> None:
+        """Count one request about to be sent; CapReached when none is left."""
+        if self.sent >= self.limit:
+            raise CapReached()
+        self.sent += 1
+        if self.sent == self.limit:
+            self._on_reached()
 
 
 class Attempt:
@@ -55,6 +82,7 @@ class PinaivuUser(FastHttpUser):
     insecure = False
 
     target: Target | None = None  # set by hooks at init, from the environment
+    cap: RequestCap | None = None  # set by hooks at init when the run has --max-requests
 
     def __init__(self, environment) -> None:
         target = PinaivuUser.target or load_target()
@@ -86,6 +114,7 @@ class PinaivuUser(FastHttpUser):
         cached = _models_cache.get(self.host)
         if cached:
             return cached
+        self.take_slot()
         with self.client.get(self.path_prefix + "/models", headers=self.auth,
                              name="/v1/models", catch_response=True,
                              context={"endpoint": "/v1/models", "key_id": self.key_id,
@@ -101,6 +130,14 @@ class PinaivuUser(FastHttpUser):
             r.success()
         _models_cache[self.host] = model
         return model
+
+    def take_slot(self) -> None:
+        """Called before every request: raises CapReached once --max-requests is spent."""
+        if PinaivuUser.cap is not None:
+            PinaivuUser.cap.take()
+
+    def cap_spent(self) -> bool:
+        return PinaivuUser.cap is not None and PinaivuUser.cap.spent
 
     def chat(self, *, phase: str = "", intended_ts: float | None = None,
              logical_id: str | None = None, attempt: int = 1,
@@ -118,6 +155,7 @@ class PinaivuUser(FastHttpUser):
                "attempt": attempt, "key_id": self.key_id, "model": self.model,
                "endpoint": "/v1/chat/completions", "user": self.number,
                "intended_ts": intended_ts}
+        self.take_slot()
         t0 = time.perf_counter()
         sent = time.time()
         reported = False

@@ -215,24 +215,36 @@ def token_bucket(s, t, h, rate_per_s, burst, counts_rejected=False):
     if len(a) == 0:
         return np.ones(len(t), bool)
     admitted = s.passed[basis][order]
-    tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack)
+    floor = None
+    if not counts_rejected and s.rejected.any():
+        # a refusal at r proves the bucket had no room then: tat > r + tolerance from there on
+        refused = np.sort(h[s.rejected])
+        last = np.searchsorted(refused, a, "left") - 1
+        floor = np.where(last >= 0, refused[np.maximum(last, 0)] + tolerance, -np.inf)
+    tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack, floor)
     k = _before(basis)
     tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
     return tat_before - t <= tolerance + 1e-9
 
 
 def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: float,
-             slack: float) -> np.ndarray:
+             slack: float, floor: np.ndarray | None = None) -> np.ndarray:
     """The bucket's theoretical arrival time after each of the sorted attempts `a`.
 
     GCRA: tat_j = max(tat_{j-1}, a_j) + T, whose closed form is
     tat_j = (j+1) T + max_{i<=j} (a_i - i T). The state chains through every admission, so a
-    tight loop admitted right at each reopening carries any timing error forward. An observed
-    admission that reads up to `slack` before the bucket had room proves it had room: the
-    chain restarts from it (as window_starts does for anchored windows).
+    tight loop admitted right at each reopening carries any timing error forward, both ways:
+    - An observed admission that reads up to `slack` before the bucket had room proves it had
+      room: the chain restarts from it (as window_starts does for anchored windows).
+    - `floor[j]`, the latest refusal before attempt j plus the tolerance, proves the bucket
+      had no room until then: the chain moves forward to it. In a drained bucket tat runs a
+      whole tolerance ahead of the attempts, so without this a chain that started a few
+      milliseconds early (a slow first request, a reply the server sent late) would stay
+      early for the rest of the run, and every reopening's last refusals would look wrong.
     """
+    c = a if floor is None else np.maximum(a, floor)
     j = np.arange(len(a))
-    tat_after = (j + 1) * interval + np.maximum.accumulate(a - j * interval)
+    tat_after = (j + 1) * interval + np.maximum.accumulate(c - j * interval)
     tat_before = np.r_[-np.inf, tat_after[:-1]]
     early = admitted & (tat_before - a > tolerance + 1e-9) & \
         (tat_before - a <= tolerance + slack)
@@ -243,6 +255,8 @@ def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: fl
         tat = max(tat, a[i])
         if admitted[i] and tolerance < tat - a[i] <= tolerance + slack:
             tat = a[i] + tolerance
+        if floor is not None:
+            tat = max(tat, floor[i])
         tat += interval
         tat_after[i] = tat
     return tat_after

@@ -7,6 +7,7 @@ column names; timestamps are epoch seconds. An API key is never stored, only `ke
 from __future__ import annotations
 
 import hashlib
+import re
 
 SCHEMA_VERSION = 1
 
@@ -44,6 +45,21 @@ OUTCOMES = ("ok", "rate_limited", "unavailable", "unauthorized", "forbidden", "n
 
 # Raw header text kept in a row is cut to this many characters.
 RAW_MAX = 200
+
+
+# Where the harness sends load and with which keys: read from the environment by the load
+# scenarios, the doctor and tune's live check alike.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # the reference gateway on loopback
+
+
+def split_keys(raw: str) -> list[str]:
+    """PINAIVU_API_KEYS' keys: separated by commas or whitespace."""
+    return [k for k in re.split(r"[,\s]+", raw) if k]
+
+
+def env_keys(env) -> list[str]:
+    """The keys the load uses: PINAIVU_API_KEYS, else PINAIVU_API_KEY."""
+    return split_keys(env.get("PINAIVU_API_KEYS", "") or env.get("PINAIVU_API_KEY", ""))
 
 
 def key_fingerprint(key: str) -> str:

@@ -17,8 +17,10 @@ from typing import TextIO
 
 import httpx
 
+from analysis.schema import DEFAULT_BASE_URL
+
 from .answers import redact
-from .config import DEFAULT_BASE_URL, DEFAULT_MODEL, classify_base_url, read_key
+from .config import DEFAULT_MODEL, classify_base_url, read_key
 from .gateway_checks import (BUSY, COMPLETION, MODEL_ID, MODELS, Session, check_busy,
                              check_completion, check_model_id, check_models)
 from .result import Result, skipped

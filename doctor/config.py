@@ -3,14 +3,12 @@ stray whitespace must be seen before anything splits or strips it away."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-# The harness's default target (locustfiles.common.target.DEFAULT_BASE_URL), repeated so the
-# doctor does not import the locustfiles package.
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+from analysis.schema import split_keys
+
 DEFAULT_MODEL = "llama3.2:3b"
 
 
@@ -26,7 +24,8 @@ def read_key(env: Mapping[str, str]) -> KeySetting:
     on commas and whitespace, so whitespace there is a separator, not a copying error)."""
     single = env.get("PINAIVU_API_KEY")
     listed = env.get("PINAIVU_API_KEYS", "")
-    first_listed = next((k for k in re.split(r"[,\s]+", listed) if k), None)
+    listed_keys = split_keys(listed)
+    first_listed = listed_keys[0] if listed_keys else None
     if single is not None and single.strip():
         note = ""
         if first_listed is not None and first_listed != single:
@@ -35,7 +34,7 @@ def read_key(env: Mapping[str, str]) -> KeySetting:
                     "doctor checks PINAIVU_API_KEY")
         return KeySetting(single, "PINAIVU_API_KEY", note)
     if first_listed is not None:
-        count = len([k for k in re.split(r"[,\s]+", listed) if k])
+        count = len(listed_keys)
         note = f"PINAIVU_API_KEYS holds {count} keys; the doctor checks the first"
         return KeySetting(first_listed, "PINAIVU_API_KEYS", note if count > 1 else "")
     source = "PINAIVU_API_KEY" if single is not None else ""

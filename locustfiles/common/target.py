@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from analysis.schema import key_fingerprint
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+from analysis.schema import DEFAULT_BASE_URL, env_keys, key_fingerprint
 
 
 class TargetError(ValueError):
@@ -60,8 +57,7 @@ def load_target(env: dict[str, str] | None = None) -> Target:
     base = env.get("PINAIVU_BASE_URL", "").strip() or DEFAULT_BASE_URL
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise TargetError(f"PINAIVU_BASE_URL {base!r} is not an http(s) URL")
-    raw = env.get("PINAIVU_API_KEYS", "") or env.get("PINAIVU_API_KEY", "")
-    keys = tuple(k for k in re.split(r"[,\s]+", raw) if k)
+    keys = tuple(env_keys(env))
     if not keys:
         raise TargetError("no API key: set PINAIVU_API_KEY (or PINAIVU_API_KEYS, comma "
                           "separated) in the environment. For the reference gateway, "

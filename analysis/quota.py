@@ -160,7 +160,30 @@ def _since(before: np.ndarray, history: np.ndarray, start: np.ndarray) -> np.nda
 
 def fixed_epoch(s, t, h, limit, window_s):
     start = np.floor(t / window_s) * window_s
-    return _since(_before(s.passed), np.sort(h[s.passed]), start) < limit
+    admitted = epoch_admissions(h[s.passed], s.end[s.passed], limit, window_s)
+    return _since(_before(s.passed), admitted, start) < limit
+
+
+def epoch_admissions(h: np.ndarray, end: np.ndarray, limit: int, window_s: float) -> np.ndarray:
+    """Sorted admission times for clock-aligned windows, each read where it can have been.
+
+    A window that already holds `limit` admissions has no room for another: one read there
+    was decided in the next window, if its reply came after that window began (a stalled
+    server decides late; the reply's arrival bounds when). Left where it was read, it would
+    make the next window look a whole admission short and every refusal there look wrong.
+    """
+    order = np.argsort(h, kind="stable")
+    out = h[order].copy()
+    if len(out) == 0 or np.unique(np.floor(out / window_s), return_counts=True)[1].max() <= limit:
+        return out  # no window holds more than it can: nothing was read early
+    counts: dict[int, int] = {}
+    for i, e in zip(range(len(out)), end[order]):
+        w = math.floor(out[i] / window_s)
+        if counts.get(w, 0) >= limit and (w + 1) * window_s <= e:
+            w += 1
+            out[i] = w * window_s
+        counts[w] = counts.get(w, 0) + 1
+    return np.sort(out)
 
 
 def window_starts(admitted: np.ndarray, limit: int, window_s: float,

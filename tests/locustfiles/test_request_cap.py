@@ -47,7 +47,8 @@ def test_open_loop_arrivals_stop_at_the_cap(gateway_factory, tmp_path):
 
 def test_backoff_retries_and_the_sdk_stop_at_the_cap(gateway_factory, tmp_path):
     # a tight quota, so that both clients retry: our policy's retries and the SDK's own
-    # (inside one create() call) each take a slot before they are sent
+    # (inside one create() call) each take a slot before they are sent. The retries start
+    # about 2 s in (Retry-After); at 2 logical requests/s the cap is reached some 5 s in.
     gw = gateway_factory("default", ["quota.limit=3", "quota.window_s=2",
                                      "latency.ttft_ms=2", "latency.per_token_ms=0"])
     policies = [{"name": "paced", "policy": {"kind": "retry_after", "max_retries": 4,
@@ -55,7 +56,7 @@ def test_backoff_retries_and_the_sdk_stop_at_the_cap(gateway_factory, tmp_path):
                 {"name": "sdk", "client": "openai",
                  "policy": {"kind": "sdk_default", "max_retries": SDK_MAX_RETRIES}}]
     chat = run_capped(gw, tmp_path / "run", "backoff", 2,
-                      ["--policies", json.dumps(policies), "--offered", "8",
+                      ["--policies", json.dumps(policies), "--offered", "2",
                        "--logical", "400", "--seed", "1", "--deadline-s", "20"])
     assert {r["phase"] for r in chat} == {"paced", "sdk"}
     assert any(r["attempt"] > 1 for r in chat if r["phase"] == "sdk")

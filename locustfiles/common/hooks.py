@@ -6,6 +6,7 @@ A locustfile calls `register("<scenario>")` at import; nothing else runs at impo
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -126,6 +127,12 @@ def register(scenario: str) -> None:
                                        worker=worker, scenario=scenario)
             environment.events.request.add_listener(_State.recorder.on_request)
             _State.flusher = gevent.spawn(_flush_every_second)
+        # Everything imported so far (Locust, gevent, pyarrow and, with the recorder, pandas)
+        # lives for the whole run: out of the collector's reach, the full collections that
+        # the load's short-lived objects trigger no longer walk it. (Locust does the same
+        # before it forks --processes.)
+        gc.collect()
+        gc.freeze()
         # Making the recorder takes about half a second (pyarrow's first conversion imports
         # pandas) and nothing above lets the loop run, so its clock is stale: Locust's
         # -t timer, started next from that clock, would cut the load short by the wait.

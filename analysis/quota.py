@@ -177,7 +177,7 @@ def epoch_admissions(h: np.ndarray, end: np.ndarray, limit: int, window_s: float
     if len(out) == 0 or np.unique(np.floor(out / window_s), return_counts=True)[1].max() <= limit:
         return out  # no window holds more than it can: nothing was read early
     counts: dict[int, int] = {}
-    for i, e in zip(range(len(out)), end[order]):
+    for i, e in enumerate(end[order]):
         w = math.floor(out[i] / window_s)
         if counts.get(w, 0) >= limit and (w + 1) * window_s <= e:
             w += 1

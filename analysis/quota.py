@@ -607,6 +607,13 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
         if not reopened:
             notes.append("the quota did not reopen during the run: its window comes from "
                          "Retry-After alone")
+        twin = next((c for sc, c in tried if c.algorithm != best.algorithm
+                     and best.weighted - c.weighted < 1e-4), None)
+        if twin is not None:
+            notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
+                         f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
+                         "run equally (a tight loop can meet them at the same moments): the "
+                         "probe, which idles, bursts and splits a window, tells them apart")
         if keys < 2:
             notes.append("one key in the run: per-key and global quotas look the same")
         elif scope_tie:

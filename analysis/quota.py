@@ -34,6 +34,7 @@ PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
 COUNTS_REJECTED_PENALTY = 0.002
 NOT_ROUND_PENALTY = 0.001
 MIN_AGREEMENT = 0.9
+TIE = 1e-4  # weighted agreements this close explain a run equally
 ACCEPT_WEIGHT_CAP = 10.0
 FINALISTS_PER_FAMILY = 6
 SCREEN_EVENTS = 20_000
@@ -577,7 +578,7 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
     tried.sort(key=lambda sc: -sc[1].score)
     scope, best = tried[0]
     rival = next((c for sc, c in tried if sc != scope), None)
-    scope_tie = rival is not None and best.weighted - rival.weighted < 1e-4
+    scope_tie = rival is not None and best.weighted - rival.weighted < TIE
     streams = streams_for(df, scope)
     burst_seen = max(observed_shape(streams)["first"] or [0])
     fit = QuotaFit(
@@ -586,18 +587,8 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
         candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
-    p = best.params
-    fit.counts_rejected = bool(p.get("counts_rejected", False))
-    if best.algorithm in ("fixed_window", "sliding_log", "sliding_counter"):
-        fit.limit, fit.window_s = p["limit"], p["window_s"]
-        fit.rate_per_s = p["limit"] / p["window_s"]
-        fit.burst = p["limit"]
-        fit.alignment = p.get("alignment")
-    elif best.algorithm == "token_bucket":
-        fit.limit = fit.burst = p["burst"]
-        fit.rate_per_s = p["rate_per_s"]
-    else:
-        fit.limit = p["limit"]
+    for name, value in quota_fields(best.algorithm, best.params).items():
+        setattr(fit, name, value)
     if fit.algorithm == "unknown":
         fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
                     "(accepts weighted up against refusals); "
@@ -608,7 +599,7 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
             notes.append("the quota did not reopen during the run: its window comes from "
                          "Retry-After alone")
         twin = next((c for sc, c in tried if c.algorithm != best.algorithm
-                     and best.weighted - c.weighted < 1e-4), None)
+                     and best.weighted - c.weighted < TIE), None)
         if twin is not None:
             notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
                          f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
@@ -623,6 +614,19 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
                          "users on 2 keys) to tell them apart")
         fit.note = "; ".join(notes)
     return fit
+
+
+def quota_fields(algorithm: str, p: dict) -> dict:
+    """QuotaFit's quota fields for one model's parameters (a candidate's dict will do)."""
+    out = {"counts_rejected": bool(p.get("counts_rejected", False))}
+    if algorithm in ("fixed_window", "sliding_log", "sliding_counter"):
+        out.update(limit=p["limit"], window_s=p["window_s"], rate_per_s=p["limit"] / p["window_s"],
+                   burst=p["limit"], alignment=p.get("alignment"))
+    elif algorithm == "token_bucket":
+        out.update(limit=p["burst"], burst=p["burst"], rate_per_s=p["rate_per_s"])
+    else:
+        out.update(limit=p["limit"])
+    return out
 
 
 def _short(c: Candidate) -> str:

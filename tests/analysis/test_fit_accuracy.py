@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.quota import QuotaFit, fit_quota
+from analysis.quota import TIE, QuotaFit, fit_quota, quota_fields
 from analysis.retry_after import audit_retry_after
 from analysis.rundir import load_run
 from gateway.nginx import Nginx
@@ -96,14 +96,10 @@ def check(fit, expected):
         # and a token bucket at the same moments) and the fit says so: the true model must
         # be the one it names beside the winner, with the winner's agreement.
         twin = next(c for c in fit.candidates if c["algorithm"] == expected["algorithm"])
-        assert twin["weighted"] >= fit.candidates[0]["weighted"] - 1e-4, fit.candidates[:3]
+        assert twin["weighted"] >= fit.candidates[0]["weighted"] - TIE, fit.candidates[:3]
         assert expected["algorithm"].replace("_", " ") in fit.note, fit.note
-        fit = QuotaFit(algorithm=twin["algorithm"], scope=twin["scope"],
-                       limit=twin.get("limit", twin.get("burst")), window_s=twin.get("window_s"),
-                       rate_per_s=twin.get("rate_per_s") or twin["limit"] / twin["window_s"],
-                       burst=twin.get("burst", twin.get("limit")),
-                       alignment=twin.get("alignment"),
-                       counts_rejected=twin.get("counts_rejected", False))
+        fit = QuotaFit(twin["algorithm"], twin["scope"],
+                       **quota_fields(twin["algorithm"], twin))
     assert fit.algorithm == expected["algorithm"], (fit.algorithm, fit.candidates[:3])
     if "alignment" in expected:
         assert fit.alignment == expected["alignment"], fit.candidates[:3]

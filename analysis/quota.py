@@ -239,16 +239,22 @@ def token_bucket(s, t, h, rate_per_s, burst, counts_rejected=False):
     if len(a) == 0:
         return np.ones(len(t), bool)
     admitted = s.passed[basis][order]
-    floor = None
-    if not counts_rejected and s.rejected.any():
-        # a refusal at r proves the bucket had no room then: tat > r + tolerance from there on
-        refused = np.sort(h[s.rejected])
-        last = np.searchsorted(refused, a, "left") - 1
-        floor = np.where(last >= 0, refused[np.maximum(last, 0)] + tolerance, -np.inf)
+    floor = None if counts_rejected else refusal_floor(a, h[s.rejected], tolerance)
     tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack, floor)
     k = _before(basis)
     tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
     return tat_before - t <= tolerance + 1e-9
+
+
+def refusal_floor(a: np.ndarray, refused: np.ndarray, tolerance: float) -> np.ndarray | None:
+    """For each sorted attempt time in `a`: the latest refusal before it plus the tolerance
+    (a refusal at r proves the bucket had no room then: tat > r + tolerance from there on);
+    None when nothing was refused."""
+    if not len(refused):
+        return None
+    refused = np.sort(refused)
+    last = np.searchsorted(refused, a, "left") - 1
+    return np.where(last >= 0, refused[np.maximum(last, 0)] + tolerance, -np.inf)
 
 
 def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: float,
@@ -599,6 +605,7 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
             notes.append("the quota did not reopen during the run: its window comes from "
                          "Retry-After alone")
         twin = next((c for sc, c in tried if c.algorithm != best.algorithm
+                     and not c.params.get("screened_only")
                      and best.weighted - c.weighted < TIE), None)
         if twin is not None:
             notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
@@ -722,10 +729,11 @@ def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) ->
             reopen = np.where(pos >= 0, admitted[np.clip(pos, 0, None)] + w, t)
         elif fit.algorithm == "token_bucket":
             interval = 1 / fit.rate_per_s
-            tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval,
-                           (fit.burst - 1) * interval, s.slack) \
-                if len(admitted) else np.array([np.nan])
-            reopen = tat[np.clip(k - 1, 0, None)] - (fit.burst - 1) * interval
+            tol = (fit.burst - 1) * interval
+            floor = None if fit.counts_rejected else refusal_floor(admitted, s.t[s.rejected], tol)
+            tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval, tol, s.slack,
+                           floor) if len(admitted) else np.array([np.nan])
+            reopen = tat[np.clip(k - 1, 0, None)] - tol
         else:
             start = np.floor(t / w) * w
             cur = k - np.searchsorted(admitted, start, "left")

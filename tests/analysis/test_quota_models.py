@@ -40,7 +40,7 @@ def test_window_starts_and_the_full_window_slack():
 
 
 def test_gcra_restarts_from_an_admission_read_a_hair_early():
-    from analysis.quota import gcra_tat
+    from analysis.quota import gcra_tat, refusal_floor
 
     # 2/s, burst 3: three at once, then one admitted right at each reopening; the fourth
     # reads 0.4 ms before the model thought the bucket had room (timing noise).
@@ -83,7 +83,7 @@ def test_a_window_inside_the_timing_noise_is_no_candidate(monkeypatch):
 
 
 def test_gcra_moves_forward_to_what_a_refusal_proves():
-    from analysis.quota import gcra_tat
+    from analysis.quota import gcra_tat, refusal_floor
 
     # 10/s, burst 3 (tolerance 0.2 s): three at once, then one admitted at each reopening.
     # The server's chain began 4 ms after the first send (a slow first request), so each
@@ -93,7 +93,9 @@ def test_gcra_moves_forward_to_what_a_refusal_proves():
     a = np.array([0.0, 0.001, 0.002, 0.104, 0.204])
     ok = np.ones(len(a), bool)
     refusals = np.array([0.1035, 0.2030])
-    floor = np.array([-np.inf, -np.inf, -np.inf, refusals[0] + tol, refusals[1] + tol])
+    floor = refusal_floor(a, refusals, tol)
+    assert list(floor) == [-np.inf, -np.inf, -np.inf, refusals[0] + tol, refusals[1] + tol]
+    assert refusal_floor(a, np.array([]), tol) is None
     moved = gcra_tat(a, ok, interval, tol, slack=0.005, floor=floor)
     stuck = gcra_tat(a, ok, interval, tol, slack=0.005)
     # the refusal at 0.2030 has no room in the moved chain, and room in the stuck one
@@ -168,3 +170,22 @@ def test_a_run_two_models_explain_alike_says_so():
     assert "explain the run equally" in fit.note
     assert "sliding counter of 10 per 2 s" in fit.note
     assert "token bucket of 5/s burst 10" in fit.note
+
+
+def test_the_retry_after_audit_reads_the_same_chain_as_the_fit():
+    """The fitted bucket's reopenings (what the Retry-After audit compares the stated waits
+    against) come from the chain the fit chose, refusals included: on the slow-first-request
+    run they meet the gateway's honest Retry-After within a couple of ms (7.4 ms apart, every
+    tick, when the audit's chain ignored refusals)."""
+    import pandas as pd
+
+    from analysis.quota import fit_quota, model_reopenings, quota_events
+
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "token-bucket-slow-first-request.parquet")
+    reopenings = model_reopenings(fit_quota(events), events)
+    refused = quota_events(events)
+    refused = refused[refused["status"] == 429]
+    stated = (refused["decided"] + refused["retry_after_s"]).to_numpy()
+    assert len(reopenings) == len(stated)
+    assert np.median(np.abs(reopenings["reopens"].to_numpy() - stated)) < 0.002

@@ -40,7 +40,7 @@ def test_window_starts_and_the_full_window_slack():
 
 
 def test_gcra_restarts_from_an_admission_read_a_hair_early():
-    from analysis.quota import gcra_tat, refusal_floor
+    from analysis.quota import gcra_tat
 
     # 2/s, burst 3: three at once, then one admitted right at each reopening; the fourth
     # reads 0.4 ms before the model thought the bucket had room (timing noise).

@@ -28,12 +28,12 @@ import sys
 import time
 
 import gevent
-from gevent.pool import Group
 from locust import events, task
 
 from analysis.policies import Pacer, Policy, RetryBudget, next_delay, pacer_rate, \
     poisson_arrivals
 from locustfiles.common import hooks
+from locustfiles.common.arrivals import run_open_loop
 from locustfiles.common.openloop import schedule_done
 from locustfiles.common.sdk_client import SdkClient
 from locustfiles.common.user import PinaivuUser
@@ -108,7 +108,6 @@ class BackoffUser(PinaivuUser):
         arrivals = poisson_arrivals(opts.offered, opts.logical, opts.seed)
         hooks.note(f"logical_requests.{name}", len(arrivals))
         start = time.time() + 0.2
-        group = Group()
         if entry["client"] == "openai":
             client = SdkClient(self, name, max_retries=policy.max_retries
                                if policy.kind == "sdk_default" else 0)
@@ -120,12 +119,9 @@ class BackoffUser(PinaivuUser):
 
             def send(logical_id: str, arrival: float) -> None:
                 self.logical(name, policy, logical_id, arrival, pacer, budget, rng, opts)
-        for i, offset in enumerate(arrivals):
-            gevent.sleep(max(0.0, start + offset - time.time()))
-            if self.cap_spent():
-                break  # --max-requests: what is in flight finishes, nothing new starts
-            group.spawn(send, f"{name}-{i}", start + offset)
-        group.join()
+        # logical requests in flight do not wait for each other: no bound below the schedule
+        run_open_loop(send, ((offset, f"{name}-{i}") for i, offset in enumerate(arrivals)),
+                      start=start, max_in_flight=max(1, len(arrivals)), stop=self.cap_spent)
         schedule_done(self.environment)
 
     def logical(self, name: str, policy: Policy, logical_id: str, arrival: float,

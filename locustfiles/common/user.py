@@ -50,7 +50,7 @@ class RequestCap:
 
     def take(self) -> None:
         """Count one request about to be sent; CapReached when none is left."""
-        if self.sent >= self.limit:
+        if self.spent:
             raise CapReached()
         self.sent += 1
         if self.sent == self.limit:
@@ -143,6 +143,8 @@ class PinaivuUser(FastHttpUser):
              logical_id: str | None = None, attempt: int = 1,
              content: str = "Say hello") -> Attempt:
         """Send one chat completion attempt."""
+        if PinaivuUser.cap is not None:  # before any work for a request that may not go
+            PinaivuUser.cap.take()
         body = self._bodies.get(content)
         if body is None:  # built once per user and prompt, not once per attempt
             doc = {"model": self.model, "messages": [{"role": "user", "content": content}]}
@@ -155,7 +157,6 @@ class PinaivuUser(FastHttpUser):
                "attempt": attempt, "key_id": self.key_id, "model": self.model,
                "endpoint": "/v1/chat/completions", "user": self.number,
                "intended_ts": intended_ts}
-        self.take_slot()
         t0 = time.perf_counter()
         sent = time.time()
         reported = False

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 
 from ..runs import env_without_target, locust_count, rows
 
@@ -48,28 +49,6 @@ def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
         for path in run_dir.rglob("*"):
             if path.is_file():
                 assert key.encode() not in path.read_bytes(), path
-
-
-def test_max_requests_stops_the_run(gateway_factory, tmp_path):
-    """The request cap ends a run long before its run time, and it is hard: a slot is taken
-    before each send, so exactly the cap is sent (the models look-up is one of them), each
-    recorded, and what was in flight when it was reached finishes."""
-    import httpx
-
-    gw = gateway_factory("default")
-    run_dir = tmp_path / "run"
-    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEYS=KEYS)
-    proc = subprocess.run(locust_cmd(run_dir, seconds="120s") + ["--max-requests", "60"],
-                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "60 requests sent (--max-requests): stopping the run" in proc.stderr
-    every = rows(run_dir)
-    assert len(every) == 60
-    chat = [r for r in every if r["endpoint"] == "/v1/chat/completions"]
-    assert len(chat) == httpx.get(gw.root_url + "/healthz").json()["chat_requests"] >= 57
-    assert "Traceback" not in proc.stderr
-    manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["max_requests_per_process"] == 60 and manifest["complete"] is True
 
 
 def test_no_key_is_a_clear_error_before_any_load(tmp_path):
@@ -117,9 +96,14 @@ def test_server_dying_mid_run_is_recorded_and_run_ends_cleanly(gateway_factory, 
     gw = gateway_factory("default", ["quota.limit=3"])  # 429s well before the server dies
     run_dir = tmp_path / "run"
     env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEYS=KEYS)
-    proc = subprocess.Popen(locust_cmd(run_dir, seconds="5s"), env=env, cwd=ROOT,
+    proc = subprocess.Popen(locust_cmd(run_dir, seconds="6s"), env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    # Kill it once the gateway has refused some (past its limit of 3), however slowly Locust
+    # started on a busy machine; the run has seconds left to meet the dead server.
+    deadline = time.monotonic() + 30
+    while httpx.get(gw.root_url + "/healthz").json()["chat_requests"] <= 10:
+        assert time.monotonic() < deadline and proc.poll() is None, "no load reached the gateway"
+        time.sleep(0.1)
     gw.process.kill()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]

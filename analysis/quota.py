@@ -29,6 +29,7 @@ REJECTED = 429
 MIN_WINDOW_SLACKS = 10
 # Beyond this many decisions the fit uses the first ones: enough to pin any quota down.
 MAX_FIT_EVENTS = 100_000
+MAX_LATE_S = 0.05  # no decision is read later than this after its send
 PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
            "sliding_counter": 0.002, "concurrency": 0.003}
 COUNTS_REJECTED_PENALTY = 0.002
@@ -116,8 +117,17 @@ def quota_events(events: pd.DataFrame) -> pd.DataFrame:
     # A quota decides when the request arrives, not when the completion ends: the latest
     # reading is the reply's first byte or a slow round trip, whichever comes first.
     ttfb = chat["ttfb_ms"].fillna(chat["latency_ms"]).fillna(0) / 1000
-    chat = chat.assign(decided=chat["sent_ts"] + typical,
-                       decided_late=chat["sent_ts"] + np.minimum(ttfb, slowest))
+    late = np.minimum(ttfb, slowest)
+    # An admitted request's first byte also waited for its generation, which takes at least
+    # the quickest admitted reply less the quickest refusal: the rest bounds when the quota
+    # decided. It can be later than a slow refusal (a fresh connection, a stalled server),
+    # which matters most for the first request, whose decision anchors what follows.
+    ok = (chat["status"] >= 200) & (chat["status"] < 300)
+    refused = chat.loc[chat["status"] == REJECTED, "latency_ms"].min() / 1000
+    if ok.any() and np.isfinite(refused):
+        generation = max(0.0, float(ttfb[ok].min()) - refused)
+        late = np.where(ok, np.maximum(late, np.minimum(ttfb - generation, MAX_LATE_S)), late)
+    chat = chat.assign(decided=chat["sent_ts"] + typical, decided_late=chat["sent_ts"] + late)
     chat = chat.sort_values("decided", kind="stable")
     return chat.head(MAX_FIT_EVENTS)
 

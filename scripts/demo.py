@@ -42,7 +42,7 @@ def main() -> int:
                         help=f"where the demo's run folders go (default: ${REPORTS_DIR_ENV}, "
                              "else reports/ in the checkout)")
     args = parser.parse_args()
-    reports = (args.reports_dir or reports_dir(ROOT / "reports")).resolve()
+    reports_root = (args.reports_dir or reports_dir(ROOT / "reports")).resolve()
     try:
         gw = start_gateway(args.profile)
     except GatewayStartError as exc:
@@ -72,7 +72,7 @@ def main() -> int:
     if r.status_code != 429:
         print("demo: the quota never answered 429", file=sys.stderr)
         return 1
-    return load_and_report(args.profile, reports)
+    return load_and_report(args.profile, reports_root)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def finish(proc: subprocess.Popen, what: str) -> str | None:
     return out
 
 
-def load_and_report(profile: str, reports: Path) -> int:
+def load_and_report(profile: str, reports_root: Path) -> int:
     stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     runs: dict[str, Path] = {}
     # The spike and the sweep are light (tens of requests a second) and run side by side, each
@@ -120,7 +120,7 @@ def load_and_report(profile: str, reports: Path) -> int:
              f", {'each ' if len(group) > 1 else ''}against a fresh gateway ({profile})...")
         procs = []
         for scenario, _, runner_args, locust_args in group:
-            runs[scenario] = reports / f"{stamp}-demo-{profile}-{scenario}"
+            runs[scenario] = reports_root / f"{stamp}-demo-{profile}-{scenario}"
             procs.append((scenario, start(
                 ["-m", "locustfiles.run", scenario, "--profile", profile, *runner_args,
                  "--run-dir", str(runs[scenario]), "--", *locust_args])))
@@ -154,7 +154,7 @@ def load_and_report(profile: str, reports: Path) -> int:
     for scenario, path in runs.items():
         print(f"{scenario + ' report:':<20} {path / 'index.html'}")
     print(f"report: {runs['tight_loop'] / 'index.html'}")
-    print(f"runs index: {reports / 'index.html'}")
+    print(f"runs index: {reports_root / 'index.html'}")
     return 0
 
 

@@ -35,8 +35,15 @@ def listing(folder: Path) -> dict[str, tuple[int, int, int]]:
 
 
 def changes(before: dict, after: dict) -> list[str]:
-    return [("created " if k not in before else "removed " if k not in after else "changed ")
-            + k for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+    """What differs, one line per entry of the folder itself (a run folder, index.html)."""
+    by_top: dict[str, list[str]] = {}
+    for k in sorted(before.keys() | after.keys()):
+        if before.get(k) != after.get(k):
+            how = "created" if k not in before else "removed" if k not in after else "changed"
+            by_top.setdefault(k.split("/")[0], []).append(
+                f"{how} {'reports/ itself' if k == '.' else k}")
+    return [lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} below it)"
+            for lines in by_top.values()]
 
 
 def pytest_configure(config):
@@ -62,6 +69,7 @@ def pytest_sessionfinish(session):
     if len(found) > 20:
         lines.append(f"... and {len(found) - 20} more")
     if report is not None:
+        report.ensure_newline()
         report.write_sep("!", "the checkout's reports/ changed", red=True)
         for line in lines:
             report.write_line(line, red=True)

@@ -44,6 +44,17 @@ def test_every_command_defaults_to_the_setting(tmp_path):
     assert "--reports-dir" in proc.stdout and REPORTS_DIR_ENV in proc.stdout
 
 
+def test_the_runner_puts_an_unnamed_run_under_the_setting(tmp_path):
+    runs = tmp_path / "elsewhere"
+    proc = subprocess.run([sys.executable, "-m", "locustfiles.run", "tight_loop", "--users",
+                           "1", "--duration", "2s"], cwd=ROOT, capture_output=True, text=True,
+                          env=env_without_target(**{REPORTS_DIR_ENV: str(runs)}), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    made = list(runs.iterdir())
+    assert len(made) == 1 and made[0].name.endswith("-tight_loop"), made
+    assert (made[0] / "run.json").is_file() and f"in {made[0]}" in proc.stdout
+
+
 WRITES = """
 from pathlib import Path
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from .rundir import (RunError, check_run_folder, comparable_runs, list_runs, load_run,
                      newest_run, read_manifest, read_summary, write_page, write_report,
                      write_runs_index)
+from .schema import REPORTS_DIR_ENV, reports_dir
 
 
 def _progress(start: float):
@@ -227,14 +228,16 @@ def cmd_index(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis")
+    root = str(reports_dir())
+    where = f"where runs live (default: ${REPORTS_DIR_ENV}, else reports; now {root})"
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="summary.json, figures and index.html for a run")
     rep.add_argument("run_dir", nargs="?", help="a run folder (default: the newest)")
-    rep.add_argument("--reports", default="reports", help="where runs live")
+    rep.add_argument("--reports", default=root, help=where)
     rep.set_defaults(func=cmd_report)
     tun = sub.add_parser("tune", help="simulate retry policies against the run's quota")
     tun.add_argument("run_dir", nargs="?", help="a run folder (default: the newest)")
-    tun.add_argument("--reports", default="reports")
+    tun.add_argument("--reports", default=root, help=where)
     tun.add_argument("--offered", type=float, default=None,
                      help="logical requests/s to simulate (default: 1.2 x the fitted rate)")
     tun.add_argument("--max-429-per-success", type=float, default=0.2)
@@ -251,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("runs", nargs="*", metavar="RUN",
                      help="two run folders; one: compared with the newest other run; "
                           "none: the two newest")
-    cmp.add_argument("--reports", default="reports")
+    cmp.add_argument("--reports", default=root, help=where)
     cmp.add_argument("--out", default=None,
                      help="the page to write (default: compare-A-vs-B.html beside run A)")
     cmp.set_defaults(func=cmd_compare)
     idx = sub.add_parser("index", help="reports/index.html: every run and comparison")
-    idx.add_argument("reports_dir", nargs="?", help="where runs live (default: reports)")
-    idx.add_argument("--reports", default="reports")
+    idx.add_argument("reports_dir", nargs="?", help=where)
+    idx.add_argument("--reports", default=root, help=where)
     idx.set_defaults(func=cmd_index)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -7,7 +7,9 @@ column names; timestamps are epoch seconds. An API key is never stored, only `ke
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from pathlib import Path
 
 SCHEMA_VERSION = 1
 
@@ -74,3 +76,14 @@ def outcome_for_status(status: int, has_request_id: bool = True) -> str:
     return {401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "invalid",
             400: "invalid", 429: "rate_limited", 503: "unavailable"}.get(
         status, "server_error" if status >= 500 else "invalid")
+
+
+REPORTS_DIR_ENV = "PINAIVU_REPORTS_DIR"
+
+
+def reports_dir(default: str | os.PathLike = "reports", env=None) -> Path:
+    """Where run folders go when none is named: $PINAIVU_REPORTS_DIR, else `default`. One
+    setting for the runner, the locustfiles, the analysis and the demo, so that a test (or a
+    user keeping runs elsewhere) can move them all without touching the checkout."""
+    value = (os.environ if env is None else env).get(REPORTS_DIR_ENV, "")
+    return Path(value) if value.strip() else Path(default)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from analysis.schema import reports_dir
 from gateway.launch import GatewayStartError, start_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run: no scenario {args.scenario!r} ({locustfile} does not exist)",
               file=sys.stderr)
         return 2
-    run_dir = Path(args.run_dir or ROOT / "reports" /
+    run_dir = Path(args.run_dir or reports_dir(ROOT / "reports") /
                    f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{args.scenario}")
     run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

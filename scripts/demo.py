@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from analysis.schema import REPORTS_DIR_ENV, reports_dir  # noqa: E402
 from gateway.launch import GatewayStartError, start_gateway  # noqa: E402
 
 START = time.monotonic()
@@ -37,7 +38,11 @@ def show(label: str, r: httpx.Response) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="default")
+    parser.add_argument("--reports-dir", type=Path, default=None,
+                        help=f"where the demo's run folders go (default: ${REPORTS_DIR_ENV}, "
+                             "else reports/ in the checkout)")
     args = parser.parse_args()
+    reports_root = (args.reports_dir or reports_dir(ROOT / "reports")).resolve()
     try:
         gw = start_gateway(args.profile)
     except GatewayStartError as exc:
@@ -67,7 +72,7 @@ def main() -> int:
     if r.status_code != 429:
         print("demo: the quota never answered 429", file=sys.stderr)
         return 1
-    return load_and_report(args.profile)
+    return load_and_report(args.profile, reports_root)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +110,7 @@ def finish(proc: subprocess.Popen, what: str) -> str | None:
     return out
 
 
-def load_and_report(profile: str) -> int:
+def load_and_report(profile: str, reports_root: Path) -> int:
     stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     runs: dict[str, Path] = {}
     # The spike and the sweep are light (tens of requests a second) and run side by side, each
@@ -115,7 +120,7 @@ def load_and_report(profile: str) -> int:
              f", {'each ' if len(group) > 1 else ''}against a fresh gateway ({profile})...")
         procs = []
         for scenario, _, runner_args, locust_args in group:
-            runs[scenario] = ROOT / "reports" / f"{stamp}-demo-{profile}-{scenario}"
+            runs[scenario] = reports_root / f"{stamp}-demo-{profile}-{scenario}"
             procs.append((scenario, start(
                 ["-m", "locustfiles.run", scenario, "--profile", profile, *runner_args,
                  "--run-dir", str(runs[scenario]), "--", *locust_args])))
@@ -149,7 +154,7 @@ def load_and_report(profile: str) -> int:
     for scenario, path in runs.items():
         print(f"{scenario + ' report:':<20} {path / 'index.html'}")
     print(f"report: {runs['tight_loop'] / 'index.html'}")
-    print(f"runs index: {ROOT / 'reports' / 'index.html'}")
+    print(f"runs index: {reports_root / 'index.html'}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from analysis.events_file import read_events
+from analysis.schema import REPORTS_DIR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +30,10 @@ def locust_count(run_dir: Path) -> int:
 
 
 def env_without_target(**extra: str) -> dict[str, str]:
-    """The environment minus any PINAIVU_* setting of the developer's, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
+    """The environment minus any PINAIVU_* setting of the developer's, plus `extra`; the
+    session's temporary reports folder (conftest) stays."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PINAIVU_") or k == REPORTS_DIR_ENV}
     return env | extra
 
 

@@ -1,7 +1,9 @@
 """`make demo`'s script, as a new user meets it: every wall, a spike, a sweep and a tight loop
 with their reports, backoff tuned and checked live, a one-paragraph summary, a report that
 opens in Chromium with every section, no process left behind; then a second demo on another
-profile and `make compare` of the two showing their different quotas."""
+profile and a comparison of the two showing their different quotas. Everything is written
+under a temporary folder (--reports-dir), never the checkout's reports/, and nothing here runs
+`make` (which could reinstall the package) except as a dry run that shows its commands."""
 
 from __future__ import annotations
 
@@ -27,14 +29,18 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def demo(profile: str) -> tuple[subprocess.CompletedProcess, dict[str, Path]]:
+def demo(profile: str, folder: Path) -> tuple[subprocess.CompletedProcess, dict[str, Path]]:
+    """The demo's script as `make demo` runs it, with this venv's Python, its run folders
+    under `folder`; run from `folder` too, so that a path left relative lands there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINAIVU_")}
-    proc = subprocess.run([sys.executable, "scripts/demo.py", "--profile", profile], cwd=ROOT,
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--profile",
+                           profile, "--reports-dir", str(folder)], cwd=folder,
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     reports = {m.group(1): Path(m.group(2)) for m in
                re.finditer(r"^(\w+) report: +(\S+index\.html)$", proc.stdout, re.M)}
     assert set(reports) == {"spike", "sweep", "tight_loop"}, proc.stdout
+    assert all(p.parent.parent == folder for p in reports.values()), reports
     return proc, reports
 
 
@@ -62,8 +68,13 @@ def leftover_processes(marker: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def default_demo():
-    return demo("default")
+def reports_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("reports").resolve()
+
+
+@pytest.fixture(scope="module")
+def default_demo(reports_folder):
+    return demo("default", reports_folder)
 
 
 def test_demo_end_to_end(default_demo):
@@ -91,6 +102,7 @@ def test_demo_end_to_end(default_demo):
     for page in reports.values():
         assert page.is_file() and (page.parent / "summary.json").is_file()
     index = Path(re.search(r"runs index: (\S+)", proc.stdout).group(1))
+    assert index == reports["tight_loop"].parent.parent / "index.html"
     listing = index.read_text()
     assert all(p.parent.name in listing for p in reports.values())
     ports = gateway_ports(proc, reports)
@@ -114,13 +126,31 @@ def test_demo_report_opens_in_chromium(default_demo, tmp_path):
     assert images and images.group(1) == images.group(2) and int(images.group(2)) >= 6
 
 
-def test_compare_two_demos_on_different_profiles(default_demo, tmp_path):
-    _, bucket = demo("token-bucket")
+def make_commands(*args: str) -> list[str]:
+    """What `make` would run for a target, without running it (a dry run never reinstalls)."""
+    proc = subprocess.run(["make", "--dry-run", "--no-print-directory", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_make_targets_run_what_the_tests_run():
+    """The tests below run the demo and compare with this venv's Python directly; the make
+    targets run the very same commands."""
+    assert ".venv/bin/python scripts/demo.py --profile liar" in make_commands("demo",
+                                                                             "PROFILE=liar")
+    assert ".venv/bin/python -m analysis compare /a /b --out /c.html" in make_commands(
+        "compare", "A=/a", "B=/b", "ARGS=--out /c.html")
+
+
+def test_compare_two_demos_on_different_profiles(default_demo, reports_folder, tmp_path):
+    _, bucket = demo("token-bucket", reports_folder)
     a, b = default_demo[1]["tight_loop"].parent, bucket["tight_loop"].parent
     out = tmp_path / "compare.html"
-    proc = subprocess.run(["make", "--no-print-directory", "compare", f"A={a}", f"B={b}",
-                           f"ARGS=--out {out}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "analysis", "compare", str(a), str(b),
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in os.environ.items()
+                                            if not k.startswith("PINAIVU_")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "fixed window" in proc.stdout and "Token bucket" in proc.stdout
     html = out.read_text()

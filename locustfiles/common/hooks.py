@@ -21,7 +21,7 @@ import locust
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from analysis.schema import SCHEMA_VERSION
+from analysis.schema import SCHEMA_VERSION, reports_dir
 
 from .recorder import Recorder
 from .target import TargetError, load_target, require_loopback_for_load
@@ -39,7 +39,8 @@ SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)
 
 
 def default_run_dir(scenario: str) -> str:
-    return f"reports/{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{scenario}"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return str(reports_dir() / f"{stamp}-{scenario}")
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:

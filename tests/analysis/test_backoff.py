@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.backoff import (Policy, ServerModel, next_delay, policy_grid, recommend,
-                              simulate)
+from analysis.backoff import (Policy, ServerModel, next_delay, poisson_arrivals, policy_grid,
+                              recommend, simulate)
 
 
 class Fixed:
@@ -108,11 +108,35 @@ WINDOW = ServerModel("fixed_window", limit=20, window_s=10, alignment="first_req
 BUCKET = ServerModel("token_bucket", rate_per_s=2.0, burst=10, retry_after="whole")
 
 
+def admitted_by_hand(server: ServerModel, times: list[float]) -> int:
+    """How many of these requests the quota admits, from its definition: a window of `limit`
+    opened by the first request after the last one closed; a bucket of `burst` tokens
+    refilled at `rate_per_s`, one token per request."""
+    if server.algorithm == "fixed_window":
+        opened, used, admitted = None, 0, 0
+        for t in times:
+            if opened is None or t - opened >= server.window_s:
+                opened, used = t, 0
+            if used < server.limit:
+                used, admitted = used + 1, admitted + 1
+        return admitted
+    tokens, last, admitted = float(server.burst), times[0], 0
+    for t in times:
+        tokens, last = min(server.burst, tokens + (t - last) * server.rate_per_s), t
+        if tokens >= 1 - 1e-9:
+            tokens, admitted = tokens - 1, admitted + 1
+    return admitted
+
+
 @pytest.mark.parametrize("server", [WINDOW, BUCKET], ids=["window", "bucket"])
 def test_no_retry_goodput_is_bounded_by_the_quota(server):
     out = simulate(Policy("none"), server, offered_per_s=5.0, logical=4000)
-    assert out.goodput_per_s <= server.sustained_rate * 1.05
     assert out.attempts == 4000 and out.rejected == 4000 - out.successes
+    # Without retries each arrival is one attempt, sent on time: the quota admits them.
+    assert out.successes == admitted_by_hand(server, poisson_arrivals(5.0, 4000, 0))
+    # At 2.5 times the quota it is full all along (a window reopens at the first request
+    # after it closed, a fifth of a second later on average: 2% below the rate).
+    assert server.sustained_rate * 0.95 <= out.goodput_per_s <= server.sustained_rate * 1.05
 
 
 @pytest.mark.parametrize("server", [WINDOW, BUCKET], ids=["window", "bucket"])
@@ -157,7 +181,18 @@ def test_deadline_bounds_latency_and_is_seeded():
     a = simulate(Policy("sdk_default"), WINDOW, 4.0, logical=1500, deadline_s=5, seed=3)
     b = simulate(Policy("sdk_default"), WINDOW, 4.0, logical=1500, deadline_s=5, seed=3)
     assert a == b
-    assert a.p99_s <= 5
+    # By hand: 1 per 10 s; the first request (t=0) is admitted and done at 0.1 s; the second
+    # (t=1) is refused at once with Retry-After 9, which the SDK waits out: its retry leaves
+    # at 1.002 + 9 = 10.002 s, is admitted in the new window and done 9.102 s after its
+    # arrival. Within a 30 s deadline both succeed; within 5 s the retry is never sent.
+    one = ServerModel("fixed_window", limit=1, window_s=10, alignment="first_request",
+                      retry_after="exact")
+    late = simulate(Policy("sdk_default"), one, 1.0, deadline_s=30, arrivals=[0.0, 1.0])
+    assert (late.attempts, late.rejected, late.successes) == (3, 1, 2)
+    assert late.p50_s == pytest.approx(9.102) and late.p99_s == pytest.approx(9.102)
+    cut = simulate(Policy("sdk_default"), one, 1.0, deadline_s=5, arrivals=[0.0, 1.0])
+    assert (cut.attempts, cut.rejected, cut.successes) == (2, 1, 1)
+    assert cut.p99_s == pytest.approx(0.1) and cut.success_ratio == 0.5
 
 
 def test_grid_and_recommendation():

@@ -3,8 +3,9 @@
 import math
 
 import pandas as pd
+import pytest
 
-from analysis.backoff import Policy, ServerModel
+from analysis.backoff import Policy, ServerModel, poisson_arrivals, simulate
 from analysis.live import LiveError, agree, compare, live_figures, plan
 
 CHAT = "/v1/chat/completions"
@@ -49,10 +50,18 @@ def test_agreement_is_relative_with_a_floor_near_zero():
 def test_compare_replays_the_same_arrivals():
     server = ServerModel("token_bucket", rate_per_s=2.0, burst=4, retry_after="exact")
     live = {"goodput_per_s": 1.0, "rejected_per_success": 0.0}
-    out = compare(live, Policy("sdk_default", 2), server, 3.0, 60, seed=5, deadline_s=30,
-                  replays=4)
-    lo, hi = out["simulated_range"]["rejected_per_success"]
-    assert lo <= out["simulated"]["rejected_per_success"] <= hi and hi > 0
+    policy = Policy("full_jitter", 3, base_s=0.5, cap_s=4)  # jittered: the replays differ
+    out = compare(live, policy, server, 3.0, 60, seed=5, deadline_s=30, replays=4)
+    # By hand: four simulations of the live run's own arrivals (seed 5), their draws seeded
+    # 5..8; the figure is their mean, the range their extremes.
+    arrivals = poisson_arrivals(3.0, 60, 5)
+    draws = [simulate(policy, server, 3.0, deadline_s=30, seed=5 + k, arrivals=arrivals)
+             for k in range(4)]
+    for key in ("rejected_per_success", "goodput_per_s"):
+        values = [getattr(d, key) for d in draws]
+        assert out["simulated"][key] == pytest.approx(sum(values) / 4)
+        assert out["simulated_range"][key] == pytest.approx([min(values), max(values)])
+    assert max(d.rejected for d in draws) > min(d.rejected for d in draws)  # draws differ
     assert out["simulated"]["logical"] == 60 and not out["rejected_agrees"]
 
 

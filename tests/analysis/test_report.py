@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pytest
 
 from analysis.events_file import ARROW_SCHEMA
 from analysis.schema import COLUMN_NAMES
-from ..runs import run_scenario
+from ..runs import rows, run_scenario
 
 from ..conftest import require_program
 
@@ -50,9 +52,7 @@ def test_report_writes_contract_and_page(tight_loop_run, tmp_path):
     assert q["rate_per_s"] == 2.0 and q["burst"] == 20 and 0.99 <= q["agreement"] <= 1
     assert q["candidates"] and all("agreement" in c for c in q["candidates"])
     assert summary["retry_after"]["verdict"] == "honest"
-    for key in ("throughput", "unavailable", "backoff", "latency", "keys"):
-        assert key in summary
-    assert summary["throughput"]["levels"]
+    check_sections_against_the_events(summary, run_dir)
     html = (run_dir / "index.html").read_text()
     assert html.count("data:image/png;base64,") == 5
     assert "src=\"http" not in html and "href=\"http" not in html  # opens offline
@@ -60,6 +60,38 @@ def test_report_writes_contract_and_page(tight_loop_run, tmp_path):
     for name in ("summary.json", "index.html", "accepts.png"):
         (run_dir / name).unlink()
     assert analyse(run_dir).returncode == 0 and (run_dir / "index.html").is_file()
+
+
+def check_sections_against_the_events(summary: dict, run_dir: Path) -> None:
+    """load_levels' sections against the run's rows, counted here; and the per-key counts
+    against the gateway's quota (20 per 10 s per key, opened by the key's first request)."""
+    chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
+    by_key: dict[str, Counter] = {}
+    for r in chat:
+        by_key.setdefault(r["key_id"], Counter())[r["outcome"]] += 1
+    expected = {k: (sum(c.values()), c["ok"], c["rate_limited"], c["unavailable"],
+                    sum(c.values()) - c["ok"] - c["rate_limited"] - c["unavailable"])
+                for k, c in by_key.items()}
+    assert {k["key_id"]: (k["attempts"], k["ok"], k["rate_limited"], k["unavailable"],
+                          k["other_errors"]) for k in summary["keys"]} == expected
+    # 12 s of a tight loop fill each key's first window, and reach at most a second one.
+    assert len(by_key) == 3 and all(20 <= c["ok"] <= 40 for c in by_key.values()), by_key
+    ok = sum(c["ok"] for c in by_key.values())
+    # The load levels share out the run's attempts and successes (a level too thin to say
+    # anything may be left out: at most 5% of the attempts).
+    levels = summary["throughput"]["levels"]
+    covered = sum(lv["attempts"] for lv in levels)
+    assert 0.95 * len(chat) <= covered <= len(chat)
+    ok_in_levels = sum(round(lv["goodput_per_s"] * lv["duration_s"]) for lv in levels)
+    assert ok - (len(chat) - covered) <= ok_in_levels <= ok
+    # The default profile's 32 slots never run out under 4 users: no 503.
+    assert summary["unavailable"]["count"] == sum(c["unavailable"] for c in by_key.values()) == 0
+    latency_ok = [r["latency_ms"] for r in chat if r["outcome"] == "ok"]
+    lat = summary["latency"]["ok_from_sent_ms"]
+    assert lat["count"] == len(latency_ok) == ok
+    assert lat["p50"] == pytest.approx(statistics.median(latency_ok), abs=1e-3)
+    assert lat["max"] == pytest.approx(max(latency_ok), abs=1e-3)
+    assert summary["backoff"]["recommended"] is None and not summary["backoff"]["policies"]
 
 
 def test_report_renders_in_chromium(tight_loop_run, tmp_path):

@@ -81,7 +81,7 @@ def cmd_tune(args) -> int:
     from .quota import fit_quota
     from .report import build_report
     from .retry_after import audit_retry_after
-    from .tune import TuneError, server_model, tune
+    from .tune import TuneError, server_model, tune, tune_lines
 
     say = _progress(time.monotonic())
     run = _open_run(args, say)
@@ -101,16 +101,9 @@ def cmd_tune(args) -> int:
     backoff = tune(server, offered, logical=args.logical, deadline_s=args.deadline_s,
                    max_rejected_per_success=args.max_429_per_success,
                    max_p99_s=args.max_p99_s, progress=say)
-    best, sdk = backoff["recommended"], backoff["sdk_default"]
-    if best:
-        print(f"recommended: {best['policy']}: {best['goodput_per_s']:.3g} ok/s of an ideal "
-              f"{backoff['ideal_goodput_per_s']:.3g}, {best['rejected_per_success']:.3g} "
-              f"429s per success, p99 {best['p99_s']:.3g} s")
-    else:
-        print(f"no recommendation: {backoff['note']}")
-    print(f"OpenAI SDK default: {sdk['goodput_per_s']:.3g} ok/s, "
-          f"{sdk['rejected_per_success']:.3g} 429s per success")
-    if best and args.live_s > 0:
+    for line in tune_lines(backoff):
+        print(line)
+    if backoff["recommended"] and args.live_s > 0:
         backoff["live"] = _live(run, backoff, server, fit, args, say)
     _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit))
     return 0
@@ -118,7 +111,7 @@ def cmd_tune(args) -> int:
 
 def _live(run, backoff, server, fit, args, say) -> dict:
     """The recommended policy and the SDK default, sent for real; printed side by side."""
-    from .live import LiveError, live_check
+    from .live import LiveError, live_check, live_lines
 
     try:
         live = live_check(run.path, run.manifest, backoff, server, fit.scope,
@@ -127,16 +120,8 @@ def _live(run, backoff, server, fit, args, say) -> dict:
     except LiveError as exc:
         print(f"analysis: live check skipped: {exc}", file=sys.stderr)
         return {"skipped": str(exc)}
-    print(f"{'':12} {'':9} {'goodput/s':>10} {'429s/success':>13} {'p99 s':>7}")
-    for name in ("recommended", "sdk_default"):
-        for side in ("simulated", "live"):
-            f = live[name][side]
-            print(f"{name:12} {side:9} {f['goodput_per_s']:10.3g} "
-                  f"{f['rejected_per_success']:13.3g} {f['p99_s']:7.3g}")
-    checks = live["checks"]
-    print(f"live: recommended reaches {checks['goodput_share_of_ideal']:.1%} of the ideal "
-          f"goodput; simulation and live agree within 10%: "
-          f"{'yes' if checks['simulation_agrees'] else 'no'}")
+    for line in live_lines(live):
+        print(line)
     return live
 
 

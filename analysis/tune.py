@@ -89,6 +89,24 @@ def tune(server: ServerModel, offered_per_s: float, *, logical: int = 10_000,
     }
 
 
+def tune_lines(backoff: dict) -> list[str]:
+    """What `tune` prints of its simulation: every figure says it is simulated, and of what
+    (the live check's figures, printed after, are of another, shorter schedule)."""
+    best, sdk = backoff["recommended"], backoff["sdk_default"]
+    out = [f"simulation ({backoff['logical_requests']} logical requests at "
+           f"{backoff['offered_per_s']:.3g}/s, deadline {backoff['deadline_s']:g} s):"]
+    if best:
+        out.append(f"  recommended, simulated: {best['policy']}: {best['goodput_per_s']:.3g} "
+                   f"ok/s of an ideal {backoff['ideal_goodput_per_s']:.3g}, "
+                   f"{best['rejected_per_success']:.3g} 429s per success, "
+                   f"p99 {best['p99_s']:.3g} s")
+    else:
+        out.append(f"  no recommendation: {backoff['note']}")
+    out.append(f"  OpenAI SDK default, simulated: {sdk['goodput_per_s']:.3g} ok/s, "
+               f"{sdk['rejected_per_success']:.3g} 429s per success, p99 {sdk['p99_s']:.3g} s")
+    return out
+
+
 def client_code(p: dict, server: ServerModel) -> dict[str, str]:
     """Ready-to-paste settings for the OpenAI SDK, tenacity and plain httpx."""
     retries = p["max_retries"]

@@ -39,7 +39,8 @@ def test_tune_recommends_within_limits_and_writes_backoff(bucket_run, tmp_path):
     shutil.copytree(bucket_run, run_dir)
     proc = run_cmd("-m", "analysis", "tune", run_dir, "--logical", "2000", "--live-s", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "recommended:" in proc.stdout and "OpenAI SDK default:" in proc.stdout
+    assert "recommended, simulated:" in proc.stdout
+    assert "OpenAI SDK default, simulated:" in proc.stdout
     backoff = json.loads((run_dir / "summary.json").read_text())["backoff"]
     best, sdk = backoff["recommended"], backoff["sdk_default"]
     assert best["rejected_per_success"] <= 0.2

@@ -130,14 +130,17 @@ def _compared_runs(args) -> tuple[Path, Path]:
     given = [Path(r) for r in args.runs]
     if len(given) > 2:
         raise RunError("compare takes two runs (or one, compared with the newest other run "
-                       "of its scenario, or none: the newest run and the one before it of the "
-                       "same scenario)")
+                       "of its scenario, or none: the newest two runs of one scenario)")
     if len(given) == 2:
         return given[0], given[1]
     if len(given) == 1:
         check_run_folder(given[0])
-        return comparable_runs(reports, given[0])
-    return comparable_runs(reports)
+    a, b, note = comparable_runs(reports, *given)
+    if note:
+        print(f"analysis: note: {note}", file=sys.stderr)
+    print(f"comparing two {read_manifest(b)[0].get('scenario')} runs: A {a.name}, B {b.name}",
+          file=sys.stderr)
+    return a, b
 
 
 def _side(path: Path, out_dir: Path, say):

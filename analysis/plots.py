@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .phase_plot import shade_phases  # noqa: E402
 from .quota import CHAT, QuotaFit, fitted_window_starts  # noqa: E402
 
 COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
@@ -24,8 +25,9 @@ def _outcome_group(outcome: pd.Series) -> pd.Series:
 
 
 def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
-    """Attempts per second, stacked by outcome."""
+    """Attempts per second, stacked by outcome (a spike's phases shaded behind)."""
     sent = chat["sent_ts"].to_numpy(float)
+    shade_phases(ax, chat, float(sent.min()))
     sec = np.floor(sent - sent.min()).astype(int)
     groups = _outcome_group(chat["outcome"]).to_numpy()
     width = max(1, int(np.ceil((sec.max() + 1) / 600)))  # at most 600 bars
@@ -49,6 +51,7 @@ def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
 def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit, window_marks: np.ndarray) -> None:
     """Cumulative accepts per key, with the fitted windows or bucket drawn on them."""
     t0 = chat["sent_ts"].min()
+    shade_phases(ax, chat, float(t0))
     ok = chat[chat["outcome"].astype(str) == "ok"]
     for key, g in ok.groupby("key_id", observed=True, sort=True):
         t = np.sort(g["sent_ts"].to_numpy(float))

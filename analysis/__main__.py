@@ -81,7 +81,7 @@ def cmd_tune(args) -> int:
     from .quota import fit_quota
     from .report import build_report
     from .retry_after import audit_retry_after
-    from .tune import TuneError, server_model, tune, tune_lines
+    from .tune import TuneError, default_offered, server_model, tune, tune_lines
 
     say = _progress(time.monotonic())
     run = _open_run(args, say)
@@ -95,7 +95,14 @@ def cmd_tune(args) -> int:
     except TuneError as exc:
         print(f"analysis: nothing to tune: {exc}", file=sys.stderr)
         return 2
-    offered = args.offered or 1.2 * server.sustained_rate
+    try:
+        offered = args.offered or default_offered(server, run.events)
+    except TuneError as exc:
+        print(f"analysis: {exc}", file=sys.stderr)
+        return 2
+    if server.algorithm == "none_observed":
+        say(f"no 429 in this run: simulating what retries do to its 503s "
+            f"({server.p_unavailable:.1%} of attempts)")
     say(f"simulating policies at {offered:.3g} requests/s offered "
         f"({args.logical} logical requests each)")
     backoff = tune(server, offered, logical=args.logical, deadline_s=args.deadline_s,

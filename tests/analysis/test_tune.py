@@ -89,7 +89,7 @@ def test_nothing_to_tune_is_explained(tmp_path):
     write_events(tmp_path / "run" / "events" / "w.arrows", rows)
     proc = run_cmd("-m", "analysis", "tune", tmp_path / "run")
     assert proc.returncode == 2
-    assert "nothing to tune: no 429 in this run" in proc.stderr
+    assert "nothing to tune: no 429 and no 503 in this run" in proc.stderr
     proc = run_cmd("-m", "analysis", "tune", tmp_path / "missing")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 

@@ -1,5 +1,6 @@
 """python -m analysis report|tune [RUN_DIR]   (default: the newest run under reports/)
-python -m analysis compare [RUN_A [RUN_B]] [--out PATH]   (default: the two newest runs)
+python -m analysis compare [RUN_A [RUN_B]] [--out PATH]
+                                             (default: the two newest runs of one scenario)
 python -m analysis index [REPORTS]           (reports/index.html: every run, every comparison)"""
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     cmp = sub.add_parser("compare", help="two runs side by side in one page")
     cmp.add_argument("runs", nargs="*", metavar="RUN",
                      help="two run folders; one: compared with the newest other run; "
-                          "none: the two newest")
+                          "none: the two newest runs of one scenario")
     cmp.add_argument("--reports", default="reports")
     cmp.add_argument("--out", default=None,
                      help="the page to write (default: compare-A-vs-B.html beside run A)")

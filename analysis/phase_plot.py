@@ -25,9 +25,8 @@ def phase_spans(chat: pd.DataFrame, t0: float) -> list[tuple[str, float, float]]
 
 
 def shade_phases(ax, chat: pd.DataFrame, t0: float) -> None:
-    """A spike's phases as shaded bands behind the data, named at the top of the axes."""
+    """A spike's phases as shaded bands behind the data, named in the figure's legend (a
+    name written on the axes would sit under the legend or on the data)."""
     for name, start, end in phase_spans(chat, t0):
         ax.axvspan(start, end, color=SPIKE_PHASES[name], alpha=0.25, lw=0, zorder=0,
                    label=f"{name} phase")
-        ax.text((start + end) / 2, 0.98, name, transform=ax.get_xaxis_transform(),
-                ha="center", va="top", fontsize=8, color="#333")

@@ -77,10 +77,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = [
     # The baseline user (about 0.9 requests/s) stays under the default quota of 2/s per key;
     # 24 spike users on three keys offer about 7/s per key, over what a fresh window holds.
-    ("spike", "a spike (1 user for 4 s, 24 for 4 s, 1 again for 4 s)",
-     ["--users", "1", "--duration", "16s"],
+    # The recovery outlasts the spike's windows (10 s from each key's first request): it shows
+    # the refusals clearing.
+    ("spike", "a spike (1 user for 4 s, 24 for 4 s, 1 again for 8 s)",
+     ["--users", "1", "--duration", "19s"],
      ["--baseline-users", "1", "--spike-users", "24", "--baseline-s", "4", "--spike-s", "4",
-      "--recovery-s", "4"]),
+      "--recovery-s", "8"]),
     ("sweep", "a sweep (1, 2, 4, 8 requests/s, 3 s each, on one key)",
      ["--users", "1", "--duration", "17s"], ["--rates", "1,2,4,8", "--step-s", "3"]),
     ("tight_loop", "a 12 s tight loop (4 users on 3 demo keys)",

@@ -194,6 +194,13 @@ def run_length_s(manifest: dict) -> float | None:
     return length if length >= 0 else None
 
 
+def planned_s(manifest: dict) -> float | None:
+    """The run time Locust was given (-t), in seconds, or None."""
+    o = manifest.get("options")
+    t = o.get("run_time") if isinstance(o, dict) else None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+
 def users(manifest: dict) -> str:
     """The load a run offered, in its scenario's terms: users, their spike, or arrivals."""
     o = manifest.get("options") or {}
@@ -220,12 +227,17 @@ def shape_rows(a: dict, b: dict) -> list[dict]:
     """How long each run lasted and what load it offered: whole-run counts and rates of two
     runs that differ here are not like for like."""
     la, lb = run_length_s(a), run_length_s(b)
+    pa, pb = planned_s(a), planned_s(b)
     ka, kb = len(a.get("key_ids") or []), len(b.get("key_ids") or [])
+
+    def length(actual, planned) -> str:
+        text = f"{actual:.1f} s" if actual is not None else "unknown"
+        return text + (f" ({planned:g} s planned)" if planned is not None else "")
     rows = [{"key": "duration_s", "label": "duration (start to end)",
-             "a": f"{la:.1f} s" if la is not None else "unknown",
-             "b": f"{lb:.1f} s" if lb is not None else "unknown",
-             "differs": None not in (la, lb) and abs(la - lb) > max(
-                 LENGTH_TOLERANCE[0], LENGTH_TOLERANCE[1] * max(la, lb))},
+             "a": length(la, pa), "b": length(lb, pb),
+             "differs": (pa != pb and None not in (pa, pb)) or (
+                 None not in (la, lb) and abs(la - lb) > max(
+                     LENGTH_TOLERANCE[0], LENGTH_TOLERANCE[1] * max(la, lb)))},
             {"key": "users", "label": "users", "a": users(a), "b": users(b),
              "differs": users(a) != users(b)},
             {"key": "keys", "label": "keys", "a": fmt(ka or None), "b": fmt(kb or None),

@@ -94,6 +94,13 @@ def test_compare_shows_both_quotas_side_by_side(compared):
     assert html.count("data:image/png;base64,") == 3  # goodput, 429 share, latency
     assert 'src="http' not in html and 'href="http' not in html  # opens offline
     assert f'href="{A}/index.html"' in html and f'href="{B}/index.html"' in html
+    # a 12 s run beside a 10 s one, both of four users on three keys: the page says so
+    lengths = re.search(r'data-field="duration_s" data-differs="true"><td>[^<]*</td>'
+                        r'<td>([0-9.]+) s \(12 s planned\)</td>'
+                        r'<td>([0-9.]+) s \(10 s planned\)</td>', html)
+    assert lengths and float(lengths.group(1)) >= 12 and float(lengths.group(2)) >= 10
+    assert re.search(r'data-field="users" data-differs="false"><td>users</td><td>4</td>', html)
+    assert 'id="unlike-runs"' in html
 
 
 def test_compare_renders_in_chromium(compared, tmp_path):

@@ -41,6 +41,7 @@ def test_duration_and_users_shown_and_flagged_when_they_differ():
     rows = _rows(html)
     attrs, text = rows["duration_s"]
     assert "30.4 s" in text and "12.2 s" in text and 'class="differs"' in attrs
+    assert "planned" not in text  # run.json gave no run time: none is made up
     attrs, text = rows["users"]
     assert "|4|" in text and "|2|" in text and 'class="differs"' in attrs
     attrs, _ = rows["keys"]
@@ -57,8 +58,19 @@ def test_alike_runs_carry_no_warning_and_spikes_show_their_users():
     b = Side("b", _summary(1.0), _manifest("2026-01-01T01:00:00+00:00",
                                            "2026-01-01T01:00:45.9+00:00", 1, **spike))
     c = comparison(a, b)
-    assert c["unlike"] is None
+    assert c["unlike"] is None, c["unlike"]
     rows = {r["key"]: r for r in c["shape"]}
     assert rows["users"]["a"] == "2 → 20 → 2 (spike)" and not rows["users"]["differs"]
     assert not rows["duration_s"]["differs"]  # 45.3 s and 45.9 s: within a second
     assert 'id="unlike-runs"' not in render_compare(a, b, {}, "now")
+
+
+def test_planned_run_times_that_differ_are_flagged_even_if_the_runs_lasted_alike():
+    a = Side("a", _summary(2.0), _manifest("2026-01-01T00:00:00+00:00",
+                                           "2026-01-01T00:00:30.5+00:00", 4, run_time=30))
+    b = Side("b", _summary(2.0), _manifest("2026-01-01T01:00:00+00:00",
+                                           "2026-01-01T01:00:30.2+00:00", 4, run_time=60))
+    rows = {r["key"]: r for r in comparison(a, b)["shape"]}
+    assert rows["duration_s"]["a"] == "30.5 s (30 s planned)"
+    assert rows["duration_s"]["b"] == "30.2 s (60 s planned)"
+    assert rows["duration_s"]["differs"]

@@ -79,10 +79,10 @@ SCENARIOS = [
     # 24 spike users on three keys offer about 7/s per key, over what a fresh window holds.
     # The recovery outlasts the spike's windows (10 s from each key's first request): it shows
     # the refusals clearing.
-    ("spike", "a spike (1 user for 4 s, 24 for 4 s, 1 again for 8 s)",
-     ["--users", "1", "--duration", "19s"],
+    ("spike", "a spike (1 user for 4 s, 24 for 4 s, 1 again for 10 s)",
+     ["--users", "1", "--duration", "21s"],
      ["--baseline-users", "1", "--spike-users", "24", "--baseline-s", "4", "--spike-s", "4",
-      "--recovery-s", "8"]),
+      "--recovery-s", "10"]),
     ("sweep", "a sweep (1, 2, 4, 8 requests/s, 3 s each, on one key)",
      ["--users", "1", "--duration", "17s"], ["--rates", "1,2,4,8", "--step-s", "3"]),
     ("tight_loop", "a 12 s tight loop (4 users on 3 demo keys)",
@@ -157,6 +157,13 @@ def load_and_report(profile: str) -> int:
     return 0
 
 
+def _cleared(spike: dict) -> str:
+    timing = (spike.get("latency") or {}).get("spike") or {}
+    if timing.get("recovered_after_s") is not None:
+        return f" (clear {timing['recovered_after_s']:g} s into it)"
+    return " (not clear by its end)" if "recovered_after_s" in timing else ""
+
+
 def paragraph(profile: str, s: dict[str, dict]) -> str:
     """What the demo found, in one paragraph, from the three summaries."""
     tl, spike, sweep = s["tight_loop"], s["spike"], s["sweep"]
@@ -173,8 +180,8 @@ def paragraph(profile: str, s: dict[str, dict]) -> str:
                    + (f"(in the baseline before it, {base['error_fraction']:.0%}) " if base
                       else "")
                    + f"while goodput held at {sp['goodput_per_s']:.3g} ok/s"
-                   + (f", and {rec['error_fraction']:.0%} in the recovery after it." if rec
-                      else "."))
+                   + (f", and {rec['error_fraction']:.0%} in the recovery after it"
+                      + _cleared(spike) if rec else "") + ".")
     sw = sweep["throughput"]["levels"]
     if sw:
         best = max(sw, key=lambda lv: lv["goodput_per_s"])

@@ -1,5 +1,6 @@
 """python -m analysis report|tune [RUN_DIR]   (default: the newest run under reports/)
-python -m analysis compare [RUN_A [RUN_B]] [--out PATH]   (default: the two newest runs)
+python -m analysis compare [RUN_A [RUN_B]] [--out PATH]
+                                             (default: the two newest runs of one scenario)
 python -m analysis index [REPORTS]           (reports/index.html: every run, every comparison)"""
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def cmd_tune(args) -> int:
     from .quota import fit_quota
     from .report import build_report
     from .retry_after import audit_retry_after
-    from .tune import TuneError, server_model, tune
+    from .tune import TuneError, default_offered, server_model, tune, tune_lines
 
     say = _progress(time.monotonic())
     run = _open_run(args, say)
@@ -96,22 +97,22 @@ def cmd_tune(args) -> int:
     except TuneError as exc:
         print(f"analysis: nothing to tune: {exc}", file=sys.stderr)
         return 2
-    offered = args.offered or 1.2 * server.sustained_rate
+    try:
+        offered = args.offered or default_offered(server, run.events)
+    except TuneError as exc:
+        print(f"analysis: {exc}", file=sys.stderr)
+        return 2
+    if server.algorithm == "none_observed":
+        say(f"no 429 in this run: simulating what retries do to its 503s "
+            f"({server.p_unavailable:.1%} of attempts)")
     say(f"simulating policies at {offered:.3g} requests/s offered "
         f"({args.logical} logical requests each)")
     backoff = tune(server, offered, logical=args.logical, deadline_s=args.deadline_s,
                    max_rejected_per_success=args.max_429_per_success,
                    max_p99_s=args.max_p99_s, progress=say)
-    best, sdk = backoff["recommended"], backoff["sdk_default"]
-    if best:
-        print(f"recommended: {best['policy']}: {best['goodput_per_s']:.3g} ok/s of an ideal "
-              f"{backoff['ideal_goodput_per_s']:.3g}, {best['rejected_per_success']:.3g} "
-              f"429s per success, p99 {best['p99_s']:.3g} s")
-    else:
-        print(f"no recommendation: {backoff['note']}")
-    print(f"OpenAI SDK default: {sdk['goodput_per_s']:.3g} ok/s, "
-          f"{sdk['rejected_per_success']:.3g} 429s per success")
-    if best and args.live_s > 0:
+    for line in tune_lines(backoff):
+        print(line)
+    if backoff["recommended"] and args.live_s > 0:
         backoff["live"] = _live(run, backoff, server, fit, args, say)
     _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit))
     return 0
@@ -119,7 +120,7 @@ def cmd_tune(args) -> int:
 
 def _live(run, backoff, server, fit, args, say) -> dict:
     """The recommended policy and the SDK default, sent for real; printed side by side."""
-    from .live import LiveError, live_check
+    from .live import LiveError, live_check, live_lines
 
     try:
         live = live_check(run.path, run.manifest, backoff, server, fit.scope,
@@ -128,16 +129,8 @@ def _live(run, backoff, server, fit, args, say) -> dict:
     except LiveError as exc:
         print(f"analysis: live check skipped: {exc}", file=sys.stderr)
         return {"skipped": str(exc)}
-    print(f"{'':12} {'':9} {'goodput/s':>10} {'429s/success':>13} {'p99 s':>7}")
-    for name in ("recommended", "sdk_default"):
-        for side in ("simulated", "live"):
-            f = live[name][side]
-            print(f"{name:12} {side:9} {f['goodput_per_s']:10.3g} "
-                  f"{f['rejected_per_success']:13.3g} {f['p99_s']:7.3g}")
-    checks = live["checks"]
-    print(f"live: recommended reaches {checks['goodput_share_of_ideal']:.1%} of the ideal "
-          f"goodput; simulation and live agree within 10%: "
-          f"{'yes' if checks['simulation_agrees'] else 'no'}")
+    for line in live_lines(live):
+        print(line)
     return live
 
 
@@ -146,14 +139,17 @@ def _compared_runs(args) -> tuple[Path, Path]:
     given = [Path(r) for r in args.runs]
     if len(given) > 2:
         raise RunError("compare takes two runs (or one, compared with the newest other run "
-                       "of its scenario, or none: the newest run and the one before it of the "
-                       "same scenario)")
+                       "of its scenario, or none: the newest two runs of one scenario)")
     if len(given) == 2:
         return given[0], given[1]
     if len(given) == 1:
         check_run_folder(given[0])
-        return comparable_runs(reports, given[0])
-    return comparable_runs(reports)
+    a, b, note = comparable_runs(reports, *given)
+    if note:
+        print(f"analysis: note: {note}", file=sys.stderr)
+    print(f"comparing two {read_manifest(b)[0].get('scenario')} runs: A {a.name}, B {b.name}",
+          file=sys.stderr)
+    return a, b
 
 
 def _side(path: Path, out_dir: Path, say):
@@ -253,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     cmp = sub.add_parser("compare", help="two runs side by side in one page")
     cmp.add_argument("runs", nargs="*", metavar="RUN",
                      help="two run folders; one: compared with the newest other run; "
-                          "none: the two newest")
+                          "none: the two newest runs of one scenario")
     cmp.add_argument("--reports", default=root, help=where)
     cmp.add_argument("--out", default=None,
                      help="the page to write (default: compare-A-vs-B.html beside run A)")

@@ -32,6 +32,10 @@ class ServerModel:
     retry_after: str = "whole"  # exact | whole | constant | absent
     retry_after_constant_s: float = 1.0
     p_unavailable: float = 0.0
+    # The run's 503 share second by second, replayed from the start and repeated: 503s that
+    # came in an outage come in outages (a retry a second later meets one again), not
+    # scattered as independent draws would scatter them. None: p_unavailable throughout.
+    unavailable_by_second: list[float] | None = None
     unavailable_retry_after_s: float | None = None
     latency_ok_s: float = 0.1
     latency_rejected_s: float = 0.002
@@ -173,7 +177,7 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
             budget.earn()
         jitter = rng.uniform(0, server.decision_jitter_s) if server.decision_jitter_s else 0.0
         allowed, wait = limiter.admit(send + jitter)
-        if allowed and rng.random() >= server.p_unavailable:
+        if allowed and rng.random() >= p_unavailable_at(server, send):
             finish = send + server.latency_ok_s
             if finish - intended[req] <= deadline_s:
                 done_at.append(finish - intended[req])
@@ -200,9 +204,17 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
         policy=policy.label(), offered_per_s=offered_per_s, logical=logical,
         successes=len(done_at), attempts=attempts, rejected=rejected, unavailable=unavailable,
         goodput_per_s=rate, **latency_figures(done_at, logical, attempts, rejected),
-        ideal_goodput_per_s=ideal_goodput(offered_per_s, server.sustained_rate,
-                                          server.p_unavailable),
+        # against the arrivals this schedule really holds in the steady state, as goodput
+        # is counted: a Poisson schedule runs a little over or under its nominal rate
+        ideal_goodput_per_s=ideal_goodput(
+            steady_rate(intended, intended[0], intended[-1]) if logical >= 2 else offered_per_s,
+            server.sustained_rate, server.p_unavailable),
         params=asdict(policy))
+
+
+def p_unavailable_at(server: ServerModel, t: float) -> float:
+    profile = server.unavailable_by_second
+    return profile[int(t) % len(profile)] if profile else server.p_unavailable
 
 
 def steady_rate(finished: list[float], first: float, last: float) -> float:
@@ -229,7 +241,10 @@ def latency_figures(done_at: list[float], logical: int, attempts: int, rejected:
 
 
 def ideal_goodput(offered_per_s: float, sustained_rate: float, p_unavailable: float) -> float:
-    return min(offered_per_s, sustained_rate) * (1 - p_unavailable if p_unavailable < 1 else 0)
+    """The most a client could get: every request served, up to what the quota admits that
+    finds a free node (an attempt refused with 503 has used its quota: the gateway counts
+    it). A 503 is not a lost request: a retry can still get it through."""
+    return min(offered_per_s, sustained_rate * (1 - p_unavailable if p_unavailable < 1 else 0))
 
 
 def policy_grid() -> list[Policy]:
@@ -257,10 +272,17 @@ def policy_grid() -> list[Policy]:
 
 
 def recommend(outcomes: list[Outcome], max_rejected_per_success: float = 0.2,
-              max_p99_s: float | None = None) -> Outcome | None:
-    """The most goodput among the settings within the limits; fewer 429s break ties."""
+              max_p99_s: float | None = None, goodput_tolerance: float = 0.0
+              ) -> Outcome | None:
+    """The most goodput among the settings within the limits; fewer 429s break ties. With a
+    tolerance, every setting within that share of the most goodput ties, and then fewer 429s,
+    then fewer attempts per success win."""
     ok = [o for o in outcomes if o.rejected_per_success <= max_rejected_per_success
           and (max_p99_s is None or (o.p99_s == o.p99_s and o.p99_s <= max_p99_s))]
     if not ok:
         return None
+    if goodput_tolerance:
+        top = max(o.goodput_per_s for o in ok)
+        near = [o for o in ok if o.goodput_per_s >= (1 - goodput_tolerance) * top]
+        return min(near, key=lambda o: (o.rejected_per_success, o.attempts_per_success))
     return max(ok, key=lambda o: (round(o.goodput_per_s, 6), -o.rejected_per_success))

@@ -183,6 +183,79 @@ def latency_rows(a: dict, b: dict) -> list[dict]:
     return rows
 
 
+def run_length_s(manifest: dict) -> float | None:
+    """Seconds from the run's start to its end, as run.json records them."""
+    try:
+        start = dt.datetime.fromisoformat(manifest["start"])
+        end = dt.datetime.fromisoformat(manifest["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    length = (end - start).total_seconds()
+    return length if length >= 0 else None
+
+
+def planned_s(manifest: dict) -> float | None:
+    """The run time Locust was given (-t), in seconds, or None."""
+    o = manifest.get("options")
+    t = o.get("run_time") if isinstance(o, dict) else None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+
+def users(manifest: dict) -> str:
+    """The load a run offered, in its scenario's terms: users, their spike, or arrivals."""
+    o = manifest.get("options") or {}
+    if not isinstance(o, dict):
+        return "unknown"
+    sc = manifest.get("scenario")
+    if sc == "spike" and {"baseline_users", "spike_users"} <= o.keys():
+        return f"{o['baseline_users']} → {o['spike_users']} → {o['baseline_users']} (spike)"
+    if sc == "spike_open" and {"baseline_rate", "spike_rate"} <= o.keys():
+        return (f"open loop: {o['baseline_rate']:g} → {o['spike_rate']:g} → "
+                f"{o['baseline_rate']:g} arrivals/s")
+    if sc == "sweep" and "rates" in o:
+        step = o.get("step_s")
+        return (f"open loop: {o['rates']} arrivals/s"
+                + (f", {step:g} s steps" if isinstance(step, (int, float)) else ""))
+    return str(o["num_users"]) if o.get("num_users") is not None else "unknown"
+
+
+# Two runs last "the same" within a second or 5%: start-up and shutdown vary that much.
+LENGTH_TOLERANCE = (1.0, 0.05)
+
+
+def shape_rows(a: dict, b: dict) -> list[dict]:
+    """How long each run lasted and what load it offered: whole-run counts and rates of two
+    runs that differ here are not like for like."""
+    la, lb = run_length_s(a), run_length_s(b)
+    pa, pb = planned_s(a), planned_s(b)
+    ka, kb = len(a.get("key_ids") or []), len(b.get("key_ids") or [])
+
+    def length(actual, planned) -> str:
+        text = f"{actual:.1f} s" if actual is not None else "unknown"
+        return text + (f" ({planned:g} s planned)" if planned is not None else "")
+    rows = [{"key": "duration_s", "label": "duration (start to end)",
+             "a": length(la, pa), "b": length(lb, pb),
+             "differs": (pa != pb and None not in (pa, pb)) or (
+                 None not in (la, lb) and abs(la - lb) > max(
+                     LENGTH_TOLERANCE[0], LENGTH_TOLERANCE[1] * max(la, lb)))},
+            {"key": "users", "label": "users", "a": users(a), "b": users(b),
+             "differs": users(a) != users(b)},
+            {"key": "keys", "label": "keys", "a": fmt(ka or None), "b": fmt(kb or None),
+             "differs": ka != kb}]
+    return rows
+
+
+def unlike(rows: list[dict]) -> str | None:
+    """The sentence that warns when the runs differ in length or load."""
+    diff = [r for r in rows if r["differs"]]
+    if not diff:
+        return None
+    parts = " and ".join(f"{r['label'].split(' (')[0]} ({r['a']} against {r['b']})"
+                         for r in diff)
+    return (f"The runs differ in {parts}: counts and rates below are not like for like, "
+            "and a difference in goodput may come from that alone.")
+
+
 def comparison(a: Side, b: Side, same: bool = False) -> dict:
     """Everything the page shows, as template data; `same`: both sides are one run folder."""
     def run(s: Side) -> dict:
@@ -193,7 +266,8 @@ def comparison(a: Side, b: Side, same: bool = False) -> dict:
                 "host": target_host(s.summary.get("target") or s.manifest.get("target")),
                 "date": when(s.manifest), "events": s.summary.get("events"),
                 "problems": s.summary.get("problems") or []}
-    return {"a": run(a), "b": run(b), "same": same,
+    shape = shape_rows(a.manifest, b.manifest)
+    return {"a": run(a), "b": run(b), "same": same, "shape": shape, "unlike": unlike(shape),
             "quota": quota_rows(a.summary, b.summary),
             "retry_after": retry_after_rows(a.summary, b.summary),
             "throughput": throughput_rows(a.summary, b.summary),

@@ -191,3 +191,24 @@ def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerMode
                                  for k in ("goodput_agrees", "rejected_agrees")),
     }
     return out
+
+
+def live_lines(live: dict) -> list[str]:
+    """What `tune` prints of its live check: each client's live figures beside the simulation
+    of the same arrivals, each row saying which it is."""
+    names = {"recommended": "recommended", "sdk_default": "OpenAI SDK default"}
+    sides = {"simulated": "simulated, same arrivals", "live": "live"}
+    out = [f"live check ({live['logical_requests']} logical requests per client at "
+           f"{live['offered_per_s']:.3g}/s, sent to {live['target']}; \"simulated, same "
+           f"arrivals\": {live['recommended']['replays']} replays of the live schedule):",
+           f"  {'':19} {'':25} {'goodput/s':>10} {'429s/success':>13} {'p99 s':>7}"]
+    for name, label in names.items():
+        for side, words in sides.items():
+            f = live[name][side]
+            out.append(f"  {label:19} {words:25} {f['goodput_per_s']:10.3g} "
+                       f"{f['rejected_per_success']:13.3g} {f['p99_s']:7.3g}")
+    checks = live["checks"]
+    out.append(f"live: recommended reaches {checks['goodput_share_of_ideal']:.1%} of the "
+               "ideal goodput; simulation and live agree within 10%: "
+               f"{'yes' if checks['simulation_agrees'] else 'no'}")
+    return out

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .backoff_plot import draw_backoff  # noqa: E402
+from .phase_plot import shade_phases  # noqa: E402
 from .quota import CHAT, QuotaFit, fitted_window_starts  # noqa: E402
 
 COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
@@ -24,8 +26,9 @@ def _outcome_group(outcome: pd.Series) -> pd.Series:
 
 
 def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
-    """Attempts per second, stacked by outcome."""
+    """Attempts per second, stacked by outcome (a spike's phases shaded behind)."""
     sent = chat["sent_ts"].to_numpy(float)
+    shade_phases(ax, chat, float(sent.min()))
     sec = np.floor(sent - sent.min()).astype(int)
     groups = _outcome_group(chat["outcome"]).to_numpy()
     width = max(1, int(np.ceil((sec.max() + 1) / 600)))  # at most 600 bars
@@ -49,6 +52,7 @@ def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
 def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit, window_marks: np.ndarray) -> None:
     """Cumulative accepts per key, with the fitted windows or bucket drawn on them."""
     t0 = chat["sent_ts"].min()
+    shade_phases(ax, chat, float(t0))
     ok = chat[chat["outcome"].astype(str) == "ok"]
     for key, g in ok.groupby("key_id", observed=True, sort=True):
         t = np.sort(g["sent_ts"].to_numpy(float))
@@ -162,33 +166,6 @@ def _png(draw, size=(8, 3.6)) -> bytes:
     finally:
         plt.close(fig)
     return buf.getvalue()
-
-
-def draw_backoff(ax, backoff: dict) -> None:
-    """Goodput against 429s per success, one point per policy setting simulated."""
-    pol = backoff["policies"]
-    kinds = sorted({p["params"]["kind"] for p in pol})
-    for kind in kinds:
-        pts = [p for p in pol if p["params"]["kind"] == kind]
-        ax.scatter([min(p["rejected_per_success"], 20) for p in pts],
-                   [p["goodput_per_s"] for p in pts], s=14, alpha=0.7, label=kind)
-    best = backoff.get("recommended")
-    if best:
-        ax.scatter([best["rejected_per_success"]], [best["goodput_per_s"]], s=120,
-                   facecolors="none", edgecolors="black", label="recommended")
-    live = backoff.get("live") or {}
-    for name, marker in (("recommended", "*"), ("sdk_default", "X")):
-        if isinstance(live.get(name), dict):
-            real = live[name]["live"]
-            ax.scatter([real["rejected_per_success"]], [real["goodput_per_s"]], s=110,
-                       marker=marker, color="black", label=f"{name.replace('_', ' ')}, live")
-    ax.axhline(backoff["ideal_goodput_per_s"], color="#999", ls=":", label="quota-limited ideal")
-    ax.axvline(backoff["limits"]["max_429_per_success"], color="#c62828", ls="--", lw=0.8)
-    ax.set_xscale("symlog", linthresh=0.1)
-    ax.set_xlabel("429s per success")
-    ax.set_ylabel("goodput (ok/s)")
-    ax.set_title("Retry policies: goodput against wasted 429s")
-    ax.legend(fontsize=7, loc="lower right")
 
 
 def render_backoff(backoff: dict) -> bytes:

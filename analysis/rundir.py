@@ -63,22 +63,40 @@ def user_runs(reports: Path) -> list[tuple[Path, str | None]]:
     return runs
 
 
-def comparable_runs(reports: Path, first: Path | None = None) -> tuple[Path, Path]:
-    """The two runs `compare` takes by default: the newest run (or `first`) and the newest
-    other run of the same scenario (two tight loops, not a tight loop and a sweep), else the
-    newest other run."""
+def comparable_runs(reports: Path, first: Path | None = None
+                    ) -> tuple[Path, Path, str | None]:
+    """The two runs `compare` takes by default, always of one scenario (a sweep beside a probe
+    compares nothing): `first` and the newest other run of its scenario; without `first`,
+    the newest run and the one before it of its scenario, else the newest two of any one
+    scenario, with a note saying why the newest run was passed over. RunError when no two
+    runs share a scenario."""
     listed = user_runs(reports)
     scenario = dict(listed)
-    if first is not None and Path(first) not in scenario:
-        scenario[Path(first)] = read_manifest(first)[0].get("scenario")
-    anchor = Path(first) if first else listed[-1][0]
-    others = [p for p, _ in listed if p.resolve() != anchor.resolve()]
-    if not others:
-        raise RunError(f"{reports} holds {len(listed)} run folder(s), 2 are needed to "
-                       "compare: run another scenario, or name the runs")
-    alike = [p for p in others if scenario[p] == scenario[anchor]]
-    other = (alike or others)[-1]
-    return (anchor, other) if first else (other, anchor)
+    if first is not None:
+        first = Path(first)
+        sc = scenario[first] if first in scenario else read_manifest(first)[0].get("scenario")
+        alike = [p for p, s in listed if s == sc and sc and p.resolve() != first.resolve()]
+        if not alike:
+            raise RunError(f"no other run of {first.name}'s scenario ({sc or 'unknown'}) "
+                           f"in {reports}: run it again, or name both runs (A= and B=)")
+        return first, alike[-1], None
+    by_scenario: dict[str, list[Path]] = {}
+    for p, sc in listed:
+        if sc:  # a run of unknown scenario is like no other
+            by_scenario.setdefault(sc, []).append(p)
+    pairs = [runs[-2:] for runs in by_scenario.values() if len(runs) >= 2]
+    if not pairs:
+        counts = ", ".join(f"{sc}: {len(r)}" for sc, r in by_scenario.items()) or "none known"
+        raise RunError(f"{reports} holds {len(listed)} run folder(s) and no two of one "
+                       f"scenario ({counts}): comparing needs two runs of one scenario; run "
+                       "one again, or name the runs (A= and B=)")
+    order = {p: i for i, (p, _) in enumerate(listed)}
+    older, newer = max(pairs, key=lambda pair: order[pair[1]])
+    newest, newest_sc = listed[-1]
+    note = None if newer == newest else (
+        f"the newest run, {newest.name} ({newest_sc or 'unknown scenario'}), has no other run "
+        f"of its scenario: comparing the newest two {scenario[newer]} runs instead")
+    return older, newer, note
 
 
 def newest_run(reports: Path) -> Path:

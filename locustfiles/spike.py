@@ -5,7 +5,7 @@ start, and how fast they clear. A LoadTestShape holds --baseline-users, then --s
 then the baseline again; every row's `phase` says which. The run ends by itself.
 
     PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/spike.py --headless \
-        --baseline-users 2 --spike-users 20 --baseline-s 10 --spike-s 10 --recovery-s 20
+        --baseline-users 1 --spike-users 20 --baseline-s 10 --spike-s 10 --recovery-s 20
 or `make spike`. The open-loop variant (arrival rates instead of users) is spike_open.py.
 """
 
@@ -23,9 +23,12 @@ spike_plan.register_options()
 @events.init_command_line_parser.add_listener
 def _options(parser):
     g = parser.add_argument_group("spike users")
-    g.add_argument("--baseline-users", type=int, default=2)
+    g.add_argument("--baseline-users", type=int, default=1)
     g.add_argument("--spike-users", type=int, default=20)
-    g.add_argument("--think-s", type=float, default=0.2, help="mean wait between requests")
+    # A user waits about a second between requests (~0.9 requests/s with a fast reply): the
+    # baseline's users stay under the default profile's 2/s per key, and 20 spike users on
+    # three keys go well over it.
+    g.add_argument("--think-s", type=float, default=1.0, help="mean wait between requests")
 
 
 _started = {"at": None}

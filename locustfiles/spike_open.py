@@ -5,7 +5,7 @@ not throttle the offered load. Every row's `phase` is baseline, spike or recover
 ends by itself.
 
     PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/spike_open.py --headless -u 1 \
-        --baseline-rate 2 --spike-rate 20
+        --baseline-rate 1 --spike-rate 20
 or `make spike OPEN=1`.
 """
 
@@ -23,7 +23,8 @@ spike_plan.register_options()
 @events.init_command_line_parser.add_listener
 def _options(parser):
     g = parser.add_argument_group("spike rates")
-    g.add_argument("--baseline-rate", type=float, default=2.0, help="arrivals/s")
+    # all on one key: at the default profile's 2/s a window edge would already refuse some
+    g.add_argument("--baseline-rate", type=float, default=1.0, help="arrivals/s")
     g.add_argument("--spike-rate", type=float, default=20.0, help="arrivals/s")
 
 

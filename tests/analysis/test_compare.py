@@ -94,6 +94,13 @@ def test_compare_shows_both_quotas_side_by_side(compared):
     assert html.count("data:image/png;base64,") == 3  # goodput, 429 share, latency
     assert 'src="http' not in html and 'href="http' not in html  # opens offline
     assert f'href="{A}/index.html"' in html and f'href="{B}/index.html"' in html
+    # a 12 s run beside a 10 s one, both of four users on three keys: the page says so
+    lengths = re.search(r'data-field="duration_s" data-differs="true"><td>[^<]*</td>'
+                        r'<td>([0-9.]+) s \(12 s planned\)</td>'
+                        r'<td>([0-9.]+) s \(10 s planned\)</td>', html)
+    assert lengths and float(lengths.group(1)) >= 12 and float(lengths.group(2)) >= 10
+    assert re.search(r'data-field="users" data-differs="false"><td>users</td><td>4</td>', html)
+    assert 'id="unlike-runs"' in html
 
 
 def test_compare_renders_in_chromium(compared, tmp_path):
@@ -213,7 +220,7 @@ def test_too_few_runs_for_the_default(tmp_path, two_runs):
     shutil.copytree(two_runs[0], tmp_path / "reports" / A)
     proc = analysis("compare", "--reports", tmp_path / "reports")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "1 run folder(s), 2 are needed" in proc.stderr
+    assert "holds 1 run folder(s) and no two of one scenario (tight_loop: 1)" in proc.stderr
 
 
 def test_same_run_twice_is_allowed_with_a_warning(analysed, tmp_path):
@@ -267,29 +274,60 @@ def test_rates_and_windows_differ_only_beyond_the_fit_precision():
     assert rows["window_s"]["differs"] and rows["limit"]["differs"]  # 4%, and a count
 
 
-def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
-    """After two demos the newest runs are a tight loop and a sweep (and tune's live-check
-    runs): the default pairs the two tight loops."""
+def _runs(reports: Path, plan: list[tuple[str, str]]) -> dict[str, Path]:
+    """Run folders named and of the scenarios given, oldest first."""
     import os
 
-    from analysis.rundir import comparable_runs
-    reports = tmp_path / "reports"
     made = {}
-    for i, (name, scenario) in enumerate([("1-tight", "tight_loop"), ("1-sweep", "sweep"),
-                                          ("2-sweep", "sweep"), ("2-tight", "tight_loop"),
-                                          ("2-tight-tune-live", "backoff")]):
+    for i, (name, scenario) in enumerate(plan):
         folder = reports / name
         (folder / "events").mkdir(parents=True)
         (folder / "run.json").write_text(json.dumps({"scenario": scenario}))
         for p in (folder / "run.json", folder / "events"):
             os.utime(p, (1000 + i, 1000 + i))
         made[name] = folder
-    assert comparable_runs(reports) == (made["1-tight"], made["2-tight"])
-    assert comparable_runs(reports, made["1-sweep"]) == (made["1-sweep"], made["2-sweep"])
+    return made
+
+
+def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
+    """After two demos the newest runs are a tight loop and a sweep (and tune's live-check
+    runs): the default pairs the two tight loops."""
+    import os
+
+    from analysis.rundir import RunError, comparable_runs
+    reports = tmp_path / "reports"
+    made = _runs(reports, [("1-tight", "tight_loop"), ("1-sweep", "sweep"),
+                           ("2-sweep", "sweep"), ("2-tight", "tight_loop"),
+                           ("2-tight-tune-live", "backoff")])
+    assert comparable_runs(reports) == (made["1-tight"], made["2-tight"], None)
+    assert comparable_runs(reports, made["1-sweep"]) == (made["1-sweep"], made["2-sweep"],
+                                                         None)
     (made["1-tight"] / "run.json").write_text(json.dumps({"scenario": "probe"}))
     os.utime(made["1-tight"] / "run.json", (1000, 1000))
     # report and tune without a run name take the user's newest run, not tune's live check
     from analysis.rundir import newest_run
     assert newest_run(reports) == made["2-tight"]
-    # no other tight loop: the newest other run
-    assert comparable_runs(reports) == (made["2-sweep"], made["2-tight"])
+    # no other tight loop: never a sweep beside it, but the newest two runs of one scenario,
+    # saying why the newest run was passed over
+    a, b, note = comparable_runs(reports)
+    assert (a, b) == (made["1-sweep"], made["2-sweep"])
+    assert "2-tight (tight_loop), has no other run of its scenario" in note
+    with pytest.raises(RunError, match="no other run of 2-tight's scenario \\(tight_loop\\)"):
+        comparable_runs(reports, made["2-tight"])
+
+
+def test_no_two_runs_of_one_scenario_is_an_error_not_a_mixed_pair(tmp_path):
+    """The issue's case: a sweep and a probe, and `make compare` paired them."""
+    from analysis.rundir import RunError, comparable_runs
+    reports = tmp_path / "reports"
+    made = _runs(reports, [("sweep", "sweep"), ("probe", "probe")])
+    from .test_report import write_events
+    write_events(made["probe"] / "events" / "w.arrows", [])
+    with pytest.raises(RunError, match=r"no two of one scenario \(sweep: 1, probe: 1\)"):
+        comparable_runs(reports)
+    proc = analysis("compare", "--reports", reports)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "comparing needs two runs of one scenario" in proc.stderr
+    assert not list(reports.glob("compare-*.html"))
+    proc = analysis("compare", made["probe"], "--reports", reports)
+    assert proc.returncode == 2 and "no other run of probe's scenario (probe)" in proc.stderr

@@ -39,7 +39,8 @@ def test_tune_recommends_within_limits_and_writes_backoff(bucket_run, tmp_path):
     shutil.copytree(bucket_run, run_dir)
     proc = run_cmd("-m", "analysis", "tune", run_dir, "--logical", "2000", "--live-s", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "recommended:" in proc.stdout and "OpenAI SDK default:" in proc.stdout
+    assert "recommended, simulated:" in proc.stdout
+    assert "OpenAI SDK default, simulated:" in proc.stdout
     backoff = json.loads((run_dir / "summary.json").read_text())["backoff"]
     best, sdk = backoff["recommended"], backoff["sdk_default"]
     assert best["rejected_per_success"] <= 0.2
@@ -88,7 +89,7 @@ def test_nothing_to_tune_is_explained(tmp_path):
     write_events(tmp_path / "run" / "events" / "w.arrows", rows)
     proc = run_cmd("-m", "analysis", "tune", tmp_path / "run")
     assert proc.returncode == 2
-    assert "nothing to tune: no 429 in this run" in proc.stderr
+    assert "nothing to tune: no 429 and no 503 in this run" in proc.stderr
     proc = run_cmd("-m", "analysis", "tune", tmp_path / "missing")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 

@@ -7,7 +7,6 @@ column names; timestamps are epoch seconds. An API key is never stored, only `ke
 from __future__ import annotations
 
 import hashlib
-import re
 
 SCHEMA_VERSION = 1
 
@@ -52,14 +51,36 @@ RAW_MAX = 200
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # the reference gateway on loopback
 
 
-def split_keys(raw: str) -> list[str]:
-    """PINAIVU_API_KEYS' keys: separated by commas or whitespace."""
-    return [k for k in re.split(r"[,\s]+", raw) if k]
+class KeyListError(ValueError):
+    """PINAIVU_API_KEYS holds an empty entry. The message names its position, never a key."""
+
+
+def split_keys(raw: str, name: str = "PINAIVU_API_KEYS") -> list[str]:
+    """The keys of a key list: entries separated by commas, and within an entry by whitespace.
+
+    An empty entry ("a,,b", a leading or trailing comma) is refused, not skipped: it is most
+    likely a key that went missing while pasting, and skipping it would silently run with one
+    key fewer (and a different round robin) than the user meant. A blank list is no keys."""
+    if not raw.strip():
+        return []
+    entries = raw.split(",")
+    keys: list[str] = []
+    for position, entry in enumerate(entries, 1):
+        words = entry.split()
+        if not words:
+            raise KeyListError(
+                f"{name}: entry {position} of {len(entries)} (comma separated) is empty; "
+                "remove the extra comma or put the missing key there")
+        keys += words
+    return keys
 
 
 def env_keys(env) -> list[str]:
-    """The keys the load uses: PINAIVU_API_KEYS, else PINAIVU_API_KEY."""
-    return split_keys(env.get("PINAIVU_API_KEYS", "") or env.get("PINAIVU_API_KEY", ""))
+    """The keys the load uses: PINAIVU_API_KEYS, else PINAIVU_API_KEY. KeyListError when the
+    list holds an empty entry."""
+    if (env.get("PINAIVU_API_KEYS", "") or "").strip():
+        return split_keys(env["PINAIVU_API_KEYS"])
+    return split_keys(env.get("PINAIVU_API_KEY", "") or "", "PINAIVU_API_KEY")
 
 
 def key_fingerprint(key: str) -> str:

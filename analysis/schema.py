@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns each version added, so that older files still read (the added columns empty).
+ADDED_IN = {2: ("first_token_ms", "tbt_mean_ms", "tbt_max_ms", "chunks")}
 
 # (name, kind): kind is one of str, int, float. Order is the file's column order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -25,7 +27,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("intended_ts", "float"),  # when the schedule wanted it sent
     ("sent_ts", "float"),  # when it was sent
     ("latency_ms", "float"),  # sent_ts to the whole response (or to the error)
-    ("ttfb_ms", "float"),  # sent_ts to the response headers; first token when streaming
+    ("ttfb_ms", "float"),  # sent_ts to the response headers
     ("status", "int"),  # 0: no HTTP response arrived
     ("outcome", "str"),
     ("retry_after_s", "float"),  # NaN when absent or malformed
@@ -36,6 +38,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("request_id", "str"),
     ("response_bytes", "int"),
     ("error", "str"),
+    # A streamed 200 (SSE): the events that carry a token (a delta beyond the role). NaN, or
+    # 0 chunks, when the attempt was not streamed or no token came.
+    ("first_token_ms", "float"),  # sent_ts to the first token's arrival
+    ("tbt_mean_ms", "float"),  # mean time between tokens (two tokens or more)
+    ("tbt_max_ms", "float"),  # longest time between tokens
+    ("chunks", "int"),  # token events received
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 

@@ -87,12 +87,24 @@ class Attempt:
 _models_cache: dict[str, str] = {}
 
 
+class _EveryStatus:
+    """geventhttpclient's valid_response_codes, holding every status. For a status it does not
+    hold, it reads the whole body, inflated and uncapped, to log it (a gzip bomb on a 429),
+    and raises on an encoding it does not know; every status is read here, capped, instead."""
+
+    def __contains__(self, _status) -> bool:
+        return True
+
+
 class PinaivuUser(FastHttpUser):
     abstract = True
     # Generous: a slow 503 or a long completion is data, not a harness failure.
     network_timeout = 60.0
     connection_timeout = 10.0
     insecure = False
+    # A redirect is an answer to record, not to follow: a hostile Location would take the
+    # load, and the key, to another host.
+    max_redirects = 0
 
     target: Target | None = None  # set by hooks at init, from the environment
     cap: RequestCap | None = None  # set by hooks at init when the run has --max-requests
@@ -107,6 +119,7 @@ class PinaivuUser(FastHttpUser):
         if timeout:
             self.network_timeout = timeout
         super().__init__(environment)
+        self.client.client.valid_response_codes = _EveryStatus()
         self.number = next(_user_numbers)
         self.api_key = target.key_for_user(self.number)
         self.key_id = key_fingerprint(self.api_key)
@@ -245,7 +258,7 @@ class PinaivuUser(FastHttpUser):
                                   "(--max-body-bytes)" if body.cut else "")
         if unread:
             ctx["error"] = unread
-        if status != 200:
+        if not 200 <= status < 300:
             return outcome_for_status(status)
         if unread:
             return "bad_response"

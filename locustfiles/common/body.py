@@ -195,6 +195,20 @@ def _is_token(line: bytes) -> bool:
     return False
 
 
+def inflate(data: bytes, encoding: str, max_bytes: int) -> tuple[bytes, bool, str]:
+    """(at most `max_bytes` of `data` inflated per `encoding`, whether it was cut, why it
+    could not be read). For a body read whole (an HTTP client's raw bytes)."""
+    try:
+        steps = _inflaters(encoding, max_bytes)
+        for step in steps:
+            data = step(data, max_bytes + 1)
+    except ValueError as exc:  # a coding _inflaters does not know
+        return b"", False, str(exc)
+    except (zlib.error, brotli.error if brotli else zlib.error) as exc:
+        return b"", False, f"the body is not valid {encoding}: {exc}"
+    return data[:max_bytes], len(data) > max_bytes, ""
+
+
 JSON_TYPE = {dict: "an object", list: "an array", str: "a string", int: "a number",
              float: "a number", bool: "a boolean", type(None): "null"}
 

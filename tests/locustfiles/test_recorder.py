@@ -12,7 +12,7 @@ import time
 import gevent
 from hypothesis import given, settings, strategies as st
 
-from analysis.schema import COLUMN_NAMES
+from analysis.schema import COLUMN_NAMES, COLUMNS
 from analysis.events_file import read_events
 from locustfiles.common.recorder import Recorder, row_from_request
 
@@ -255,3 +255,28 @@ def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
     garbage.write_bytes(b"this is not arrow at all" * 10)
     table, problem = read_events(garbage)
     assert table.num_rows == 0 and "not an events file" in problem
+
+
+def test_a_version_1_file_reads_with_the_streaming_columns_empty(tmp_path):
+    """Events schema 2 added first_token_ms, tbt_mean_ms, tbt_max_ms and chunks; a run
+    recorded before still reads, those columns NaN and 0, the rest as written."""
+    import pyarrow as pa
+
+    from analysis.events_file import ARROW_SCHEMA
+    from analysis.schema import ADDED_IN
+
+    old_fields = [f for f in ARROW_SCHEMA if f.name not in ADDED_IN[2]]
+    old = pa.schema(old_fields, metadata={"pinaivu_schema_version": "1"})
+    values = {"str": "x", "int": 7, "float": 1.5}
+    kinds = dict(COLUMNS)
+    batch = pa.record_batch([pa.array([values[kinds[f.name]]] * 2, type=f.type)
+                             for f in old_fields], schema=old)
+    path = tmp_path / "v1.arrows"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, old) as writer:
+        writer.write_batch(batch)
+    table, problem = read_events(path)
+    assert problem is None and table.column_names == list(COLUMN_NAMES)
+    rows = table.to_pylist()
+    assert len(rows) == 2 and rows[0]["status"] == 7 and rows[0]["latency_ms"] == 1.5
+    assert all(math.isnan(r["first_token_ms"]) and math.isnan(r["tbt_mean_ms"])
+               and math.isnan(r["tbt_max_ms"]) and r["chunks"] == 0 for r in rows)

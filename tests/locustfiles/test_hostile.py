@@ -26,6 +26,7 @@ BADSERVER = Path(__file__).with_name("badserver.py")
 # Generous: Locust, gevent, pyarrow and pandas take about 150 MB; inflating the 600 MiB bomb
 # took the process to 1,340 MB before the cap.
 RSS_BOUND_MB = 300
+CAP = 96  # --max-body-bytes for the generated answers: some are longer, and are cut
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
                     lambda inner: st.lists(inner, max_size=3)
@@ -136,7 +137,7 @@ def chat_rows(run_dir: Path) -> list[dict]:
 
 
 # No shrinking: each example is a Locust run of a few seconds; a failure prints its script.
-@settings(max_examples=4, deadline=None, database=None,
+@settings(max_examples=5, deadline=None, database=None,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
@@ -147,6 +148,7 @@ def test_every_hostile_answer_is_a_row(tmp_path_factory, script, stream):
     try:
         # one request for /v1/models, then one per scripted response
         code, output, _ = run_locust(url, tmp / "run", "--max-requests", str(len(script) + 1),
+                                     "--max-body-bytes", str(CAP),
                                      *(["--stream"] if stream else []))
     finally:
         server.kill()
@@ -161,11 +163,38 @@ def test_every_hostile_answer_is_a_row(tmp_path_factory, script, stream):
         if row["outcome"] == "ok":  # only a 2xx with a top-level string request_id
             assert data.startswith(b"HTTP/1.1 2") and row["request_id"], row
         head = data.split(b"\r\n\r\n")[0].lower() + b"\r\n"
+        assert row["response_bytes"] <= CAP, row
+        if f"body cut at {CAP} bytes".encode() in row["error"].encode():
+            assert row["outcome"] != "ok", row  # cut on the wire or inflated
+        if sent["then"] == "stall" and row["status"] and b"content-encoding" not in head \
+                and "body cut" not in row["error"]:  # nothing wrong before the stall
+            assert row["outcome"] == "timeout" and "--body-timeout" in row["error"], row
         if row["status"] and head.count(b"\r\nretry-after:") == 2 and \
                 b"\r\nretry-after: 7\r\nretry-after: 3\r\n" in head and \
                 b"retry-after-ms" not in head:  # only the two lines the issue saw
             assert row["retry_after_raw"] == "7, 3", row
             assert row["retry_after_s"] != row["retry_after_s"], row  # NaN
+
+
+def test_a_stalled_body_is_a_timeout_of_its_own(tmp_path):
+    """Headers and part of the body, then nothing: --body-timeout (0.5 s here) ends it, not
+    --timeout (2 s), and the connection is not reused for the next request."""
+    half = b'{"request_id": "req_'
+    stalled = (b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + half)
+    fine = b'HTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\n{"request_id": "req_1"}'
+    script = [{"data": base64.b64encode(d).decode(), "then": t}
+              for d, t in ((stalled, "stall"), (fine, "keep"))]
+    server, url = start_server(tmp_path, "script", script)
+    try:
+        code, output, _ = run_locust(url, tmp_path / "run", "--max-requests", "3")
+    finally:
+        server.kill()
+        server.wait()
+    got = chat_rows(tmp_path / "run")
+    assert code == 0 and "Traceback" not in output, output[-3000:]
+    assert [r["outcome"] for r in got] == ["timeout", "ok"], got
+    assert "no byte of the body for 0.5 s (--body-timeout)" in got[0]["error"]
+    assert got[0]["response_bytes"] == len(half) and got[1]["request_id"] == "req_1"
 
 
 def test_a_gzip_bomb_is_cut_and_memory_stays_bounded(tmp_path):

@@ -104,6 +104,7 @@ def responses(draw) -> dict:
 
 
 def start_server(tmp: Path, mode: str, script: list | None = None):
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = [sys.executable, str(BADSERVER), str(port), mode]
     if script is not None:
@@ -195,6 +196,24 @@ def test_a_stalled_body_is_a_timeout_of_its_own(tmp_path):
     assert [r["outcome"] for r in got] == ["timeout", "ok"], got
     assert "no byte of the body for 0.5 s (--body-timeout)" in got[0]["error"]
     assert got[0]["response_bytes"] == len(half) and got[1]["request_id"] == "req_1"
+
+
+def test_a_redirect_is_recorded_not_followed(tmp_path):
+    """A Location to elsewhere would take the load and the key along (Locust follows 30)."""
+    elsewhere, other_url = start_server(tmp_path / "b", "script", [])
+    moved = (f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {other_url}/chat/completions\r\n"
+             "Content-Length: 0\r\n\r\n").encode()
+    server, url = start_server(tmp_path / "a", "script",
+                               [{"data": base64.b64encode(moved).decode(), "then": "keep"}])
+    try:
+        code, output, _ = run_locust(url, tmp_path / "run", "--max-requests", "2")
+    finally:
+        for proc in (server, elsewhere):
+            proc.kill()
+            proc.wait()
+    got = chat_rows(tmp_path / "run")
+    assert code == 0 and [(r["status"], r["outcome"]) for r in got] == [(307, "invalid")]
+    assert not (tmp_path / "b" / "script.json.count").exists()  # nothing went elsewhere
 
 
 def test_a_gzip_bomb_is_cut_and_memory_stays_bounded(tmp_path):

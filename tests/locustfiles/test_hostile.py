@@ -15,7 +15,6 @@ import sys
 import zlib
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from gateway.launch import free_port

@@ -11,17 +11,23 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .schema import COLUMNS, SCHEMA_VERSION
+from .schema import ADDED_IN, COLUMNS, SCHEMA_VERSION
 
 _ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
 ARROW_SCHEMA = pa.schema([pa.field(n, _ARROW_TYPES[k]) for n, k in COLUMNS],
                          metadata={"pinaivu_schema_version": str(SCHEMA_VERSION)})
 SUFFIX = ".arrows"
+_EMPTY = {"str": "", "int": 0, "float": float("nan")}
+
+
+def _added_after(version: int) -> set[str]:
+    return {name for v, names in ADDED_IN.items() if v > version for name in names}
 
 
 def read_events(path: Path) -> tuple[pa.Table, str | None]:
     """Every whole batch of one events file, and why reading stopped or was refused (None when
-    the file read whole). A file of another schema version is refused, not guessed at."""
+    the file read whole). A file of an older schema version reads with the columns added since
+    empty (NaN, 0, ""); a file of an unknown version is refused, not guessed at."""
     path = Path(path)
     batches: list[pa.RecordBatch] = []
     problem = None
@@ -31,11 +37,12 @@ def read_events(path: Path) -> tuple[pa.Table, str | None]:
             schema = reader.schema
             meta = schema.metadata or {}
             version = meta.get(b"pinaivu_schema_version", b"").decode() or "none"
-            if version != str(SCHEMA_VERSION):
+            if not (version.isdigit() and 1 <= int(version) <= SCHEMA_VERSION):
                 return ARROW_SCHEMA.empty_table(), (
                     f"{path.name}: events schema version {version}, this harness reads "
-                    f"version {SCHEMA_VERSION}; skipped")
-            missing = [n for n, _ in COLUMNS if n not in schema.names]
+                    f"versions 1 to {SCHEMA_VERSION}; skipped")
+            added = _added_after(int(version))
+            missing = [n for n, _ in COLUMNS if n not in schema.names and n not in added]
             if missing:
                 return ARROW_SCHEMA.empty_table(), (
                     f"{path.name}: missing columns {', '.join(missing)}; skipped")
@@ -50,6 +57,12 @@ def read_events(path: Path) -> tuple[pa.Table, str | None]:
                     break
     except (pa.ArrowInvalid, OSError) as exc:
         return ARROW_SCHEMA.empty_table(), f"{path.name}: not an events file ({exc})"
-    table = pa.Table.from_batches(batches, schema=schema) if batches else \
-        ARROW_SCHEMA.empty_table()
-    return table.select([n for n, _ in COLUMNS]), problem
+    if not batches:
+        return ARROW_SCHEMA.empty_table(), problem
+    table = pa.Table.from_batches(batches, schema=schema)
+    for name, kind in COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(ARROW_SCHEMA.field(name), pa.array(
+                [_EMPTY[kind]] * table.num_rows, type=ARROW_SCHEMA.field(name).type))
+    table = table.select([n for n, _ in COLUMNS])
+    return pa.Table.from_arrays(table.columns, schema=ARROW_SCHEMA), problem

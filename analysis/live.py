@@ -23,7 +23,7 @@ import pandas as pd
 from .backoff import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
                       simulate, steady_rate)
 from .quota import CHAT
-from .schema import env_keys
+from .schema import KeyListError, env_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two policies at once need two keys whose quotas do not touch: the reference gateway's.
@@ -89,7 +89,10 @@ def compare(live: dict, policy: Policy, server: ServerModel, offered_per_s: floa
 def plan(manifest: dict, scope: str | None, env: dict[str, str]) -> dict:
     """Where the live runs go and with which keys; LiveError when there is nowhere safe."""
     if env.get("PINAIVU_BASE_URL"):
-        keys = env_keys(env)
+        try:
+            keys = env_keys(env)
+        except KeyListError as exc:
+            raise LiveError(str(exc)) from None
         if not keys:
             raise LiveError("PINAIVU_BASE_URL is set but no key is (PINAIVU_API_KEY)")
         return {"profile": None, "set": [], "keys": keys,

@@ -16,6 +16,7 @@ from .quota import QuotaFit, describe, fit_quota
 from .retry_after import RetryAfterAudit, audit_retry_after
 from .rundir import Run
 from .schema import SCHEMA_VERSION
+from .streaming import streaming_latency
 
 SUMMARY_VERSION = 1
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
@@ -83,7 +84,8 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None,
         "retry_after": audit.summary(),
         "throughput": tp,
         "unavailable": unavailable,
-        "latency": load_levels.latency(events) if len(events) else {},
+        "latency": {**load_levels.latency(events), **streaming_latency(events)}
+        if len(events) else {},
         "keys": load_levels.per_key(events) if len(events) else [],
         "backoff": backoff or {"recommended": None, "policies": [],
                                "note": "not tuned yet: python -m analysis tune"},

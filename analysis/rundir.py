@@ -19,7 +19,8 @@ from .events_file import SUFFIX, read_events
 
 
 ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",
-            "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s")
+            "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s",
+            "first_token_ms", "tbt_mean_ms", "tbt_max_ms")
 
 
 class RunError(Exception):

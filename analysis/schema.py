@@ -11,7 +11,9 @@ import os
 import re
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns each version added, so that older files still read (the added columns empty).
+ADDED_IN = {2: ("first_token_ms", "tbt_mean_ms", "tbt_max_ms", "chunks")}
 
 # (name, kind): kind is one of str, int, float. Order is the file's column order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -28,7 +30,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("intended_ts", "float"),  # when the schedule wanted it sent
     ("sent_ts", "float"),  # when it was sent
     ("latency_ms", "float"),  # sent_ts to the whole response (or to the error)
-    ("ttfb_ms", "float"),  # sent_ts to the response headers; first token when streaming
+    ("ttfb_ms", "float"),  # sent_ts to the response headers
     ("status", "int"),  # 0: no HTTP response arrived
     ("outcome", "str"),
     ("retry_after_s", "float"),  # NaN when absent or malformed
@@ -39,6 +41,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("request_id", "str"),
     ("response_bytes", "int"),
     ("error", "str"),
+    # A streamed 200 (SSE): the events that carry a token (a delta beyond the role). NaN, or
+    # 0 chunks, when the attempt was not streamed or no token came.
+    ("first_token_ms", "float"),  # sent_ts to the first token's arrival
+    ("tbt_mean_ms", "float"),  # mean time between tokens (two tokens or more)
+    ("tbt_max_ms", "float"),  # longest time between tokens
+    ("chunks", "int"),  # token events received
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 
@@ -54,14 +62,36 @@ RAW_MAX = 200
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # the reference gateway on loopback
 
 
-def split_keys(raw: str) -> list[str]:
-    """PINAIVU_API_KEYS' keys: separated by commas or whitespace."""
-    return [k for k in re.split(r"[,\s]+", raw) if k]
+class KeyListError(ValueError):
+    """PINAIVU_API_KEYS holds an empty entry. The message names its position, never a key."""
+
+
+def split_keys(raw: str, name: str = "PINAIVU_API_KEYS") -> list[str]:
+    """The keys of a key list: entries separated by commas, and within an entry by whitespace.
+
+    An empty entry ("a,,b", a leading or trailing comma) is refused, not skipped: it is most
+    likely a key that went missing while pasting, and skipping it would silently run with one
+    key fewer (and a different round robin) than the user meant. A blank list is no keys."""
+    if not raw.strip():
+        return []
+    entries = raw.split(",")
+    keys: list[str] = []
+    for position, entry in enumerate(entries, 1):
+        words = entry.split()
+        if not words:
+            raise KeyListError(
+                f"{name}: entry {position} of {len(entries)} (comma separated) is empty; "
+                "remove the extra comma or put the missing key there")
+        keys += words
+    return keys
 
 
 def env_keys(env) -> list[str]:
-    """The keys the load uses: PINAIVU_API_KEYS, else PINAIVU_API_KEY."""
-    return split_keys(env.get("PINAIVU_API_KEYS", "") or env.get("PINAIVU_API_KEY", ""))
+    """The keys the load uses: PINAIVU_API_KEYS, else PINAIVU_API_KEY. KeyListError when the
+    list holds an empty entry."""
+    if (env.get("PINAIVU_API_KEYS", "") or "").strip():
+        return split_keys(env["PINAIVU_API_KEYS"])
+    return split_keys(env.get("PINAIVU_API_KEY", "") or "", "PINAIVU_API_KEY")
 
 
 def key_fingerprint(key: str) -> str:

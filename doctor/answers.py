@@ -34,17 +34,19 @@ def parse_retry_after(headers: httpx.Headers, now: float) -> tuple[float, str]:
             return value, raw
     if ra is None:
         return math.nan, raw
-    for text in (ra, ra.split(",")[0]):
-        value = _seconds(text)
-        if value == value:
-            return (value if value <= MAX_WAIT_S else math.nan), raw
+    value = _seconds(ra)
+    if value == value:
+        return (value if value <= MAX_WAIT_S else math.nan), raw
     try:
         when = email.utils.parsedate_to_datetime(ra.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
-        return math.nan, raw
-    if when is None or when.tzinfo is None:
-        return math.nan, raw
-    return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw
+        when = None
+    if when is not None and when.tzinfo is not None:
+        return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw
+    # Repeated lines (joined with commas): one value when they agree, none when they differ.
+    values = {_seconds(part) for part in ra.split(",")} if "," in ra else set()
+    value = values.pop() if len(values) == 1 else math.nan
+    return (value if value <= MAX_WAIT_S else math.nan), raw
 
 
 def describe_retry_after(seconds: float, raw: str) -> str:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import httpx
 
-from analysis.schema import DEFAULT_BASE_URL
+from analysis.schema import DEFAULT_BASE_URL, KeyListError
 
 from .answers import redact
 from .config import DEFAULT_MODEL, classify_base_url, read_key
@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         args = parse_args(argv, env)
     except SystemExit as exc:  # argparse: 2 for a usage error, 0 for --help
         return int(exc.code or 0)
-    secret = read_key(env).key
+    try:
+        secret = read_key(env).key
+    except KeyListError as exc:  # refused before any request: the list is not what was meant
+        print(f"Pinaivu doctor: {exc}", file=out)
+        return 2
     hide = secret if secret and len(secret.strip()) >= SHORTEST_REDACTED else None
 
     def emit(result: Result) -> None:

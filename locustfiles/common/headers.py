@@ -32,27 +32,56 @@ except ImportError:  # pragma: no cover
     _LoweredHeaders = ()
 
 
-def pick(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """The wanted headers, names lower-cased; {} for anything that is not a mapping."""
+def header_text(value) -> str:
+    """One header's value as text, whatever shape the client handed it over in: str, bytes
+    (read as Latin-1, as HTTP/1.1 allows), or a list of the lines of a repeated header,
+    joined with ", " as RFC 9110 joins field lines."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(header_text(v) for v in value)
+    return str(value)
+
+
+def _pairs(headers):
+    """(name, value) for every header line: a mapping's items (httpx's multi_items when it
+    has them) or an iterable of pairs (http.client's getheaders())."""
+    multi = getattr(headers, "multi_items", None)
+    if multi is not None:
+        return multi()
+    items = getattr(headers, "items", None)
+    return items() if items is not None else iter(headers)
+
+
+def pick(headers) -> dict[str, str]:
+    """The wanted headers, names lower-cased, values as text (a repeated header's lines
+    joined); {} for anything that holds no headers."""
     out: dict[str, str] = {}
+    if headers is None:
+        return out
     try:
         if isinstance(headers, _LoweredHeaders):
             # A set intersection in C instead of a Python loop over every header: this runs
             # once per attempt (benchmarks/recorder_overhead.py).
             # (Headers is a dict keyed by the lowered names; its own keys() is Python-level.)
             for name in WANTED.intersection(dict.keys(headers)):
-                out[name] = str(headers.get(name))
+                out[name] = header_text(headers.get(name))
             return out
-        for name, value in headers.items():
-            low = name.lower()
+        for name, value in _pairs(headers):
+            low = header_text(name).lower()
             if low in WANTED:
-                out[low] = str(value)
+                text = header_text(value)
+                out[low] = f"{out[low]}, {text}" if low in out else text
     except Exception:
         return {}
     return out
 
 
 _parsed: dict[str, float] = {}
+# Values longer than this are parsed but not memoised (no wait or limit is written that long).
+_MEMO_TEXT_MAX = 64
 
 
 def _plain_number(text: str) -> float:
@@ -63,6 +92,8 @@ def _plain_number(text: str) -> float:
     if value is None:
         t = text.strip()
         value = float(t) if t and t.replace(".", "", 1).isdigit() and t.isascii() else NAN
+        if len(text) > _MEMO_TEXT_MAX:  # a hostile server's long values are not kept
+            return value
         if len(_parsed) >= 4096:
             _parsed.clear()
         _parsed[text] = value
@@ -92,23 +123,35 @@ def _retry_after(headers: Mapping[str, str], now: float) -> tuple[float, str, bo
     value = _plain_number(ra)
     if value == value:
         return (value if value <= MAX_WAIT_S else NAN), raw, False
-    # A repeated header arrives joined with commas; take the first value (an HTTP-date holds a
-    # comma after the weekday, so only split a header that does not parse whole).
-    for text in (ra, ra.split(",")[0]) if "," in ra else (ra,):
-        value = _plain_number(text)
-        if value == value:
-            return (value if value <= MAX_WAIT_S else NAN), raw, False
-        if text.lstrip().startswith("-"):
-            continue
-        try:
-            when = email.utils.parsedate_to_datetime(text.strip())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            continue
-        if when is None or when.tzinfo is None:
-            continue
+    when = _http_date(ra)
+    if when is not None:
         # A date in the past means "now"; the server's clock may simply be behind.
-        return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw, True
+        return min(MAX_WAIT_S, max(0.0, when - now)), raw, True
+    if "," in ra:
+        # A repeated header arrives joined with commas. Retry-After holds one value: lines
+        # that agree say that value; lines that differ say nothing certain (NaN, raw kept).
+        values = {_plain_number(part) for part in ra.split(",")}
+        if len(values) == 1:
+            value = values.pop()
+            if value == value:
+                return (value if value <= MAX_WAIT_S else NAN), raw, False
     return NAN, raw, False
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP-date as epoch seconds; None when it is not one."""
+    if text.lstrip().startswith("-"):
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    try:
+        return when.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _number(text: str | None) -> float:
@@ -203,7 +246,8 @@ def header_fields(headers, now: float) -> tuple[float, str, float, float, float]
     except Exception:  # the parsers do not raise; this is only a last guard
         return NO_FIELDS
     fields = (ra, raw, limit, remaining, reset)
-    if key is not None and not (ra_now or rl_now):
+    if key is not None and not (ra_now or rl_now) and \
+            all(len(v) <= _MEMO_TEXT_MAX for v in picked.values()):
         if len(_fields_memo) >= 4096:
             _fields_memo.clear()
         _fields_memo[key] = fields

@@ -25,6 +25,48 @@ from .headers import NAN, NO_FIELDS, header_fields
 log = logging.getLogger(__name__)
 
 _DEFAULTS = {"str": "", "int": 0, "float": math.nan}
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _as_str(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:RAW_MAX * 4]).decode("utf-8", "replace")[:RAW_MAX]
+    return _cut(value) if value is not None else ""
+
+
+def _as_int(value) -> int:
+    try:
+        number = int(value)  # bool, integral float, numeric text
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return number if _INT64[0] <= number <= _INT64[1] and number == value else 0
+
+
+def _as_float(value) -> float:
+    if isinstance(value, (int, float)):  # bool too
+        try:
+            return float(value)
+        except OverflowError:
+            return math.nan
+    return math.nan
+
+
+_KINDS = tuple(kind for _, kind in COLUMNS)
+_TYPE = {"str": str, "int": int, "float": float}
+_EXPECTED = tuple(_TYPE[kind] for kind in _KINDS)
+_FIXERS = tuple({"str": _as_str, "int": _as_int, "float": _as_float}[kind] for kind in _KINDS)
+
+
+def total_row(values) -> tuple:
+    """The row with every value of its column's type: whatever a server's answer or a caller
+    put in a field (any JSON type, bytes, a huge number), the row is kept. Text that is not
+    text becomes its text (cut short); a number that is not a number becomes NaN (0 for
+    counts). None stays: Arrow stores it as null (a user number that is unknown, not 0)."""
+    return tuple(v if v is None or (type(v) is t and (t is not int or
+                                                      _INT64[0] <= v <= _INT64[1]))
+                 else fix(v) for v, t, fix in zip(values, _EXPECTED, _FIXERS))
 
 
 class Recorder:
@@ -68,7 +110,7 @@ class Recorder:
             value = row.get(name, fixed.get(name))
             values.append(_DEFAULTS[kind] if value is None else value)
         rows = self._rows
-        rows.append(tuple(values))
+        rows.append(total_row(values))
         if len(rows) >= self.max_buffered_rows:
             self.flush()
 
@@ -128,15 +170,19 @@ class Recorder:
 
 
 def _salvage(rows: list[tuple], exc: Exception) -> tuple[pa.RecordBatch, int]:
-    """The rows that convert, as a batch, and how many did not."""
+    """The rows that convert, each made total first if it does not, as a batch, and how many
+    still did not (none, unless the schema itself is broken)."""
     good = []
     for row in rows:
-        try:
-            _to_batch([row])
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        for candidate in (row, total_row(row)):
+            try:
+                _to_batch([candidate])
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                continue
+            good.append(candidate)
+            break
+        else:
             log.error("recorder: dropped a row that does not fit the schema (%s)", exc)
-            continue
-        good.append(row)
     return _to_batch(good), len(rows) - len(good)
 
 
@@ -170,6 +216,8 @@ def row_from_request(response_time, response_length, response, context: dict, ex
         retry_after_s, retry_after_raw, limit, remaining, reset = NO_FIELDS
     get = context.get
     request_id = get("request_id") or ""
+    if type(request_id) is not str:  # only a string is a request id (DESIGN: bad_response)
+        request_id = ""
     outcome = get("outcome")
     if outcome is None:
         outcome = outcome_for_status(status, bool(request_id)) if status else "transport_error"
@@ -179,9 +227,16 @@ def row_from_request(response_time, response_length, response, context: dict, ex
         error = f"{type(exception).__name__}: {exception}"
     intended = get("intended_ts")
     ttfb = get("ttfb_ms")
-    return (fixed[0], fixed[1], get("user"), fixed[2], get("phase", ""), get("logical_id", ""),
-            get("attempt", 1), get("key_id", ""), get("model", ""), get("endpoint", ""),
-            sent if intended is None else intended, sent, latency_ms,
-            NAN if ttfb is None else ttfb, status, outcome, retry_after_s, retry_after_raw,
-            limit, remaining, reset, request_id[:RAW_MAX] if len(request_id) > RAW_MAX
-            else request_id, int(response_length or 0), _cut(error) if error else "")
+    first_token = get("first_token_ms")
+    row = (fixed[0], fixed[1], get("user"), fixed[2], get("phase", ""), get("logical_id", ""),
+           get("attempt", 1), get("key_id", ""), get("model", ""), get("endpoint", ""),
+           sent if intended is None else intended, sent, latency_ms,
+           NAN if ttfb is None else ttfb, status, outcome, retry_after_s, retry_after_raw,
+           limit, remaining, reset, request_id[:RAW_MAX] if len(request_id) > RAW_MAX
+           else request_id, response_length or 0, _cut(error) if error else "",
+           NAN if first_token is None else first_token, get("tbt_mean_ms", NAN),
+           get("tbt_max_ms", NAN), get("chunks", 0))
+    # Not made total here: this runs once per attempt (benchmarks/recorder_overhead.py), and
+    # what a server sends is made total above (headers, request_id). A value of the wrong
+    # type from a caller fails its batch's conversion, and _salvage makes that row total.
+    return row

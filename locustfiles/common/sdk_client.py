@@ -8,7 +8,6 @@ belongs to is known by the greenlet that runs it (one logical request per greenl
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -18,13 +17,27 @@ import openai
 
 from analysis.schema import outcome_for_status
 
+from .body import inflate, request_id_of
+
 CHAT = "/v1/chat/completions"
 
 
+def classify(status: int, content: bytes, unread: str) -> dict:
+    """The row's outcome, request_id and error for a response read as `_read` reads it."""
+    if not 200 <= status < 300:
+        return {"outcome": outcome_for_status(status), "error": unread or None}
+    if unread:
+        return {"outcome": "bad_response", "error": unread}
+    request_id, why = request_id_of(content, False)
+    return {"outcome": "ok" if request_id else "bad_response", "request_id": request_id,
+            "error": why or None}
+
+
 class _RecordingTransport(httpx2.HTTPTransport):
-    def __init__(self, record, take_slot, **kwargs) -> None:
+    def __init__(self, record, take_slot, max_body_bytes: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self._record, self._take_slot = record, take_slot
+        self._max = max_body_bytes
 
     def handle_request(self, request):
         self._take_slot()  # CapReached is not a transport error: the SDK does not retry it
@@ -33,12 +46,32 @@ class _RecordingTransport(httpx2.HTTPTransport):
         try:
             response = super().handle_request(request)
             ttfb_ms = (time.perf_counter() - t0) * 1000
-            response.read()  # the attempt lasts until its body is in
+            unread = self._read(response)  # the attempt lasts until its body is in
         except Exception as exc:
             self._record(request, None, sent, t0, None, exc)
             raise
-        self._record(request, response, sent, t0, ttfb_ms, None)
+        self._record(request, response, sent, t0, ttfb_ms, None, unread)
+        if unread:  # the SDK must not parse a cut body: to it, the answer broke off
+            raise httpx2.RemoteProtocolError(unread, request=request)
         return response
+
+    def _read(self, response) -> str:
+        """Read the body, at most the cap on the wire and inflated, as the response's content;
+        why it is not whole ("" when it is)."""
+        raw = bytearray()
+        for chunk in response.iter_raw():
+            raw += chunk
+            if len(raw) > self._max:
+                response.close()
+                break
+        encoding = response.headers.get("content-encoding", "")
+        data, cut, problem = inflate(bytes(raw[:self._max]), encoding, self._max)
+        response._content = data  # what .read() and .json() hand the SDK
+        if problem:
+            return problem
+        if cut or len(raw) > self._max:
+            return f"body cut at {self._max} bytes (--max-body-bytes)"
+        return ""
 
 
 class SdkClient:
@@ -51,7 +84,7 @@ class SdkClient:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._current: dict = {}  # greenlet -> [logical_id, arrival, attempts so far]
         timeout = getattr(user.environment.parsed_options, "timeout", None) or 60.0
-        transport = _RecordingTransport(self._record, user.take_slot)
+        transport = _RecordingTransport(self._record, user.take_slot, user.max_body_bytes)
         http = openai.DefaultHttpxClient(transport=transport, timeout=timeout)
         self.client = openai.OpenAI(base_url=user.host + user.path_prefix, api_key=user.api_key,
                                     max_retries=max_retries, timeout=timeout, http_client=http)
@@ -65,12 +98,15 @@ class SdkClient:
             kwargs["max_tokens"] = self.user.max_tokens
         try:
             self.client.chat.completions.create(**kwargs)
-        except openai.APIError:
-            pass  # recorded attempt by attempt; the SDK's verdict is the last attempt's
+        except (openai.APIError, ValueError):
+            # recorded attempt by attempt; the SDK's verdict is the last attempt's (ValueError:
+            # a 200 it could not parse, recorded already)
+            pass
         finally:
             self._current.pop(me, None)
 
-    def _record(self, request, response, sent: float, t0: float, ttfb_ms, exc) -> None:
+    def _record(self, request, response, sent: float, t0: float, ttfb_ms, exc,
+                unread: str = "") -> None:
         state = self._current.get(gevent.getcurrent())
         if state is None or not request.url.path.endswith("/chat/completions"):
             return
@@ -89,15 +125,7 @@ class SdkClient:
             ctx["error"] = f"{type(exc).__name__}: {exc}"
         else:
             length = len(response.content)
-            request_id = None
-            if response.status_code == 200:
-                try:
-                    doc = json.loads(response.content)
-                    request_id = doc.get("request_id") if isinstance(doc, dict) else None
-                except ValueError:
-                    pass
-            ctx["request_id"] = request_id
-            ctx["outcome"] = outcome_for_status(response.status_code, bool(request_id))
+            ctx.update(classify(response.status_code, response.content, unread))
         self.user.environment.events.request.fire(
             request_type="POST", name="/v1/chat/completions (openai sdk)",
             response_time=(time.perf_counter() - t0) * 1000, response_length=length,

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from analysis.schema import DEFAULT_BASE_URL, env_keys, key_fingerprint
+from analysis.schema import DEFAULT_BASE_URL, KeyListError, env_keys, key_fingerprint
 
 
 class TargetError(ValueError):
@@ -57,7 +57,10 @@ def load_target(env: dict[str, str] | None = None) -> Target:
     base = env.get("PINAIVU_BASE_URL", "").strip() or DEFAULT_BASE_URL
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise TargetError(f"PINAIVU_BASE_URL {base!r} is not an http(s) URL")
-    keys = tuple(env_keys(env))
+    try:
+        keys = tuple(env_keys(env))
+    except KeyListError as exc:
+        raise TargetError(str(exc)) from None
     if not keys:
         raise TargetError("no API key: set PINAIVU_API_KEY (or PINAIVU_API_KEYS, comma "
                           "separated) in the environment. For the reference gateway, "

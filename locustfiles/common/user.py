@@ -16,15 +16,28 @@ import uuid
 
 import gevent
 from gevent import GreenletExit
-from locust import FastHttpUser
+from locust import FastHttpUser, events
 from locust.exception import StopUser
 
-from analysis.schema import key_fingerprint, outcome_for_status
+from analysis.schema import RAW_MAX, key_fingerprint, outcome_for_status
 
+from .body import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyStalled, read_body,
+                   request_id_of)
 from .headers import parse_retry_after, pick
 from .target import Target, load_target
 
 _user_numbers = itertools.count()
+
+
+@events.init_command_line_parser.add_listener
+def _body_options(parser) -> None:
+    g = parser.add_argument_group("Pinaivu harness: response bodies")
+    g.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                   help="read and inflate at most this many bytes of a response body; a "
+                        "longer one is cut and its row says so (default %(default)s)")
+    g.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S,
+                   help="seconds a response body may go without a byte before the attempt "
+                        "is recorded as a timeout (default %(default)s)")
 
 
 class CancelledRequest(Exception):
@@ -74,12 +87,24 @@ class Attempt:
 _models_cache: dict[str, str] = {}
 
 
+class _EveryStatus:
+    """geventhttpclient's valid_response_codes, holding every status. For a status it does not
+    hold, it reads the whole body, inflated and uncapped, to log it (a gzip bomb on a 429),
+    and raises on an encoding it does not know; every status is read here, capped, instead."""
+
+    def __contains__(self, _status) -> bool:
+        return True
+
+
 class PinaivuUser(FastHttpUser):
     abstract = True
     # Generous: a slow 503 or a long completion is data, not a harness failure.
     network_timeout = 60.0
     connection_timeout = 10.0
     insecure = False
+    # A redirect is an answer to record, not to follow: a hostile Location would take the
+    # load, and the key, to another host.
+    max_redirects = 0
 
     target: Target | None = None  # set by hooks at init, from the environment
     cap: RequestCap | None = None  # set by hooks at init when the run has --max-requests
@@ -94,16 +119,22 @@ class PinaivuUser(FastHttpUser):
         if timeout:
             self.network_timeout = timeout
         super().__init__(environment)
+        self.client.client.valid_response_codes = _EveryStatus()
         self.number = next(_user_numbers)
         self.api_key = target.key_for_user(self.number)
         self.key_id = key_fingerprint(self.api_key)
         self.auth = {"Authorization": f"Bearer {self.api_key}"}
-        self.post_headers = self.auth | {"Content-Type": "application/json"}
+        # Only the codings body.read_body inflates under its cap (Locust would also offer br).
+        self.post_headers = self.auth | {"Content-Type": "application/json",
+                                         "Accept-Encoding": "gzip, deflate"}
         self._bodies: dict[str, str] = {}
         opts = environment.parsed_options
         self.stream = bool(getattr(opts, "stream", False))
         self.max_tokens = getattr(opts, "max_tokens", None)
         self.model = getattr(opts, "model", None) or ""
+        self.max_body_bytes = max(1, int(getattr(opts, "max_body_bytes", None)
+                                         or DEFAULT_MAX_BODY_BYTES))
+        self.body_timeout = float(getattr(opts, "body_timeout", None) or DEFAULT_BODY_TIMEOUT_S)
 
     def on_start(self) -> None:
         if not self.model:
@@ -116,11 +147,15 @@ class PinaivuUser(FastHttpUser):
             return cached
         self.take_slot()
         with self.client.get(self.path_prefix + "/models", headers=self.auth,
-                             name="/v1/models", catch_response=True,
+                             name="/v1/models", catch_response=True, stream=True,
                              context={"endpoint": "/v1/models", "key_id": self.key_id,
                                       "user": self.number}) as r:
             try:
-                model = r.json()["data"][0]["id"]
+                body = read_body(r._response, max_bytes=self.max_body_bytes,
+                                 stall_s=self.body_timeout, sse=False)
+                model = json.loads(body.data)["data"][0]["id"]
+                if not (isinstance(model, str) and 0 < len(model) <= RAW_MAX):
+                    raise ValueError("the first model id is not a short string")
             except Exception:
                 r.failure("bad_response")
                 r.request_meta["context"]["outcome"] = outcome_for_status(r.status_code) \
@@ -185,56 +220,64 @@ class PinaivuUser(FastHttpUser):
 
     def _finish(self, r, ctx: dict, t0: float) -> str:
         """Read the body, classify the attempt, mark it for Locust; returns the outcome."""
-        ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000
+        ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000  # the response headers
         status = r.status_code or 0
-        raw = b""
-        try:
-            if status:
-                raw = self._read_body(r, ctx, t0)
-        except (gevent.Timeout, TimeoutError) as exc:
-            ctx["outcome"], ctx["error"] = "timeout", f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # reset mid-body, stream cut short
-            ctx["outcome"], ctx["error"] = "transport_error", f"{type(exc).__name__}: {exc}"
+        streamed = self.stream and status == 200
+        body = None
+        if status:
+            body = read_body(r._response, max_bytes=self.max_body_bytes,
+                             stall_s=self.body_timeout, sse=streamed)
+        raw = body.data if body is not None else b""
         r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
         r.request_meta["response_length"] = len(raw)
-        if "outcome" not in ctx:
-            if not status:
-                err = getattr(r, "error", None) or r.request_meta.get("exception")
-                timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
-                ctx["outcome"] = "timeout" if timeout else "transport_error"
-                ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
-            else:
-                ctx["request_id"] = self._request_id(raw) if status == 200 else None
-                ctx["outcome"] = outcome_for_status(status, bool(ctx["request_id"]))
+        if streamed:
+            self._stream_fields(body, ctx, t0)
+        failure = body.failure if body is not None else None
+        if isinstance(failure, (BodyStalled, TimeoutError, gevent.Timeout)):
+            ctx["outcome"], ctx["error"] = "timeout", f"{type(failure).__name__}: {failure}"
+        elif failure is not None:  # reset mid-body, stream cut short
+            ctx["outcome"] = "transport_error"
+            ctx["error"] = f"{type(failure).__name__}: {failure}"
+        elif not status:
+            err = getattr(r, "error", None) or r.request_meta.get("exception")
+            timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
+            ctx["outcome"] = "timeout" if timeout else "transport_error"
+            ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
+        else:
+            ctx["outcome"] = self._classify(status, body, ctx)
         if ctx["outcome"] == "ok":
             r.success()
         else:
             r.failure(ctx["outcome"])
         return ctx["outcome"]
 
-    def _read_body(self, r, ctx: dict, t0: float) -> bytes:
-        if not self.stream or r.status_code != 200:
-            return r.content or b""
-        chunks = []
-        first = True
-        for chunk in r.stream:
-            if first and chunk.strip():
-                ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000  # the first token
-                first = False
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        if b"data: [DONE]" not in raw:
-            raise ConnectionError("stream ended before data: [DONE]")
-        return raw
+    def _classify(self, status: int, body, ctx: dict) -> str:
+        """The outcome of a response whose body was read (perhaps cut); sets the row's
+        request_id, and its error when the body says something is wrong."""
+        unread = body.problem or (f"body cut at {self.max_body_bytes} bytes "
+                                  "(--max-body-bytes)" if body.cut else "")
+        if unread:
+            ctx["error"] = unread
+        if not 200 <= status < 300:
+            return outcome_for_status(status)
+        if unread:
+            return "bad_response"
+        request_id, why = request_id_of(body.data, self.stream)
+        if request_id is None:
+            ctx["error"] = why
+            return "bad_response"
+        if self.stream and b"data: [DONE]" not in body.data:
+            ctx["error"] = "ConnectionError: stream ended before data: [DONE]"
+            return "transport_error"
+        ctx["request_id"] = request_id
+        return "ok"
 
-    def _request_id(self, raw: bytes) -> str | None:
-        try:
-            if self.stream:
-                for line in raw.split(b"\n"):
-                    if line.startswith(b"data: {"):
-                        return json.loads(line[6:]).get("request_id")
-                return None
-            doc = json.loads(raw)
-            return doc.get("request_id") if isinstance(doc, dict) else None
-        except (ValueError, UnicodeDecodeError):
-            return None
+    @staticmethod
+    def _stream_fields(body, ctx: dict, t0: float) -> None:
+        """Time to the first token and between tokens, from a streamed body's events."""
+        ctx["chunks"] = body.tokens
+        if body.first_token is not None:
+            ctx["first_token_ms"] = (body.first_token - t0) * 1000
+        if body.tokens > 1:
+            ctx["tbt_mean_ms"] = body.gap_sum / (body.tokens - 1) * 1000
+            ctx["tbt_max_ms"] = body.gap_max * 1000

@@ -22,7 +22,7 @@ def ra(value, **more):
 @pytest.mark.parametrize("value, expected", [
     ("7", 7.0), (" 7 ", 7.0), ("1.5", 1.5), ("0", 0.0),
     ("-3", math.nan), ("", math.nan), ("soon", math.nan), ("9" * 30, math.nan),
-    ("1e3", math.nan), ("5, 5", 5.0), ("5, 9", 5.0),
+    ("1e3", math.nan), ("5, 5", 5.0), ("5, 9", math.nan), ("5,", math.nan),
 ])
 def test_delta_seconds(value, expected):
     got, raw = ra(value)
@@ -156,3 +156,50 @@ def test_header_fields_of_nothing():
     assert same(header_fields(ghc([]), NOW), NO_FIELDS)
     assert same(header_fields(None, NOW), NO_FIELDS)
     assert same(header_fields(42, NOW), NO_FIELDS)
+
+
+# -- every header shape a client hands over (issue 10, item 11) ------------------------------
+
+class MultiItems:
+    """httpx's Headers: items() joins a repeated header, multi_items() keeps its lines."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+    def multi_items(self):
+        return list(self.pairs)
+
+    def items(self):
+        raise AssertionError("multi_items must be preferred")
+
+
+@pytest.mark.parametrize("headers", [
+    ghc([("Retry-After", "7"), ("Retry-After", "3")]),      # geventhttpclient: a list
+    [("Retry-After", "7"), ("retry-after", "3")],           # http.client getheaders()
+    [(b"Retry-After", b"7"), (b"Retry-After", b"3")],       # raw bytes
+    {"Retry-After": ["7", "3"]},                            # a mapping to a list
+    {"retry-after": (b"7", "3")},                           # a tuple, mixed
+    MultiItems([("Retry-After", "7"), ("Retry-After", "3")]),
+    {"Retry-After": "7, 3"},                                # already joined (httpx, requests)
+], ids=["geventhttpclient", "pairs", "bytes", "list", "tuple", "multi_items", "joined"])
+def test_two_differing_retry_after_lines_give_nan_and_their_joined_text(headers):
+    for fields in (header_fields(headers, NOW), header_fields(headers, NOW)):  # memo too
+        assert math.isnan(fields[0]) and fields[1] == "7, 3"
+
+
+def test_repeated_lines_that_agree_keep_their_value_and_bytes_read():
+    assert header_fields(ghc([("Retry-After", "4"), ("Retry-After", "4")]), NOW)[:2] == \
+        (4.0, "4, 4")
+    fields = header_fields({b"X-RateLimit-Limit-Requests": b"20",
+                            b"x-ratelimit-remaining-requests": bytearray(b"3")}, NOW)
+    assert fields[2:4] == (20.0, 3.0)
+    assert pick({"Retry-After": 7}) == {"retry-after": "7"}  # a number, not text
+
+
+def test_long_hostile_values_are_not_memoised():
+    from locustfiles.common import headers as module
+
+    for i in range(50):
+        header_fields(ghc([("Retry-After", f"{i}" + "x" * 5000)]), NOW)
+    assert all(len(k) <= 64 for k in module._parsed)
+    assert all(len(str(k)) < 2000 for k in module._fields_memo)

@@ -9,8 +9,9 @@ import textwrap
 import threading
 
 import gevent
+from hypothesis import given, settings, strategies as st
 
-from analysis.schema import COLUMN_NAMES
+from analysis.schema import COLUMN_NAMES, COLUMNS
 from analysis.events_file import read_events
 from locustfiles.common.recorder import Recorder, row_from_request
 
@@ -72,15 +73,55 @@ def test_listener_never_raises_on_a_broken_response(tmp_path):
     rec.close()
 
 
-def test_a_value_that_does_not_fit_loses_only_its_row(tmp_path):
+def test_a_value_of_the_wrong_type_loses_nothing(tmp_path):
+    """Issue 10 item 11: such a row was dropped as "does not fit the schema"."""
     rec = make(tmp_path)
     rec.add({"status": 200, "outcome": "ok"})
-    rec.add({"status": "not a number", "outcome": "ok"})
+    rec.add({"status": "not a number", "outcome": {"a": 1}, "retry_after_s": "7",
+             "request_id": 42, "user": 10 ** 30})
     rec.add({"status": 429, "outcome": "rate_limited"})
     rec.close()
-    table, _ = read_events(rec.path)
-    assert table.column("status").to_pylist() == [200, 429]
-    assert rec.errors == 1
+    rows = read_events(rec.path)[0].to_pylist()
+    assert [r["status"] for r in rows] == [200, 0, 429]
+    assert rows[1]["outcome"] == "{'a': 1}" and math.isnan(rows[1]["retry_after_s"])
+    assert rows[1]["request_id"] == "42" and rows[1]["user"] == 0
+    assert rec.errors == 0
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+CONTEXT_FIELDS = ["request_id", "outcome", "error", "phase", "logical_id", "attempt", "key_id",
+                  "model", "user", "intended_ts", "ttfb_ms", "first_token_ms", "tbt_mean_ms",
+                  "tbt_max_ms", "chunks"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(CONTEXT_FIELDS), JSON | st.binary(max_size=20)),
+       st.sampled_from([200, 429, 503, 0]), JSON)
+def test_any_json_value_in_any_field_is_a_row(tmp_path_factory, context, status,
+                                              response_length):
+    """Every field of the row is total: whatever type a JSON body (or a caller) puts in the
+    context, the hook neither raises nor loses the row, and a 200 whose request_id is not a
+    string is never `ok` unless the caller said so."""
+    rec = make(tmp_path_factory.mktemp("any"))
+    rec.on_request(response_time=1.0, response_length=response_length,
+                   response=FakeResponse(status), context=dict(context), exception=None,
+                   start_time=1.0)
+    rec.close()
+    assert rec.errors == 0
+    rows = read_events(rec.path)[0].to_pylist()
+    assert len(rows) == 1
+    if status == 200 and "outcome" not in context:
+        rid = context.get("request_id")
+        assert rows[0]["outcome"] == ("ok" if isinstance(rid, str) and rid else
+                                      "bad_response")
+
+
+def test_a_request_id_that_is_not_a_string_is_a_bad_response():
+    for rid in (42, {"id": "x"}, ["x"], 1.5, True):
+        got = row(3, 0, FakeResponse(200), {"request_id": rid}, None, 1.0)
+        assert got["outcome"] == "bad_response" and got["request_id"] == ""
 
 
 def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
@@ -221,3 +262,28 @@ def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
     garbage.write_bytes(b"this is not arrow at all" * 10)
     table, problem = read_events(garbage)
     assert table.num_rows == 0 and "not an events file" in problem
+
+
+def test_a_version_1_file_reads_with_the_streaming_columns_empty(tmp_path):
+    """Events schema 2 added first_token_ms, tbt_mean_ms, tbt_max_ms and chunks; a run
+    recorded before still reads, those columns NaN and 0, the rest as written."""
+    import pyarrow as pa
+
+    from analysis.events_file import ARROW_SCHEMA
+    from analysis.schema import ADDED_IN
+
+    old_fields = [f for f in ARROW_SCHEMA if f.name not in ADDED_IN[2]]
+    old = pa.schema(old_fields, metadata={"pinaivu_schema_version": "1"})
+    values = {"str": "x", "int": 7, "float": 1.5}
+    kinds = dict(COLUMNS)
+    batch = pa.record_batch([pa.array([values[kinds[f.name]]] * 2, type=f.type)
+                             for f in old_fields], schema=old)
+    path = tmp_path / "v1.arrows"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, old) as writer:
+        writer.write_batch(batch)
+    table, problem = read_events(path)
+    assert problem is None and table.column_names == list(COLUMN_NAMES)
+    rows = table.to_pylist()
+    assert len(rows) == 2 and rows[0]["status"] == 7 and rows[0]["latency_ms"] == 1.5
+    assert all(math.isnan(r["first_token_ms"]) and math.isnan(r["tbt_mean_ms"])
+               and math.isnan(r["tbt_max_ms"]) and r["chunks"] == 0 for r in rows)

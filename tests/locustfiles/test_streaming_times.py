@@ -1,0 +1,87 @@
+"""Streamed completions: the first token's arrival and the time between tokens are recorded,
+and agree with the pace the reference gateway was configured with (issue 10, item 5).
+
+The gateway's stream (gateway/app.py) sends a role-only chunk after `latency.ttft_ms`, then a
+token every `latency.per_token_ms`: the first token arrives at ttft_ms + per_token_ms, the
+next ones per_token_ms apart. Its headers go out at once, before the first chunk.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis.report import build_report
+from analysis.rundir import load_run
+from analysis.streaming import streaming_latency
+
+from ..runs import rows
+
+ROOT = Path(__file__).resolve().parents[2]
+TTFT_MS, PER_TOKEN_MS, TOKENS = 150.0, 40.0, 8
+PACE = ["quota.limit=100000", f"latency.ttft_ms={TTFT_MS:g}",
+        f"latency.per_token_ms={PER_TOKEN_MS:g}", f"latency.output_tokens={TOKENS}",
+        "latency.jitter=0", "nodes.slots=100"]
+# Measured on the client, a token can only be later than sent (scheduling, a loaded machine),
+# never earlier: the lower bounds are tight; the medians get a few ms either way.
+EARLY_MS, LATE_MS = 2.0, 15.0
+
+
+def test_first_token_and_between_tokens_match_the_gateway(gateway_factory, tmp_path):
+    gw = gateway_factory("default", PACE)
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tight_loop.py"),
+           "--headless", "-u", "2", "-r", "2", "-t", "4s", "--run-dir", str(run_dir),
+           "--only-summary", "--stream"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ok = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"
+          and r["outcome"] == "ok"]
+    assert len(ok) >= 4, proc.stderr[-2000:]
+    first_expected = TTFT_MS + PER_TOKEN_MS
+    last_expected = TTFT_MS + TOKENS * PER_TOKEN_MS
+    assert all(r["chunks"] == TOKENS for r in ok)
+    # A token is never seen before it was sent: the first at ttft + per_token, the last at
+    # ttft + tokens * per_token (a late read can shorten a gap, never the whole span).
+    assert all(r["first_token_ms"] >= first_expected - EARLY_MS for r in ok)
+    assert all(r["first_token_ms"] + (TOKENS - 1) * r["tbt_mean_ms"] >= last_expected - EARLY_MS
+               for r in ok)
+    seen = {k: sorted(round(r[k], 1) for r in ok) for k in ("first_token_ms", "tbt_mean_ms")}
+    assert abs(statistics.median(seen["first_token_ms"]) - first_expected) <= LATE_MS, seen
+    assert abs(statistics.median(seen["tbt_mean_ms"]) - PER_TOKEN_MS) <= LATE_MS, seen
+    assert all(r["tbt_max_ms"] >= r["tbt_mean_ms"] for r in ok)
+    # The whole stream lasts ttft + tokens * per_token: headers and the first token come
+    # well before its end (the bug: ttfb_ms was a median 0.954 of the latency).
+    total_expected = last_expected
+    assert all(r["latency_ms"] >= total_expected - EARLY_MS for r in ok)
+    assert statistics.median(r["ttfb_ms"] / r["latency_ms"] for r in ok) < 0.2
+    assert statistics.median(r["first_token_ms"] / r["latency_ms"] for r in ok) < \
+        (first_expected + LATE_MS) / total_expected
+
+    summary, _, html = build_report(load_run(run_dir))
+    latency = summary["latency"]
+    assert latency["streamed"] == len(ok)
+    assert first_expected - EARLY_MS <= latency["ttft_ms"]["p50"] <= first_expected + LATE_MS
+    assert abs(latency["tbt_ms"]["p50"] - PER_TOKEN_MS) <= LATE_MS
+    assert f"time to first token p50 {latency['ttft_ms']['p50']} ms" in html
+    assert f"time between tokens (mean per request) p50 {latency['tbt_ms']['p50']} ms" in html
+
+
+def test_a_run_that_did_not_stream_records_no_tokens(gateway_factory, tmp_path):
+    gw = gateway_factory("default", PACE)
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tight_loop.py"),
+           "--headless", "-u", "1", "-r", "1", "-t", "2s", "--run-dir", str(run_dir),
+           "--only-summary"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ok = [r for r in rows(run_dir) if r["outcome"] == "ok"
+          and r["endpoint"] == "/v1/chat/completions"]
+    assert ok and all(r["chunks"] == 0 and r["first_token_ms"] != r["first_token_ms"]
+                      for r in ok)
+    assert streaming_latency(load_run(run_dir).events) == {}
+    summary, _, html = build_report(load_run(run_dir))
+    assert "ttft_ms" not in summary["latency"] and "time to first token" not in html

@@ -90,27 +90,55 @@ def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
     ax.legend(loc="upper left", fontsize=8)
 
 
-def draw_throughput(ax, levels: list[dict]) -> None:
-    """Goodput and error fraction against offered load."""
+def draw_throughput(ax, tp: dict) -> None:
+    """Goodput and error fraction against offered load when the scenario offered several
+    levels; with one offered level, goodput per time slice over time (no curve to draw).
+    Either way against the fitted quota's sustained rate."""
+    levels, sustained = tp.get("levels") or [], tp.get("sustained_per_s")
     if not levels:
+        ax.text(0.5, 0.5, "no load level with enough attempts", ha="center", va="center",
+                transform=ax.transAxes)
         ax.set_axis_off()
         return
-    rows = sorted(levels, key=lambda r: r["offered_per_s"])
-    x = [r["offered_per_s"] for r in rows]
-    ax.plot(x, [r["goodput_per_s"] for r in rows], "o-", color=COLOURS["ok"],
-            label="goodput (ok/s)")
-    ax.plot(x, x, ":", color="#999", label="offered")
-    ax.set_xlabel("offered load (attempts/s)")
-    ax.set_ylabel("requests/s")
     ax2 = ax.twinx()
-    ax2.plot(x, [r["error_fraction"] for r in rows], "s--", color=COLOURS["unavailable"],
-             label="error fraction")
+    if tp.get("by") == "phase" and len(levels) >= 2:
+        rows = sorted(levels, key=lambda r: r["offered_per_s"])
+        x = [r["offered_per_s"] for r in rows]
+        ax.plot(x, [r["goodput_per_s"] for r in rows], "o-", color=COLOURS["ok"],
+                label="goodput (ok/s)")
+        ax.plot(x, x, ":", color="#999", label="offered")
+        ax2.plot(x, [r["error_fraction"] for r in rows], "s--", color=COLOURS["unavailable"],
+                 label="error fraction")
+        ax.set_xlabel("offered load (attempts/s)")
+        ax.set_title("Throughput against error rate")
+    else:
+        rows = sorted(levels, key=lambda r: r["start_s"])
+        edges = [r["start_s"] for r in rows]
+        for r in rows:
+            ax.plot([r["start_s"], r["end_s"]], [r["goodput_per_s"]] * 2, color=COLOURS["ok"],
+                    lw=2, label="goodput (ok/s) per time slice" if r is rows[0] else None)
+            ax2.plot([r["start_s"], r["end_s"]], [r["error_fraction"]] * 2, "--",
+                     color=COLOURS["unavailable"], lw=1,
+                     label="error fraction" if r is rows[0] else None)
+        overall = tp.get("overall") or {}
+        if overall.get("goodput_per_s") is not None:
+            ax.axhline(overall["goodput_per_s"], color=COLOURS["ok"], ls=":", lw=1,
+                       label=f"whole run: {overall['goodput_per_s']:.3g} ok/s")
+        ax.set_xlim(left=min(edges))
+        ax.set_xlabel("seconds since the first request")
+        ax.set_title("One offered level: goodput over time")
+    if sustained:
+        ax.axhline(sustained, color="#555", ls="--", lw=1,
+                   label=f"fitted sustained rate: {sustained:.3g} ok/s")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("requests/s")
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("error fraction")
-    ax.set_title("Throughput against error rate")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    # Below the axes: inside, it covers the very points it labels.
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", fontsize=7,
+              bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
 
 
 def draw_latency(ax, chat: pd.DataFrame) -> None:
@@ -134,7 +162,7 @@ def draw_latency(ax, chat: pd.DataFrame) -> None:
 
 
 def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
-                   levels: list[dict]) -> dict[str, bytes]:
+                   throughput: dict) -> dict[str, bytes]:
     """Draw every figure and close it; return name -> PNG bytes."""
     chat = events[events["endpoint"] == CHAT]
     figures = {}
@@ -144,10 +172,10 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
             ("accepts", lambda ax: draw_accepts(ax, chat, fit,
                                                 fitted_window_starts(fit, events))),
             ("retry_after", lambda ax: draw_retry_after(ax, audit_points)),
-            ("throughput", lambda ax: draw_throughput(ax, levels)),
+            ("throughput", lambda ax: draw_throughput(ax, throughput), (8, 4.2)),
             ("latency", lambda ax: draw_latency(ax, chat))]
-    for name, draw in plan:
-        figures[name] = _png(draw)
+    for name, draw, *size in plan:
+        figures[name] = _png(draw, *size)
     return figures
 
 

@@ -67,7 +67,7 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None,
         audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key",
                                   fit)
     say("throughput, latency, 503s")
-    tp = load_levels.throughput(events)
+    tp = load_levels.throughput(events, fit.summary())
     unavailable = load_levels.unavailable(events)
     problems = list(run.problems)
     if len(events) and not (events["endpoint"] == "/v1/chat/completions").any():
@@ -112,6 +112,7 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
     return _TEMPLATES.get_template("report.html").render(
         s=summary, img=images, candidates=candidates, latency_rows=rows,
         policies=policies[:12], b=summary["backoff"],
+        min_level={"attempts": load_levels.MIN_ATTEMPTS, "span_s": load_levels.MIN_SPAN_S},
         sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
 
 
@@ -122,7 +123,7 @@ def build_report(run: Run, progress: Callable[[str], None] | None = None,
     if progress:
         progress("drawing figures")
     figures = render_figures(run.events, fit, audit.points,
-                             summary["throughput"]["levels"]) if len(run.events) else {}
+                             summary["throughput"]) if len(run.events) else {}
     if summary["backoff"].get("policies"):
         figures["backoff"] = render_backoff(summary["backoff"])
     return summary, figures, render_html(summary, figures)

@@ -71,23 +71,40 @@ def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit, window_marks: np.ndarray
 
 
 def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
-    """Stated Retry-After against the observed reopening (bracket midpoint)."""
+    """Each 429's stated Retry-After against the interval in which the quota reopened after
+    it (last refusal .. first admission), coloured as the audit judged it: a stated wait is
+    honest where its interval touches the band between "stated = needed" and 1 s more."""
     if points is None or points.empty:
-        ax.text(0.5, 0.5, "no 429 with Retry-After followed by an accept", ha="center",
+        ax.text(0.5, 0.5, "no 429 with Retry-After followed by an admission", ha="center",
                 va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     p = points.iloc[:: max(1, len(points) // MAX_POINTS)]
-    observed = (p["opens_after"] + p["opens_by"]) / 2 - p["recv"]
-    ax.scatter(observed, p["stated"], s=6, alpha=0.5, color="#1565c0")
-    hi = float(max(observed.max(), p["stated"].max(), 1)) * 1.05
-    xs = np.array([0, hi])
-    ax.plot(xs, xs, color="#2e7d32", lw=1, label="stated = observed")
-    ax.fill_between(xs, xs, xs + 1, color="#2e7d32", alpha=0.12, label="honest band (+1 s)")
-    ax.set_xlabel("observed wait until the quota reopened (s)")
+    hi = float(max(p["wait_max"].max(), p["stated"].max(), 1)) * 1.05
+    ys = np.array([0, hi])
+    ax.fill_betweenx(ys, ys - 1, ys, color="#2e7d32", alpha=0.12,
+                     label="honest: stated wait up to 1 s past the reopening")
+    ax.plot(ys, ys, color="#2e7d32", lw=1)
+    kinds = (("checked: long enough", ~p["early"] & ~p["late"], "#1565c0"),
+             ("early: refused after the stated wait", p["early"], "#c62828"),
+             ("over 1 s late", p["late"], "#ef6c00"))
+    for label, mask, colour in kinds:
+        q = p[mask.to_numpy()]
+        if q.empty:
+            continue
+        full = int(points["early"].sum() if "early" in label else points["late"].sum()
+                   if "late" in label else (~points["early"] & ~points["late"]).sum())
+        # a point where the interval is narrower than a pixel, a bar where it is not
+        ax.hlines(q["stated"], q["wait_min"], q["wait_max"], color=colour, lw=1, alpha=0.6)
+        ax.scatter(q["wait_max"], q["stated"], s=5, color=colour, alpha=0.6,
+                   label=f"{label} ({full})")
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel("observed: when the quota reopened after the 429 (s, last refusal .. "
+                  "first admission)", fontsize=8)
     ax.set_ylabel("stated Retry-After (s)")
-    ax.set_title("Stated against observed Retry-After")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Stated Retry-After against when the quota reopened")
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
 
 
 def draw_throughput(ax, tp: dict) -> None:

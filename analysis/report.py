@@ -13,7 +13,7 @@ import numpy as np
 from . import load_levels
 from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
-from .retry_after import RetryAfterAudit, audit_retry_after
+from .retry_after import NARROW_S, RetryAfterAudit, audit_retry_after, describe_audit
 from .rundir import Run
 from .schema import SCHEMA_VERSION
 
@@ -38,12 +38,7 @@ def _clean(value):
 def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
     words = describe(fit)  # as in summary["quota"]["description"]
     words = words[0].upper() + words[1:]
-    ra = {"honest": "Retry-After honest (never early, at most 1 s late)",
-          "optimistic": "Retry-After optimistic: it says to retry before the quota reopens",
-          "conservative": "Retry-After conservative: it asks for over 1 s more than needed",
-          "absent": "429s carry no Retry-After",
-          "insufficient_data": "Retry-After not judged (too few 429s followed by an accept)",
-          }[audit.verdict]
+    ra = audit.headline or describe_audit(audit)[0]  # from the audit's counts, as the page's
     out = f"{words}; {ra}."
     if unavailable.get("count"):
         p50 = unavailable["latency_ms"].get("p50")
@@ -113,6 +108,7 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
         s=summary, img=images, candidates=candidates, latency_rows=rows,
         policies=policies[:12], b=summary["backoff"],
         min_level={"attempts": load_levels.MIN_ATTEMPTS, "span_s": load_levels.MIN_SPAN_S},
+        narrow_s=NARROW_S,
         sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
 
 

@@ -120,10 +120,9 @@ def _share(n: int, of: int) -> str:
 def describe_audit(a: RetryAfterAudit) -> tuple[str, str]:
     """(headline, note): the words, made from the audit's counts and nothing else."""
     if a.verdict in ("absent", "insufficient_data") or not a.evaluable:
-        short = {"absent": "429s carry no Retry-After",
-                 "insufficient_data": "Retry-After not judged (too few 429s followed by an "
-                                      "admission)"}.get(a.verdict, a.verdict)
-        return short, a.note
+        if a.verdict == "absent":
+            return "429s carry no Retry-After", a.note
+        return f"Retry-After not judged: {a.note}", a.note
     early = (f"{_share(a.too_early, a.evaluable)} early, by up to {a.most_early_s:.3g} s"
              if a.too_early else f"none of {a.evaluable} early")
     late = (f"{_share(a.over_1s_late, a.evaluable)} over {LATE_S:g} s late, by up to "

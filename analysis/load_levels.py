@@ -59,6 +59,7 @@ def _row(label: str, g: pd.DataFrame, t0: float) -> dict:
     start = float(t.min()) - t0
     return {"level": label, "start_ts": float(t.min()), "start_s": start,
             "end_s": start + span, "duration_s": span, "attempts": n, "ok": ok,
+            "rate_limited": limited, "unavailable": unavailable,
             "offered_per_s": n * rate, "goodput_per_s": ok * rate,
             "rate_limited_per_s": limited * rate, "unavailable_per_s": unavailable * rate,
             "other_errors_per_s": (n - ok - limited - unavailable) * rate,
@@ -67,10 +68,11 @@ def _row(label: str, g: pd.DataFrame, t0: float) -> dict:
 
 def _short_of(row: dict) -> str | None:
     """Why a level is too small to say anything, or None."""
-    if row["attempts"] < MIN_ATTEMPTS:
-        return f"{row['attempts']} attempts (fewer than {MIN_ATTEMPTS})"
+    n = row["attempts"]
+    if n < MIN_ATTEMPTS:
+        return f"{n} attempt{'s' if n != 1 else ''}, fewer than {MIN_ATTEMPTS}"
     if row["duration_s"] < MIN_SPAN_S:
-        return f"{row['duration_s']:.3g} s long (shorter than {MIN_SPAN_S:g} s)"
+        return f"{row['duration_s']:.3g} s long, shorter than {MIN_SPAN_S:g} s"
     return None
 
 
@@ -153,18 +155,22 @@ def describe_throughput(tp: dict, quota: dict | None = None) -> str:
     overall, sustained, period = tp.get("overall"), tp["sustained_per_s"], tp["quota_period_s"]
     if not overall:
         return "No chat completion attempts."
-    what = "window" if (quota or {}).get("window_s") else "time to refill its burst"
+    q = quota or {}
+    burst = (f"the {_g(period)} s the bucket takes to refill its burst of {q.get('burst')}, "
+             "so its goodput includes that burst" if not q.get("window_s") and period else
+             f"the quota's {_g(period)} s window, so its goodput includes the burst each "
+             "window allows" if period else "")
     words = _quota_words(tp, quota)
     if tp["by"] == "time":
         out = (f"One offered level (the scenario held its load steady), so no curve: "
                f"{overall['attempts']} attempts over {overall['duration_s']:.1f} s "
                f"({_g(overall['offered_per_s'])} offered/s) gave "
                f"{_g(overall['goodput_per_s'])} ok/s ({overall['ok']} accepted), error "
-               f"fraction {overall['error_fraction']:.3f}.") + words
+               f"fraction {overall['error_fraction']:.3f} ({overall['rate_limited']} × 429, "
+               f"{overall['unavailable']} × 503).") + words
         if sustained and period and overall["goodput_per_s"] > 1.1 * sustained:
-            out += (f" The run lasted {overall['duration_s'] / period:.2g} × the quota's "
-                    f"{_g(period)} s {what}, so its goodput includes the burst each one allows "
-                    "and reads above the sustained rate.")
+            out += (f" The run lasted {overall['duration_s'] / period:.2g} × {burst} and "
+                    "reads above the sustained rate.")
         if tp["levels_shorter_than_period"]:
             out += (f" The time slices in the table are shorter than that {_g(period)} s: a "
                     "slice's goodput swings with the quota's bursts.")
@@ -188,6 +194,7 @@ def describe_throughput(tp: dict, quota: dict | None = None) -> str:
     if tp["levels_shorter_than_period"]:
         spans = [r["duration_s"] for r in levels]
         best = max(r["goodput_per_s"] for r in levels)
+        what = "window" if q.get("window_s") else "refill time for a burst"
         out += (f" Its levels last {min(spans):.2g}–{max(spans):.2g} s, shorter than the "
                 f"quota's {_g(period)} s {what}: a level's goodput (best "
                 f"{_g(best)} ok/s) includes the bursts the quota allows and is not a sustained "

@@ -114,7 +114,9 @@ def against_model(events: pd.DataFrame, fit: QuotaFit) -> dict:
 
 
 def _share(n: int, of: int) -> str:
-    return f"{n} of {of} ({n / of:.1%})" if of else f"{n}"
+    pct = 100 * n / of if of else 0.0
+    # 1 of 8664 is 0.012%, not 0.0%
+    return f"{n} of {of} ({pct:.1f}%)" if pct >= 1 or n == 0 else f"{n} of {of} ({pct:.2g}%)"
 
 
 def describe_audit(a: RetryAfterAudit) -> tuple[str, str]:

@@ -191,6 +191,12 @@ def check_throughput(truth: dict, text: str, events: list[dict]) -> None:
     goodput = number(r"gave ([0-9.,]+) ok/s", head)
     accepted = number(r"\(([0-9,]+) accepted\)", head)
     assert (attempts, accepted) == (len(chat), len(ok))
+    refused = number(r"\((\d+) × 429", head)
+    unavailable = number(r"(\d+) × 503\)", head)
+    assert (refused, unavailable) == (sum(e["status"] == 429 for e in chat),
+                                      sum(e["status"] == 503 for e in chat))
+    error_fraction = number(r"error fraction ([0-9.]+)", head)
+    assert error_fraction == pytest.approx(1 - len(ok) / len(chat), abs=0.0005)
     assert seconds == pytest.approx(span, abs=0.06)
     assert goodput == pytest.approx(len(ok) / span, rel=0.01)
     q = truth["quota"]
@@ -229,11 +235,15 @@ def test_headlines_are_right_against_the_profile(profile, runs, tmp_path):
     text = page_text(run_dir)
     events = rows(run_dir)
     q = truth["quota"]
-    quota_words = text["quota"]
+    quota_words = text["quota-headline"]
     if profile == "busy":
         # 50/s per key with bursts of 100: 12 s of a tight loop never reach it
-        reached = number(r"No rate limit observed at up to ([0-9.]+) requests/s", quota_words)
+        reached = number(r"(?i)No rate limit observed at up to ([0-9.]+) requests/s", quota_words)
         assert reached < q["rate_per_s"]
+        ok = [e["sent_ts"] for e in events if e["endpoint"] == CHAT and 200 <= e["status"] < 300]
+        decided = [e["sent_ts"] for e in events if e["endpoint"] == CHAT and e["status"] in
+                   (200, 201, 202, 204, 400, 403, 404, 409, 422, 429, 503)]
+        assert reached == pytest.approx(len(ok) / (max(decided) - min(decided)), rel=0.02)
         assert sum(1 for e in events if e["status"] == 503) > 0, "busy should refuse some"
     else:
         check_quota(q, quota_words)

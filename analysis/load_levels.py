@@ -81,10 +81,12 @@ def sustained_rate(quota: dict | None) -> tuple[float | None, float | None]:
     its scope is unknown), and the time it takes to show it: the window, or the time a
     token bucket needs to refill its burst."""
     q = quota or {}
-    rate, scope = q.get("rate_per_s"), q.get("scope")
+    rate, scope, keys = q.get("rate_per_s"), q.get("scope"), int(q.get("keys") or 1)
+    if scope == "unknown" and keys <= 1:
+        scope = "global"  # one key: per key and shared are the same rate
     if not rate or scope not in ("per_key", "global"):
         return None, None
-    total = rate * max(int(q.get("keys") or 1), 1) if scope == "per_key" else rate
+    total = rate * max(keys, 1) if scope == "per_key" else rate
     period = q.get("window_s") or ((q.get("burst") or 0) / rate or None)
     return float(total), (float(period) if period else None)
 
@@ -144,9 +146,10 @@ def _quota_words(tp: dict, quota: dict | None) -> str:
     sustained = tp["sustained_per_s"]
     if sustained is None:
         return ""
-    how = (f"{q['rate_per_s']:g}/s per key × {q.get('keys') or 1} key"
-           f"{'s' if (q.get('keys') or 1) != 1 else ''}" if q.get("scope") == "per_key"
-           else f"{q['rate_per_s']:g}/s shared by all keys")
+    keys = q.get("keys") or 1
+    how = (f"{q['rate_per_s']:g}/s per key × {keys} key{'s' if keys != 1 else ''}"
+           if q.get("scope") == "per_key" else f"{q['rate_per_s']:g}/s shared by all keys"
+           if q.get("scope") == "global" else f"{q['rate_per_s']:g}/s on the run's one key")
     return f" The fitted quota sustains {_g(sustained)} ok/s ({how})."
 
 
@@ -179,7 +182,11 @@ def describe_throughput(tp: dict, quota: dict | None = None) -> str:
     if not levels:
         return "No load level had enough attempts to say anything." + words
     sat = tp["saturation"]
-    if sat is None:
+    if tp["levels_shorter_than_period"]:
+        best = max(levels, key=lambda r: r["goodput_per_s"])
+        out = (f"Best level {best['level']}: {_g(best['offered_per_s'])} offered/s gave "
+               f"{_g(best['goodput_per_s'])} ok/s.")
+    elif sat is None:
         r = levels[0]
         out = (f"One load level with enough attempts ({r['level']}): {_g(r['offered_per_s'])} "
                f"offered/s gave {_g(r['goodput_per_s'])} ok/s.")
@@ -192,13 +199,12 @@ def describe_throughput(tp: dict, quota: dict | None = None) -> str:
                "did not offer enough to find where it stops growing.")
     out += words
     if tp["levels_shorter_than_period"]:
-        spans = [r["duration_s"] for r in levels]
-        best = max(r["goodput_per_s"] for r in levels)
+        lo, hi = (f"{f(r['duration_s'] for r in levels):.2g}" for f in (min, max))
         what = "window" if q.get("window_s") else "refill time for a burst"
-        out += (f" Its levels last {min(spans):.2g}–{max(spans):.2g} s, shorter than the "
-                f"quota's {_g(period)} s {what}: a level's goodput (best "
-                f"{_g(best)} ok/s) includes the bursts the quota allows and is not a sustained "
-                "rate.")
+        out += (f" Its levels last {lo if lo == hi else f'{lo}–{hi}'} s, shorter than the "
+                f"quota's {_g(period)} s {what}: a level's goodput includes the bursts the "
+                "quota allows and is not a sustained rate, so no saturation point is read "
+                "from them.")
     return out
 
 

@@ -104,7 +104,8 @@ def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
                   "first admission)", fontsize=8)
     ax.set_ylabel("stated Retry-After (s)")
     ax.set_title("Stated Retry-After against when the quota reopened")
-    ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+    ax.legend(loc="upper center", fontsize=7, bbox_to_anchor=(0.5, -0.2), ncol=2,
+              frameon=False)
 
 
 def draw_throughput(ax, tp: dict) -> None:
@@ -188,7 +189,7 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
     plan = [("status_timeline", lambda ax: draw_status_timeline(ax, chat)),
             ("accepts", lambda ax: draw_accepts(ax, chat, fit,
                                                 fitted_window_starts(fit, events))),
-            ("retry_after", lambda ax: draw_retry_after(ax, audit_points)),
+            ("retry_after", lambda ax: draw_retry_after(ax, audit_points), (8, 4.2)),
             ("throughput", lambda ax: draw_throughput(ax, throughput), (8, 4.2)),
             ("latency", lambda ax: draw_latency(ax, chat))]
     for name, draw, *size in plan:

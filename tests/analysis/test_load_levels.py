@@ -102,14 +102,20 @@ def test_sweep_levels_saturation_and_steps_shorter_than_the_window():
     assert tp["knee"]["level"] == "rate-5"  # 10 of 25 refused
     assert tp["sustained_per_s"] == 1.0 and tp["levels_shorter_than_period"] is True
     words = tp["headline"]
-    assert "stops growing at about 5 offered requests/s (3 ok/s, level rate-5)" in words
-    assert "sustains 1 ok/s" in words and "shorter than the quota's 10 s window" in words
+    assert words.startswith("Best level rate-5: 5 offered/s gave 3 ok/s.")
+    assert "sustains 1 ok/s" in words and "levels last 5 s, shorter than the quota's 10 s " \
+        "window" in words and "stops growing" not in words
+    # The same levels against a quota whose window they outlast: a saturation point.
+    words = throughput(sweep(), QUOTA | {"keys": 1, "window_s": 2.0})["headline"]
+    assert words.startswith("Goodput stops growing at about 5 offered requests/s (3 ok/s, "
+                            "level rate-5).")
 
 
 def test_sustained_rate_by_scope_and_family():
     assert sustained_rate(QUOTA) == (2.0, 10.0)
     assert sustained_rate(QUOTA | {"scope": "global"}) == (1.0, 10.0)
-    assert sustained_rate(QUOTA | {"scope": "unknown"}) == (None, None)
+    assert sustained_rate(QUOTA | {"scope": "unknown"}) == (None, None)  # 2 keys: 1 or 2/s?
+    assert sustained_rate(QUOTA | {"scope": "unknown", "keys": 1}) == (1.0, 10.0)
     bucket = {"algorithm": "token_bucket", "scope": "per_key", "rate_per_s": 2.0, "burst": 10,
               "window_s": None, "keys": 3}
     assert sustained_rate(bucket) == (6.0, 5.0)  # 10 tokens refill in 5 s

@@ -41,10 +41,19 @@ def profile_truth(name: str) -> dict:
     return merged
 
 
-def run_and_report(profile: str, folder: Path) -> tuple[Path, str]:
-    run_dir = folder / profile
+# A run beside the reference profiles: a token bucket whose every 429 says "wait 5 s" when
+# the next token is at most 0.5 s away.
+SLOW_RETRY_AFTER = ("token-bucket", ["quota.retry_after='constant'",
+                                     "quota.retry_after_constant_s=5"])
+
+
+def run_and_report(name: str, folder: Path) -> tuple[Path, str]:
+    profile, overrides = SLOW_RETRY_AFTER if name == "slow-retry-after" else (name, [])
+    run_dir = folder / name
     cmd = [sys.executable, "-m", "locustfiles.run", "tight_loop", "--profile", profile,
-           "--run-dir", str(run_dir), "--duration", "12s", "--users", USERS.get(profile, "4")]
+           "--run-dir", str(run_dir), "--duration", "12s", "--users", USERS.get(name, "4")]
+    for o in overrides:
+        cmd += ["--gateway-set", o]
     out = []
     for args in (cmd, [sys.executable, "-m", "analysis", "report", str(run_dir)]):
         proc = subprocess.run(args, capture_output=True, text=True, timeout=240, cwd=ROOT,
@@ -57,8 +66,11 @@ def run_and_report(profile: str, folder: Path) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def runs(request, tmp_path_factory):
     """Every profile this session selected, run and reported two at a time."""
-    wanted = sorted({item.callspec.params["profile"] for item in request.session.items
-                     if item.module is sys.modules[__name__] and hasattr(item, "callspec")})
+    mine = [item for item in request.session.items if item.module is sys.modules[__name__]]
+    wanted = sorted({item.callspec.params["profile"] for item in mine
+                     if hasattr(item, "callspec")})
+    if any(item.name == "test_a_wait_far_longer_than_needed_is_conservative" for item in mine):
+        wanted.append("slow-retry-after")
     folder = tmp_path_factory.mktemp("profiles")
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {p: pool.submit(run_and_report, p, folder) for p in wanted}
@@ -264,3 +276,18 @@ def test_headlines_are_right_against_the_profile(profile, runs, tmp_path):
     decoded = re.search(r'data-images-ok="(\d+)/(\d+)"', dom)
     assert decoded, dom[-2000:]
     assert images >= 5 and decoded.groups() == (str(images), str(images))
+
+
+def test_a_wait_far_longer_than_needed_is_conservative(runs):
+    run_dir, _ = runs["slow-retry-after"].result()
+    text = page_text(run_dir)
+    head = text["retry-after-headline"]
+    checked = int(re.search(r"(\d+) were followed by an admission and checked", head).group(1))
+    assert checked > 0
+    assert head.startswith(f"Retry-After conservative: none of {checked} early; "), head
+    late = re.search(r"(\d+) of (\d+) \(([0-9.]+)%\) over 1 s late, by up to ([0-9.]+) s", head)
+    assert late, head
+    assert int(late.group(2)) == checked and int(late.group(1)) > 0.5 * checked
+    # 5 s stated where the next of 2 tokens a second is at most 0.5 s away
+    assert 4.0 <= float(late.group(4)) <= 5.0
+    assert "Retry-After conservative:" in text["verdict"]

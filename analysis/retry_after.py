@@ -1,12 +1,12 @@
 """Does Retry-After tell the truth? Each 429's stated wait against the observed reopening.
 
-A quota decides when a request arrives, so the timeline is the send times (the one-way delay
-is alike for every request). After a 429 sent at `s` that said "wait RA", the quota reopened
-somewhere in the bracket (the last refusal before the first admission sent after `s`, that
-admission], for the same key, or for anyone when the quota is global; another client on the
-key may be the one the quota admitted. The stated wait is early when a request sent after
-s + RA was still refused, and over 1 s late when the quota admitted a request more than 1 s
-before s + RA. The verdict and its words are made from those counts (see RULE), and the
+A quota decides when a request arrives, so the timeline is the send times. After a 429 sent
+at `s` and answered at `r` that said "wait RA", the quota reopened somewhere in the bracket
+(the last refusal before the first admission sent after `s`, that admission], for the same
+key, or for anyone when the quota is global; another client on the key may be the one the
+quota admitted. The stated wait is early when a request sent after r + RA was still refused,
+and over 1 s late when the quota admitted a request more than 1 s before s + RA: a loaded
+client that sends late is not read as a lying server. The verdict and its words are made from those counts (see RULE), and the
 figure draws the same brackets. The probe scenario's timed retries (attempt 2 at f x RA) are
 counted apart: a refusal at f >= 1 is direct evidence of optimism.
 """
@@ -27,9 +27,10 @@ OPTIMISTIC_SHARE = 0.05
 CONSERVATIVE_SHARE = 0.5
 RULE = (f"Each 429's stated wait is checked against the interval in which the quota "
         f"reopened after it: from the last refusal to the first admission (same key, or any "
-        f"key for a shared quota). It is early when a request sent after the wait ran out was "
-        f"still refused, and over {LATE_S:g} s late when a request was admitted more than "
-        f"{LATE_S:g} s before it ran out ({TOL_S * 1000:g} ms allowed for timing either way). "
+        f"key for a shared quota). It is early when a request sent after the wait ran out "
+        f"(counted from the 429's reply) was still refused, and over {LATE_S:g} s late when a "
+        f"request was admitted more than {LATE_S:g} s before it ran out (counted from the "
+        f"429's send); {TOL_S * 1000:g} ms are allowed for timing either way. "
         f"Optimistic: more than {OPTIMISTIC_SHARE:.0%} of the checked 429s early. "
         f"Conservative: otherwise, more than {CONSERVATIVE_SHARE:.0%} over {LATE_S:g} s late. "
         f"Honest: neither.")
@@ -60,8 +61,11 @@ class RetryAfterAudit:
 
 
 def _brackets(group: pd.DataFrame) -> pd.DataFrame:
-    """For each 429 of one quota stream: the bracket in which the quota reopened after it,
-    as waits from its send (`wait_min` .. `wait_max`; NaN when nothing was admitted later)."""
+    """For each 429 of one quota stream: the wait it needed, bracketed. The quota reopened
+    between the last refusal and the first admission after it, and decided the 429 between
+    its send and its reply, so the wait from that decision was at least (last refusal - reply)
+    and at most (first admission - send): `wait_min` .. `wait_max`, NaN when nothing was
+    admitted later."""
     g = group.sort_values("sent_ts", kind="stable")
     sent = g["sent_ts"].to_numpy(float)
     ok = ((g["status"] >= 200) & (g["status"] < 300)).to_numpy()
@@ -69,6 +73,8 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     ok_sent, rej_sent = sent[ok], sent[rej]
     rows = g[rej]
     s = rows["sent_ts"].to_numpy(float)
+    # The quota decided the 429 somewhere between its send and its reply.
+    recv = s + rows["latency_ms"].fillna(0).to_numpy(float) / 1000
     nxt = np.searchsorted(ok_sent, s, "right")
     has = nxt < len(ok_sent)
     opens_by = np.where(has, ok_sent[np.minimum(nxt, max(len(ok_sent) - 1, 0))], np.nan) \
@@ -79,7 +85,7 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "key_id": rows["key_id"].astype(str).to_numpy(), "sent": s,
         "stated": rows["retry_after_s"].to_numpy(float),
-        "wait_min": opens_after - s, "wait_max": opens_by - s,
+        "wait_min": np.maximum(opens_after - recv, 0), "wait_max": opens_by - s,
         "phase": rows["phase"].astype(str).to_numpy()})
 
 

@@ -6,9 +6,10 @@ at `s` and answered at `r` that said "wait RA", the quota reopened somewhere in 
 key, or for anyone when the quota is global; another client on the key may be the one the
 quota admitted. The stated wait is early when a request sent after r + RA was still refused,
 and over 1 s late when the quota admitted a request more than 1 s before s + RA: a loaded
-client that sends late is not read as a lying server. The verdict and its words are made from those counts (see RULE), and the
-figure draws the same brackets. The probe scenario's timed retries (attempt 2 at f x RA) are
-counted apart: a refusal at f >= 1 is direct evidence of optimism.
+client that sends late is not read as a lying server. The verdict and its words are made
+from those counts (see RULE), and the figure draws the same brackets. The probe scenario's
+timed retries (attempt 2 at f x RA) are counted apart: a refusal at f >= 1 is direct evidence
+of optimism.
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ at `s` and answered at `r` that said "wait RA", the quota reopened somewhere in 
 (the last refusal before the first admission sent after `s`, that admission], for the same
 key, or for anyone when the quota is global; another client on the key may be the one the
 quota admitted. The stated wait is early when a request sent after r + RA was still refused,
-and over 1 s late when the quota admitted a request more than 1 s before s + RA: a loaded
-client that sends late is not read as a lying server. The verdict and its words are made
-from those counts (see RULE), and the figure draws the same brackets. The probe scenario's
-timed retries (attempt 2 at f x RA) are counted apart: a refusal at f >= 1 is direct evidence
-of optimism.
+and over 1 s late when the quota admitted a request that was answered more than 1 s before
+s + RA: a loaded client whose send stamps run ahead is not read as a lying server. The
+verdict and its words are made from those counts (see RULE), and the figure draws the same
+brackets. The probe scenario's timed retries (attempt 2 at f x RA) are counted apart: a
+refusal at f >= 1 is direct evidence of optimism.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ RULE = (f"Each 429's stated wait is checked against the interval in which the qu
         f"reopened after it: from the last refusal to the first admission (same key, or any "
         f"key for a shared quota). It is early when a request sent after the wait ran out "
         f"(counted from the 429's reply) was still refused, and over {LATE_S:g} s late when a "
-        f"request was admitted more than {LATE_S:g} s before it ran out (counted from the "
-        f"429's send); {TOL_S * 1000:g} ms are allowed for timing either way. "
+        f"request admitted had its reply more than {LATE_S:g} s before it ran out (counted "
+        f"from the 429's send); {TOL_S * 1000:g} ms are allowed for timing either way. "
         f"Optimistic: more than {OPTIMISTIC_SHARE:.0%} of the checked 429s early. "
         f"Conservative: otherwise, more than {CONSERVATIVE_SHARE:.0%} over {LATE_S:g} s late. "
         f"Honest: neither.")
@@ -63,30 +63,36 @@ class RetryAfterAudit:
 
 def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     """For each 429 of one quota stream: the wait it needed, bracketed. The quota reopened
-    between the last refusal and the first admission after it, and decided the 429 between
-    its send and its reply, so the wait from that decision was at least (last refusal - reply)
-    and at most (first admission - send): `wait_min` .. `wait_max`, NaN when nothing was
-    admitted later."""
+    between the last refusal and the first admission after it, and decided each request
+    between its send and its reply, so the wait from the 429's decision was at least (last
+    refusal's send - the 429's reply) and at most (first admission's reply - the 429's send):
+    `wait_min` .. `wait_max`, NaN when nothing was admitted later."""
     g = group.sort_values("sent_ts", kind="stable")
     sent = g["sent_ts"].to_numpy(float)
     ok = ((g["status"] >= 200) & (g["status"] < 300)).to_numpy()
     rej = (g["status"] == 429).to_numpy()
     ok_sent, rej_sent = sent[ok], sent[rej]
+    # An admission was decided before its reply began; a send stamp can run ahead of the real
+    # send on a loaded client, so the reply is the bound that holds.
+    ok_reply = ok_sent + g["ttfb_ms"].fillna(g["latency_ms"]).fillna(0).to_numpy(float)[ok] / 1000
     rows = g[rej]
     s = rows["sent_ts"].to_numpy(float)
     # The quota decided the 429 somewhere between its send and its reply.
     recv = s + rows["latency_ms"].fillna(0).to_numpy(float) / 1000
     nxt = np.searchsorted(ok_sent, s, "right")
     has = nxt < len(ok_sent)
-    opens_by = np.where(has, ok_sent[np.minimum(nxt, max(len(ok_sent) - 1, 0))], np.nan) \
-        if len(ok_sent) else np.full(len(s), np.nan)
+    first = np.minimum(nxt, max(len(ok_sent) - 1, 0))
+    opens_by = np.where(has, ok_sent[first], np.nan) if len(ok_sent) else np.full(len(s), np.nan)
+    reply_by = np.where(has, ok_reply[first], np.nan) if len(ok_sent) else opens_by
     last = np.searchsorted(rej_sent, np.nan_to_num(opens_by, nan=np.inf), "left") - 1
     last_sent = rej_sent[np.clip(last, 0, len(rej_sent) - 1)]
     opens_after = np.where(has, np.maximum(last_sent, s), np.nan)
     return pd.DataFrame({
         "key_id": rows["key_id"].astype(str).to_numpy(), "sent": s,
         "stated": rows["retry_after_s"].to_numpy(float),
-        "wait_min": np.maximum(opens_after - recv, 0), "wait_max": opens_by - s,
+        "wait_min": np.maximum(opens_after - recv, 0), "wait_max": reply_by - s,
+        # the estimate, if every request took as long from send to decision: for error figures
+        "est_min": np.maximum(opens_after - s, 0), "est_max": opens_by - s,
         "phase": rows["phase"].astype(str).to_numpy()})
 
 
@@ -197,9 +203,9 @@ def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfter
                               late=pts["stated"] - pts["wait_max"] > LATE_S + TOL_S)
     if fit is not None and fit.agreement and fit.agreement >= 0.95:
         audit.error_vs_model_s = against_model(events, fit)
-    narrow = (pts["wait_max"] - pts["wait_min"]) <= NARROW_S
+    narrow = (pts["est_max"] - pts["est_min"]) <= NARROW_S
     if narrow.any():
-        observed = (pts["wait_min"] + pts["wait_max"]) / 2
+        observed = (pts["est_min"] + pts["est_max"]) / 2
         audit.error_s = _quantiles((pts["stated"] - observed)[narrow].to_numpy())
     return audit
 

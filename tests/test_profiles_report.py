@@ -225,7 +225,8 @@ def check_throughput(truth: dict, text: str, events: list[dict]) -> None:
     else:
         allowed = keys * q["limit"] * (math.ceil(span / q["window_s"]) + 1)
     assert len(ok) <= allowed
-    assert ("reads above the sustained rate" in head) == (goodput > 1.1 * sustained), head
+    if abs(goodput / sustained - 1.1) > 0.01:  # the page decides on unrounded figures
+        assert ("reads above the sustained rate" in head) == (goodput > 1.1 * sustained), head
 
 
 def check_unavailable(text: str, events: list[dict]) -> None:

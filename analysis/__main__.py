@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from .rundir import (RunError, check_run_folder, comparable_runs, list_runs, load_run,
-                     newest_run, read_manifest, read_summary, write_page, write_report,
-                     write_runs_index)
+from .rundir import (RunError, check_run_folder, comparable_runs, kept_results, list_runs,
+                     load_run, newest_run, read_manifest, read_summary, write_page,
+                     write_report, write_runs_index)
 from .schema import REPORTS_DIR_ENV, reports_dir
 
 
@@ -68,14 +68,24 @@ def _finish(run, summary, figures, html) -> None:
     _refresh_index(run.path.parent)
 
 
-def cmd_report(args) -> int:
+def _rebuild(run, say):
+    """The report rebuilt from the events, keeping the results only live traffic made."""
     from .report import build_report  # matplotlib and jinja2 only when needed
 
+    kept, notes = kept_results(run.path)
+    run.problems.extend(notes)
+    if kept:
+        say(f"keeping {', '.join(kept)} from the earlier summary.json (they needed live "
+            "traffic; make tune makes them again)")
+    return build_report(run, progress=say, backoff=kept.get("backoff"))
+
+
+def cmd_report(args) -> int:
     say = _progress(time.monotonic())
     run = _open_run(args, say)
     if run is None:
         return 2
-    _finish(run, *build_report(run, progress=say))
+    _finish(run, *_rebuild(run, say))
     return 0 if len(run.events) else 1
 
 
@@ -156,7 +166,6 @@ def _side(path: Path, out_dir: Path, say):
     """A run as the comparison shows it: its summary.json when usable, else rebuilt (and
     saved with its page, as `report` would) from the events."""
     from .compare import Side, summary_problem
-    from .report import build_report
 
     notes = []
     summary, problem = read_summary(path)
@@ -167,7 +176,7 @@ def _side(path: Path, out_dir: Path, say):
             print(f"analysis: {path}: {problem}; rebuilding it from the events", file=sys.stderr)
             notes.append(f"{problem}; rebuilt from the events")
         run = load_run(path, progress=say)
-        summary, figures, html = build_report(run, progress=say)
+        summary, figures, html = _rebuild(run, say)
         page = write_report(run, summary, figures, html)
         print(f"report: {page}")
     manifest, _ = read_manifest(path)

@@ -11,9 +11,13 @@ import numpy as np
 import pandas as pd
 
 from .quota import CHAT
+from .throughput_words import describe_throughput
 
 SATURATION_GAIN = 0.05  # goodput growing by less than this share no longer counts as growth
 KNEE_ERRORS = 0.05
+# A level smaller than this says nothing: it is left out, and the page says so.
+MIN_ATTEMPTS = 10
+MIN_SPAN_S = 0.5
 PERCENTILES = (50, 90, 99)
 # Probe phases are a procedure, not load levels.
 PROBE_PHASES = {"burst", "sustained", "split", "retry_after_wait", "retry_after_probe"}
@@ -23,55 +27,114 @@ def chat_attempts(events: pd.DataFrame) -> pd.DataFrame:
     return events[events["endpoint"] == CHAT]
 
 
-def _levels(chat: pd.DataFrame, bins: int = 20) -> pd.Series:
+def _levels(chat: pd.DataFrame, bins: int = 20) -> tuple[pd.Series, str]:
+    """Each attempt's load level, and what the levels are: "phase" (offered levels the
+    scenario named) or "time" (slices of one offered level)."""
     phases = chat["phase"].astype(str)
     named = set(phases.unique()) - {""}
     if len(named) >= 2 and not named <= PROBE_PHASES:
-        return phases
+        return phases, "phase"
     t = chat["intended_ts"].to_numpy(float)
-    span = float(t.max() - t.min()) if len(t) else 0.0
+    span = float(t.max() - t.min())
     width = max(1.0, span / bins)
-    start = t.min() if len(t) else 0.0
-    index = np.floor((t - start) / width).astype(int)
-    # Label each slice once, not each event (a run may hold millions).
-    names = [f"{i * width:.0f}-{(i + 1) * width:.0f} s" for i in range(index.max() + 1)] \
-        if len(index) else []
-    return pd.Series(pd.Categorical.from_codes(index, categories=names), index=chat.index
-                     ).astype(str) if len(index) else pd.Series([], dtype=str)
+    index = np.floor((t - t.min()) / width).astype(int)
+    return pd.Series(index, index=chat.index), "time"
 
 
-def throughput(events: pd.DataFrame) -> dict:
-    """Per load level: offered attempts/s, goodput (ok/s), 429/s, 503/s, error fraction; and
-    the saturation point, where goodput stops growing with offered load."""
+def _span(t: np.ndarray) -> float:
+    """From the first intended send to the last, plus one mean gap: n attempts at a steady
+    rate r span n / r."""
+    n = len(t)
+    gap = float(t.max() - t.min()) / (n - 1) if n > 1 else 0.0
+    return float(t.max() - t.min()) + gap
+
+
+def _row(label: str, g: pd.DataFrame, t0: float) -> dict:
+    t = g["intended_ts"].to_numpy(float)
+    n, span = len(g), _span(t)
+    outcome = g["outcome"].astype(str)
+    ok = int((outcome == "ok").sum())
+    limited = int((outcome == "rate_limited").sum())
+    unavailable = int((outcome == "unavailable").sum())
+    rate = 1 / span if span > 0 else np.nan
+    start = float(t.min()) - t0
+    return {"level": label, "start_ts": float(t.min()), "start_s": start,
+            "end_s": start + span, "duration_s": span, "attempts": n, "ok": ok,
+            "rate_limited": limited, "unavailable": unavailable,
+            "offered_per_s": n * rate, "goodput_per_s": ok * rate,
+            "rate_limited_per_s": limited * rate, "unavailable_per_s": unavailable * rate,
+            "other_errors_per_s": (n - ok - limited - unavailable) * rate,
+            "error_fraction": (n - ok) / n}
+
+
+def _short_of(row: dict) -> str | None:
+    """Why a level is too small to say anything, or None."""
+    n = row["attempts"]
+    if n < MIN_ATTEMPTS:
+        return f"{n} attempt{'s' if n != 1 else ''}, fewer than {MIN_ATTEMPTS}"
+    if row["duration_s"] < MIN_SPAN_S:
+        return f"{row['duration_s']:.3g} s long, shorter than {MIN_SPAN_S:g} s"
+    return None
+
+
+def sustained_rate(quota: dict | None) -> tuple[float | None, float | None]:
+    """The fitted quota's sustained ok/s over every key the run used (None when the quota or
+    its scope is unknown), and the time it takes to show it: the window, or the time a
+    token bucket needs to refill its burst."""
+    q = quota or {}
+    rate, scope, keys = q.get("rate_per_s"), q.get("scope"), int(q.get("keys") or 1)
+    if scope == "unknown" and keys <= 1:
+        scope = "global"  # one key: per key and shared are the same rate
+    if not rate or scope not in ("per_key", "global"):
+        return None, None
+    total = rate * max(keys, 1) if scope == "per_key" else rate
+    period = q.get("window_s") or ((q.get("burst") or 0) / rate or None)
+    return float(total), (float(period) if period else None)
+
+
+def throughput(events: pd.DataFrame, quota: dict | None = None) -> dict:
+    """Per load level: offered attempts/s, goodput (ok/s), 429/s, 503/s, error fraction; the
+    whole run's figures; the fitted quota's sustained rate to hold goodput against; and, when
+    the scenario offered several levels, the saturation point, where goodput stops growing.
+
+    Levels with too few attempts or too short a span are left out (listed in `left_out`): a
+    final 1 ms slice with one success is not 1000 ok/s."""
     chat = chat_attempts(events)
     if chat.empty:
-        return {"levels": [], "saturation": None, "knee": None, "by": None}
-    levels = _levels(chat)
-    by = "phase" if levels.equals(chat["phase"].astype(str)) else "time"
-    rows = []
-    order = pd.unique(levels)
-    for label in order:
-        g = chat[levels == label]
-        t = g["intended_ts"].to_numpy(float)
-        n = len(g)
-        # The level lasted from its first intended send to its last, plus one mean gap.
-        duration = float(t.max() - t.min()) + (float(t.max() - t.min()) / max(n - 1, 1))
-        duration = max(duration, 1e-3)
-        outcome = g["outcome"].astype(str)
-        ok = int((outcome == "ok").sum())
-        limited = int((outcome == "rate_limited").sum())
-        unavailable = int((outcome == "unavailable").sum())
-        rows.append({"level": str(label), "start_ts": float(t.min()), "duration_s": duration,
-                     "attempts": n, "offered_per_s": n / duration, "goodput_per_s": ok / duration,
-                     "rate_limited_per_s": limited / duration,
-                     "unavailable_per_s": unavailable / duration,
-                     "other_errors_per_s": (n - ok - limited - unavailable) / duration,
-                     "error_fraction": (n - ok) / n})
-    return {"levels": rows, "by": by, "saturation": saturation(rows),
-            "knee": next(({"level": r["level"], "offered_per_s": r["offered_per_s"],
-                           "error_fraction": r["error_fraction"]}
-                          for r in sorted(rows, key=lambda r: r["offered_per_s"])
-                          if r["error_fraction"] > KNEE_ERRORS), None)}
+        return {"levels": [], "left_out": [], "saturation": None, "knee": None, "by": None,
+                "offered_levels": 0, "overall": None, "sustained_per_s": None,
+                "quota_period_s": None, "levels_shorter_than_period": False,
+                "headline": "No chat completion attempts."}
+    levels, by = _levels(chat)
+    t0 = float(chat["intended_ts"].min())
+    rows, left_out = [], []
+    for key in pd.unique(levels):
+        g = chat[(levels == key).to_numpy()]
+        label = str(key)
+        if by == "time":
+            a = float(g["intended_ts"].min()) - t0
+            label = f"{a:.1f}-{a + _span(g['intended_ts'].to_numpy(float)):.1f} s"
+        row = _row(label, g, t0)
+        why = _short_of(row)
+        if why:
+            left_out.append({"level": label, "attempts": row["attempts"],
+                             "duration_s": row["duration_s"], "why": why})
+        else:
+            rows.append(row)
+    sustained, period = sustained_rate(quota)
+    several = by == "phase" and len(rows) >= 2
+    tp = {"levels": rows, "left_out": left_out, "by": by,
+          "offered_levels": len(rows) if by == "phase" else 1,
+          "overall": _row("whole run", chat, t0), "sustained_per_s": sustained,
+          "quota_period_s": period,
+          "levels_shorter_than_period": bool(period and rows and any(
+              r["duration_s"] < period for r in rows)),
+          "saturation": saturation(rows) if several else None,
+          "knee": next(({"level": r["level"], "offered_per_s": r["offered_per_s"],
+                         "error_fraction": r["error_fraction"]}
+                        for r in sorted(rows, key=lambda r: r["offered_per_s"])
+                        if r["error_fraction"] > KNEE_ERRORS), None) if several else None}
+    return tp | {"headline": describe_throughput(tp, quota)}
 
 
 def saturation(rows: list[dict]) -> dict | None:

@@ -14,10 +14,8 @@ import pandas as pd  # noqa: E402
 from .backoff_plot import draw_backoff  # noqa: E402
 from .phase_plot import shade_phases  # noqa: E402
 from .quota import CHAT, QuotaFit, fitted_window_starts  # noqa: E402
-
-COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
-           "other": "#6d6d6d"}
-MAX_POINTS = 20_000  # per series: more only slows the drawing
+from .plots_evidence import (COLOURS, MAX_POINTS, draw_retry_after,  # noqa: E402
+                             draw_throughput)
 
 
 def _outcome_group(outcome: pd.Series) -> pd.Series:
@@ -74,49 +72,6 @@ def draw_accepts(ax, chat: pd.DataFrame, fit: QuotaFit, window_marks: np.ndarray
     ax.legend(loc="upper left", fontsize=8)
 
 
-def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
-    """Stated Retry-After against the observed reopening (bracket midpoint)."""
-    if points is None or points.empty:
-        ax.text(0.5, 0.5, "no 429 with Retry-After followed by an accept", ha="center",
-                va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return
-    p = points.iloc[:: max(1, len(points) // MAX_POINTS)]
-    observed = (p["opens_after"] + p["opens_by"]) / 2 - p["recv"]
-    ax.scatter(observed, p["stated"], s=6, alpha=0.5, color="#1565c0")
-    hi = float(max(observed.max(), p["stated"].max(), 1)) * 1.05
-    xs = np.array([0, hi])
-    ax.plot(xs, xs, color="#2e7d32", lw=1, label="stated = observed")
-    ax.fill_between(xs, xs, xs + 1, color="#2e7d32", alpha=0.12, label="honest band (+1 s)")
-    ax.set_xlabel("observed wait until the quota reopened (s)")
-    ax.set_ylabel("stated Retry-After (s)")
-    ax.set_title("Stated against observed Retry-After")
-    ax.legend(loc="upper left", fontsize=8)
-
-
-def draw_throughput(ax, levels: list[dict]) -> None:
-    """Goodput and error fraction against offered load."""
-    if not levels:
-        ax.set_axis_off()
-        return
-    rows = sorted(levels, key=lambda r: r["offered_per_s"])
-    x = [r["offered_per_s"] for r in rows]
-    ax.plot(x, [r["goodput_per_s"] for r in rows], "o-", color=COLOURS["ok"],
-            label="goodput (ok/s)")
-    ax.plot(x, x, ":", color="#999", label="offered")
-    ax.set_xlabel("offered load (attempts/s)")
-    ax.set_ylabel("requests/s")
-    ax2 = ax.twinx()
-    ax2.plot(x, [r["error_fraction"] for r in rows], "s--", color=COLOURS["unavailable"],
-             label="error fraction")
-    ax2.set_ylim(0, 1.05)
-    ax2.set_ylabel("error fraction")
-    ax.set_title("Throughput against error rate")
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
-
-
 def draw_latency(ax, chat: pd.DataFrame) -> None:
     """Latency distribution per outcome (log scale)."""
     groups = _outcome_group(chat["outcome"])
@@ -138,7 +93,7 @@ def draw_latency(ax, chat: pd.DataFrame) -> None:
 
 
 def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
-                   levels: list[dict]) -> dict[str, bytes]:
+                   throughput: dict) -> dict[str, bytes]:
     """Draw every figure and close it; return name -> PNG bytes."""
     chat = events[events["endpoint"] == CHAT]
     figures = {}
@@ -147,11 +102,11 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
     plan = [("status_timeline", lambda ax: draw_status_timeline(ax, chat)),
             ("accepts", lambda ax: draw_accepts(ax, chat, fit,
                                                 fitted_window_starts(fit, events))),
-            ("retry_after", lambda ax: draw_retry_after(ax, audit_points)),
-            ("throughput", lambda ax: draw_throughput(ax, levels)),
+            ("retry_after", lambda ax: draw_retry_after(ax, audit_points), (8, 4.2)),
+            ("throughput", lambda ax: draw_throughput(ax, throughput), (8, 4.2)),
             ("latency", lambda ax: draw_latency(ax, chat))]
-    for name, draw in plan:
-        figures[name] = _png(draw)
+    for name, draw, *size in plan:
+        figures[name] = _png(draw, *size)
     return figures
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import load_levels
 from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
-from .retry_after import RetryAfterAudit, audit_retry_after
+from .retry_after import NARROW_S, RetryAfterAudit, audit_retry_after, describe_audit
 from .rundir import Run
 from .schema import SCHEMA_VERSION
 from .streaming import streaming_latency
@@ -39,12 +39,7 @@ def _clean(value):
 def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
     words = describe(fit)  # as in summary["quota"]["description"]
     words = words[0].upper() + words[1:]
-    ra = {"honest": "Retry-After honest (never early, at most 1 s late)",
-          "optimistic": "Retry-After optimistic: it says to retry before the quota reopens",
-          "conservative": "Retry-After conservative: it asks for over 1 s more than needed",
-          "absent": "429s carry no Retry-After",
-          "insufficient_data": "Retry-After not judged (too few 429s followed by an accept)",
-          }[audit.verdict]
+    ra = audit.headline or describe_audit(audit)[0]  # from the audit's counts, as the page's
     out = f"{words}; {ra}."
     if unavailable.get("count"):
         p50 = unavailable["latency_ms"].get("p50")
@@ -68,7 +63,7 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None,
         audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key",
                                   fit)
     say("throughput, latency, 503s")
-    tp = load_levels.throughput(events)
+    tp = load_levels.throughput(events, fit.summary())
     unavailable = load_levels.unavailable(events)
     problems = list(run.problems)
     if len(events) and not (events["endpoint"] == "/v1/chat/completions").any():
@@ -114,6 +109,8 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
     return _TEMPLATES.get_template("report.html").render(
         s=summary, img=images, candidates=candidates, latency_rows=rows,
         policies=policies[:12], b=summary["backoff"],
+        min_level={"attempts": load_levels.MIN_ATTEMPTS, "span_s": load_levels.MIN_SPAN_S},
+        narrow_s=NARROW_S,
         sections=["status", "quota", "retry-after", "throughput", "latency", "keys"])
 
 
@@ -124,7 +121,7 @@ def build_report(run: Run, progress: Callable[[str], None] | None = None,
     if progress:
         progress("drawing figures")
     figures = render_figures(run.events, fit, audit.points,
-                             summary["throughput"]["levels"]) if len(run.events) else {}
+                             summary["throughput"]) if len(run.events) else {}
     if summary["backoff"].get("policies"):
         figures["backoff"] = render_backoff(summary["backoff"])
     return summary, figures, render_html(summary, figures)

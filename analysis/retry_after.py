@@ -1,12 +1,15 @@
 """Does Retry-After tell the truth? Each 429's stated wait against the observed reopening.
 
-For a 429 received at `recv` that said "wait RA", the quota reopened somewhere between the
-last rejection before the next accept and that accept (for the same key, or for anyone when
-the quota is global). So a stated wait is certainly too short when a request sent after
-recv + RA was still refused, and certainly more than a second too long when an accept came
-more than RA - 1 s after recv. The error distribution uses the brackets narrow enough to read
-(tight loops give millisecond brackets). The probe scenario's timed retries (attempt 2 at
-f x RA) are counted apart: a refusal at f >= 1 is direct evidence of optimism.
+A quota decides when a request arrives, so the timeline is the send times. After a 429 sent
+at `s` and answered at `r` that said "wait RA", the quota reopened somewhere in the bracket
+(the last refusal before the first admission sent after `s`, that admission], for the same
+key, or for anyone when the quota is global; another client on the key may be the one the
+quota admitted. The stated wait is early when a request sent after r + RA was still refused,
+and over 1 s late when the quota admitted a request that was answered more than 1 s before
+s + RA: a loaded client whose send stamps run ahead is not read as a lying server. The
+verdict and its words are made from those counts (see RULE), and the figure draws the same
+brackets. The probe scenario's timed retries (attempt 2 at f x RA) are counted apart: a
+refusal at f >= 1 is direct evidence of optimism.
 """
 
 from __future__ import annotations
@@ -19,9 +22,19 @@ import pandas as pd
 from .quota import CHAT, QuotaFit, model_reopenings, quota_events
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
+LATE_S = 1.0  # a wait this much longer than needed costs a client real time
 NARROW_S = 0.5  # a bracket this narrow gives an error figure
 OPTIMISTIC_SHARE = 0.05
 CONSERVATIVE_SHARE = 0.5
+RULE = (f"Each 429's stated wait is checked against the interval in which the quota "
+        f"reopened after it: from the last refusal to the first admission (same key, or any "
+        f"key for a shared quota). It is early when a request sent after the wait ran out "
+        f"(counted from the 429's reply) was still refused, and over {LATE_S:g} s late when a "
+        f"request admitted had its reply more than {LATE_S:g} s before it ran out (counted "
+        f"from the 429's send); {TOL_S * 1000:g} ms are allowed for timing either way. "
+        f"Optimistic: more than {OPTIMISTIC_SHARE:.0%} of the checked 429s early. "
+        f"Conservative: otherwise, more than {CONSERVATIVE_SHARE:.0%} over {LATE_S:g} s late. "
+        f"Honest: neither.")
 
 
 @dataclass
@@ -32,11 +45,15 @@ class RetryAfterAudit:
     evaluable: int = 0
     too_early: int = 0
     over_1s_late: int = 0
+    most_early_s: float | None = None  # the most a stated wait fell short of the bracket
+    most_late_s: float | None = None  # the most it went past the bracket's end
     error_s: dict = field(default_factory=dict)  # stated - observed wait: quantiles
     error_vs_model_s: dict = field(default_factory=dict)  # stated - the fitted model's wait
     probes: dict = field(default_factory=dict)
     note: str = ""
-    points: pd.DataFrame | None = None  # per 429: recv, stated, observed bounds (for plots)
+    headline: str = ""
+    rule: str = RULE
+    points: pd.DataFrame | None = None  # per 429: sent, stated, bracket, early, late
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -45,56 +62,122 @@ class RetryAfterAudit:
 
 
 def _brackets(group: pd.DataFrame) -> pd.DataFrame:
-    """For each 429: the observed reopening bracket after the client received it.
-
-    The client can only act on a 429 once it has it, so the bracket is (the last refusal
-    sent after the 429 arrived, or its arrival; the first accept sent after it arrived].
-    """
+    """For each 429 of one quota stream: the wait it needed, bracketed. The quota reopened
+    between the last refusal and the first admission after it, and decided each request
+    between its send and its reply, so the wait from the 429's decision was at least (last
+    refusal's send - the 429's reply) and at most (first admission's reply - the 429's send):
+    `wait_min` .. `wait_max`, NaN when nothing was admitted later."""
     g = group.sort_values("sent_ts", kind="stable")
     sent = g["sent_ts"].to_numpy(float)
     ok = ((g["status"] >= 200) & (g["status"] < 300)).to_numpy()
     rej = (g["status"] == 429).to_numpy()
     ok_sent, rej_sent = sent[ok], sent[rej]
+    # An admission was decided before its reply began; a send stamp can run ahead of the real
+    # send on a loaded client, so the reply is the bound that holds.
+    ok_reply = ok_sent + g["ttfb_ms"].fillna(g["latency_ms"]).fillna(0).to_numpy(float)[ok] / 1000
     rows = g[rej]
-    recv = rows["sent_ts"].to_numpy(float) + rows["latency_ms"].fillna(0).to_numpy(float) / 1000
-    nxt = np.searchsorted(ok_sent, recv, "right")
+    s = rows["sent_ts"].to_numpy(float)
+    # The quota decided the 429 somewhere between its send and its reply.
+    recv = s + rows["latency_ms"].fillna(0).to_numpy(float) / 1000
+    nxt = np.searchsorted(ok_sent, s, "right")
     has = nxt < len(ok_sent)
-    opens_by = np.where(has, ok_sent[np.minimum(nxt, max(len(ok_sent) - 1, 0))], np.nan) \
-        if len(ok_sent) else np.full(len(recv), np.nan)
+    first = np.minimum(nxt, max(len(ok_sent) - 1, 0))
+    opens_by = np.where(has, ok_sent[first], np.nan) if len(ok_sent) else np.full(len(s), np.nan)
+    reply_by = np.where(has, ok_reply[first], np.nan) if len(ok_sent) else opens_by
     last = np.searchsorted(rej_sent, np.nan_to_num(opens_by, nan=np.inf), "left") - 1
     last_sent = rej_sent[np.clip(last, 0, len(rej_sent) - 1)]
-    opens_after = np.where(has, np.maximum(last_sent, recv), np.nan)
+    opens_after = np.where(has, np.maximum(last_sent, s), np.nan)
     return pd.DataFrame({
-        "key_id": rows["key_id"].astype(str).to_numpy(), "sent": rows["sent_ts"].to_numpy(float),
-        "recv": recv, "stated": rows["retry_after_s"].to_numpy(float),
-        "opens_after": opens_after, "opens_by": opens_by,
+        "key_id": rows["key_id"].astype(str).to_numpy(), "sent": s,
+        "stated": rows["retry_after_s"].to_numpy(float),
+        "wait_min": np.maximum(opens_after - recv, 0), "wait_max": reply_by - s,
+        # the estimate, if every request took as long from send to decision: for error figures
+        "est_min": np.maximum(opens_after - s, 0), "est_max": opens_by - s,
         "phase": rows["phase"].astype(str).to_numpy()})
 
 
+def _quantiles(err: np.ndarray) -> dict:
+    return {q_: round(float(np.quantile(err, v)), 4) for q_, v in
+            (("min", 0), ("p5", .05), ("p50", .5), ("p95", .95), ("max", 1))} | {
+        "count": int(len(err))}
+
+
 def against_model(events: pd.DataFrame, fit: QuotaFit) -> dict:
-    """Stated wait minus the fitted model's wait, over the 429s that state one."""
+    """Stated wait minus the fitted model's wait, over the 429s that state one. The model
+    reads only the first 429s of each stream, so each is paired with the same 429 by its
+    place in its own stream, never by its place in the whole run."""
     predicted = model_reopenings(fit, events)
     if predicted.empty:
         return {}
     q = quota_events(events)
     rej = q[q["status"] == 429]
-    if fit.scope != "global":
-        rej = rej.sort_values(["key_id", "decided"], kind="stable")
-        predicted = predicted.sort_values(["key_id", "decided"], kind="stable")
-    stated = rej["retry_after_s"].to_numpy(float)[: len(predicted)]
-    decided = rej["decided"].to_numpy(float)[: len(predicted)]
-    err = stated - (predicted["reopens"].to_numpy(float) - decided)
+    stream = (pd.Series("*", index=rej.index) if fit.scope == "global"
+              else rej["key_id"].astype(str))
+    rej = rej.assign(stream=stream.to_numpy(), n=rej.groupby(stream.to_numpy()).cumcount())
+    predicted = predicted.assign(stream=predicted["key_id"].astype(str))
+    predicted["n"] = predicted.groupby("stream").cumcount()
+    pairs = rej.merge(predicted[["stream", "n", "decided", "reopens"]], on=["stream", "n"],
+                      suffixes=("", "_model"))
+    err = (pairs["retry_after_s"] - (pairs["reopens"] - pairs["decided"])).to_numpy(float)
     err = err[np.isfinite(err)]
     if len(err) == 0:
         return {}
-    return {q_: round(float(np.quantile(err, v)), 4) for q_, v in
-            (("min", 0), ("p5", .05), ("p50", .5), ("p95", .95), ("max", 1))} | {
-        "count": int(len(err)),
-        "early": int((err < -TOL_S).sum()), "over_1s_late": int((err > 1 + TOL_S).sum())}
+    return _quantiles(err) | {"early": int((err < -TOL_S).sum()),
+                              "over_1s_late": int((err > LATE_S + TOL_S).sum())}
+
+
+def _share(n: int, of: int) -> str:
+    pct = 100 * n / of if of else 0.0
+    # 1 of 8664 is 0.012%, not 0.0%
+    return f"{n} of {of} ({pct:.1f}%)" if pct >= 1 or n == 0 else f"{n} of {of} ({pct:.2g}%)"
+
+
+def describe_audit(a: RetryAfterAudit) -> tuple[str, str]:
+    """(headline, note): the words, made from the audit's counts and nothing else."""
+    if a.verdict in ("absent", "insufficient_data") or not a.evaluable:
+        if a.verdict == "absent":
+            return "429s carry no Retry-After", a.note
+        return f"Retry-After not judged: {a.note}", a.note
+    early = (f"{_share(a.too_early, a.evaluable)} early, by up to {a.most_early_s:.3g} s"
+             if a.too_early else f"none of {a.evaluable} early")
+    late = (f"{_share(a.over_1s_late, a.evaluable)} over {LATE_S:g} s late, by up to "
+            f"{a.most_late_s:.3g} s" if a.over_1s_late else f"none over {LATE_S:g} s late")
+    headline = f"Retry-After {a.verdict}: {early}; {late}"
+    note = {"optimistic": f"{_share(a.too_early, a.evaluable)} 429s said to wait less than "
+                          "the quota needed: a client retrying on time is refused again.",
+            "conservative": f"{_share(a.over_1s_late, a.evaluable)} 429s asked for over "
+                            f"{LATE_S:g} s more than the quota needed: a client waiting as "
+                            "told loses that time.",
+            "honest": f"{a.evaluable - a.too_early} of {a.evaluable} stated waits were long "
+                      "enough" + (f"; the {a.too_early} early ones are within the "
+                                  f"{OPTIMISTIC_SHARE:.0%} the rule allows"
+                                  if a.too_early else "") + "."}[a.verdict]
+    return headline, note
+
+
+def judge(pts: pd.DataFrame) -> dict:
+    """The counts the verdict rests on, and the verdict by RULE."""
+    short = pts["wait_min"] - pts["stated"]  # > 0: a refusal came after the wait ran out
+    over = pts["stated"] - pts["wait_max"]  # > 0: an admission came before it ran out
+    early, late = short > TOL_S, over > LATE_S + TOL_S
+    n = len(pts)
+    out = {"evaluable": n, "too_early": int(early.sum()), "over_1s_late": int(late.sum()),
+           "most_early_s": round(float(short[early].max()), 4) if early.any() else None,
+           "most_late_s": round(float(over[late].max()), 4) if late.any() else None}
+    out["verdict"] = ("optimistic" if out["too_early"] > OPTIMISTIC_SHARE * n else
+                      "conservative" if out["over_1s_late"] > CONSERVATIVE_SHARE * n else
+                      "honest")
+    return out
 
 
 def audit_retry_after(events: pd.DataFrame, scope: str = "per_key",
                       fit: QuotaFit | None = None) -> RetryAfterAudit:
+    audit = _audit(events, scope, fit)
+    audit.headline, audit.note = describe_audit(audit)
+    return audit
+
+
+def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfterAudit:
     chat = events[(events["endpoint"] == CHAT) & events["status"].isin(
         [200, 201, 202, 204, 429])]
     rejections = int((chat["status"] == 429).sum())
@@ -107,40 +190,23 @@ def audit_retry_after(events: pd.DataFrame, scope: str = "per_key",
     groups = [chat] if scope == "global" else [g for _, g in chat.groupby(
         "key_id", observed=True)]
     pts = pd.concat([_brackets(g) for g in groups], ignore_index=True)
-    pts = pts[pts["stated"].notna() & pts["opens_by"].notna()]
+    pts = pts[pts["stated"].notna() & pts["wait_max"].notna()].reset_index(drop=True)
     audit = RetryAfterAudit("insufficient_data", rejections=rejections,
-                            with_header=with_header, points=pts, probes=_probes(events))
+                            with_header=with_header, probes=_probes(events))
     if pts.empty:
-        audit.note = "no 429 with Retry-After was followed by an accept for the same key"
+        audit.note = "no 429 with Retry-After was followed by an admission for the same key"
         return audit
-    # The stated wait runs from when the client got the 429.
-    retry_at = pts["recv"] + pts["stated"]
-    early = retry_at < pts["opens_after"] - TOL_S  # a later request was still refused
-    late = pts["sent"] + pts["stated"] > pts["opens_by"] + 1 + TOL_S
-    audit.evaluable = len(pts)
+    counts = judge(pts)
+    for k, v in counts.items():
+        setattr(audit, k, v)
+    audit.points = pts.assign(early=pts["wait_min"] - pts["stated"] > TOL_S,
+                              late=pts["stated"] - pts["wait_max"] > LATE_S + TOL_S)
     if fit is not None and fit.agreement and fit.agreement >= 0.95:
         audit.error_vs_model_s = against_model(events, fit)
-    audit.too_early = int(early.sum())
-    audit.over_1s_late = int(late.sum())
-    narrow = (pts["opens_by"] - pts["opens_after"]) <= NARROW_S
+    narrow = (pts["est_max"] - pts["est_min"]) <= NARROW_S
     if narrow.any():
-        observed = (pts["opens_after"] + pts["opens_by"]) / 2 - pts["recv"]
-        err = (pts["stated"] - observed)[narrow].to_numpy()
-        audit.error_s = {q: round(float(np.quantile(err, v)), 4) for q, v in
-                         (("min", 0), ("p5", .05), ("p50", .5), ("p95", .95), ("max", 1))}
-        audit.error_s["count"] = int(narrow.sum())
-    if audit.too_early > OPTIMISTIC_SHARE * audit.evaluable:
-        audit.verdict = "optimistic"
-        audit.note = (f"{audit.too_early} of {audit.evaluable} 429s said to wait less than "
-                      "the quota needed: a client retrying on time is refused again")
-    elif audit.over_1s_late > CONSERVATIVE_SHARE * audit.evaluable:
-        audit.verdict = "conservative"
-        audit.note = (f"{audit.over_1s_late} of {audit.evaluable} 429s said to wait over 1 s "
-                      "longer than the quota needed")
-    else:
-        audit.verdict = "honest"
-        audit.note = (f"{audit.evaluable - audit.too_early} of {audit.evaluable} stated waits "
-                      "were long enough")
+        observed = (pts["est_min"] + pts["est_max"]) / 2
+        audit.error_s = _quantiles((pts["stated"] - observed)[narrow].to_numpy())
     return audit
 
 

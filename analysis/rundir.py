@@ -1,7 +1,8 @@
 """The one module that reads and writes run folders.
 
 A run folder holds run.json and events/ (written by the harness during the run) and
-everything `python -m analysis report` derives from them, which can be deleted and rebuilt.
+everything `python -m analysis report` derives from them, which can be deleted and rebuilt,
+except what needed live traffic (`tune`'s results), which a rebuild carries over.
 """
 
 from __future__ import annotations
@@ -151,6 +152,34 @@ def read_summary(path: Path) -> tuple[dict | None, str | None]:
     if stale:
         return None, "summary.json is older than the events"
     return summary, None
+
+
+# summary.json keys that no rebuild from run.json and events/ can make again (live traffic).
+KEPT_ON_REBUILD = ("backoff",)
+
+
+def kept_results(path: Path) -> tuple[dict, list[str]]:
+    """What a rebuild must carry over from the summary.json already in `path`: the results
+    that needed live traffic, and notes on any that could not be carried over."""
+    out = Path(path) / "summary.json"
+    if not out.is_file():
+        return {}, []
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return {}, [f"the earlier summary.json could not be read ({exc}); results it held "
+                    f"that need live traffic ({', '.join(KEPT_ON_REBUILD)}) are lost"]
+    if not isinstance(old, dict):
+        return {}, ["the earlier summary.json is not a JSON object; its "
+                    f"{', '.join(KEPT_ON_REBUILD)} results are lost"]
+    kept, notes = {}, []
+    for key in KEPT_ON_REBUILD:
+        value = old.get(key)
+        if isinstance(value, dict) and value.get("policies"):
+            kept[key] = value
+        elif value is not None and not isinstance(value, dict):
+            notes.append(f"the earlier summary.json's {key} is malformed; not kept")
+    return kept, notes
 
 
 def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:

@@ -9,6 +9,7 @@ its attempts failed for reasons other than 429 and 503 (which are what the harne
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def failure_reasons(manifest: Mapping, counts: Counts) -> list[str]:
     reasons = []
     if manifest and not manifest.get("complete", False):
         why = manifest.get("stop_reason") or "run.json says complete: false"
-        reasons.append(f"the run was cut short ({why}): its figures cover only part of the "
-                       "planned run")
+        reasons.append(f"the run was cut short ({why}{_how_far(manifest)}): its figures cover "
+                       "only part of the planned run")
     harness = int(manifest.get("harness_errors") or 0)
     if harness:
         reasons.append(f"{harness} harness error(s) (exceptions in the load generator or the "
@@ -53,6 +54,18 @@ def failure_reasons(manifest: Mapping, counts: Counts) -> list[str]:
                        f"reasons other than 429 and 503 ({detail}), over the failure ratio "
                        f"{limit:g} (--fail-ratio)")
     return reasons
+
+
+def _how_far(manifest: Mapping) -> str:
+    """' after 9 s of 60 s' when run.json says so, else ''."""
+    try:
+        start = dt.datetime.fromisoformat(manifest["start"])
+        end = dt.datetime.fromisoformat(manifest["end"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    planned = (manifest.get("options") or {}).get("run_time")
+    of = f" of {planned:g} s" if isinstance(planned, (int, float)) and planned > 0 else ""
+    return f" after {(end - start).total_seconds():.0f} s{of}"
 
 
 def _failed(counts: Counts) -> dict[str, int]:

@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEYS = "pk-demo-alice-0001,pk-demo-bob-0002,pk-demo-carol-0003"
 # --duration auto: the scenario's own plan plus this, for the start-up and the last replies.
 AUTO_MARGIN_S = 5.0
-EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
 
 
 class SettingError(Exception):
@@ -114,7 +113,8 @@ def preflight(locustfile: Path, args, extra: list[str], env: dict, seconds) -> f
     proc = subprocess.run(cmd, env=check_env, cwd=ROOT, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        lines = [ln.replace("__main__.py: ", "locust: ")
+                 for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise SettingError("\n".join(lines[-3:]) or f"locust exited with {proc.returncode}")
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1]).get("planned_s")
@@ -128,10 +128,12 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        self.signum = 0
         self.child: subprocess.Popen | None = None
 
     def __call__(self, signum, _frame) -> None:
         first = self.reason is None
+        self.signum = self.signum or signum
         self.reason = self.reason or (USER_STOP if signum == signal.SIGINT else
                                       f"stopped by {signal.Signals(signum).name}")
         if self.child is None or self.child.poll() is not None:
@@ -147,6 +149,9 @@ class Interrupts:
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
+    if "-h" in extra or "--help" in extra:  # Locust's help, with the scenario's options
+        return subprocess.call([sys.executable, "-m", "locust", "-f",
+                                str(ROOT / "locustfiles" / f"{args.scenario}.py"), "--help"])
     try:
         locustfile, seconds, run_dir = check_settings(args, extra, env)
     except SettingError as exc:
@@ -187,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if gateway is not None:
             gateway.stop()
-    return finish(run_dir, code, interrupts.reason)
+    code = finish(run_dir, code, interrupts.reason)
+    # what a shell reports for a command a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
+    return 128 + interrupts.signum if interrupts.signum else code
 
 
 def finish(run_dir: Path, code: int, interrupted: str | None) -> int:
@@ -222,8 +229,6 @@ def finish(run_dir: Path, code: int, interrupted: str | None) -> int:
     where = os.path.relpath(run_dir) if not os.path.relpath(run_dir).startswith("..") \
         else str(run_dir)
     print(f"run: next: make report RUN={where}   (or: python -m analysis report {where})")
-    if interrupted:
-        return EXIT_INTERRUPTED
     return 1 if reasons else code
 
 

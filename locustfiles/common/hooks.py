@@ -140,7 +140,8 @@ def register(scenario: str, planned_s=None) -> None:
             if reference:
                 _State.manifest["reference_gateway"] = reference
             write_json_atomic(run_dir / "run.json", _State.manifest)
-        _State.stop.watch_sigint()
+        if not isinstance(runner, WorkerRunner):  # workers stop when their master says
+            _State.stop.watch_sigint(environment)
         _State.stop.watch_runner(environment)
         environment.events.request.add_listener(_count_outcome)
         if not isinstance(runner, MasterRunner) and not (opts and opts.no_record):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import csv
 import io
+import logging
 import os
 import signal
 import time
@@ -16,6 +17,8 @@ import gevent
 from locust import stats as locust_stats
 
 from .options import RUNNER_PID_ENV, USER_STOP
+
+log = logging.getLogger("pinaivu")
 
 
 
@@ -28,17 +31,18 @@ class StopReason:
     def set(self, reason: str) -> None:
         self.reason = self.reason or reason
 
-    def watch_sigint(self) -> None:
-        """Ctrl-C: note it, then let Locust stop as it does (its KeyboardInterrupt path)."""
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_sigint(signum, frame):
+    def watch_sigint(self, environment) -> None:
+        """Ctrl-C stops the run as its own end would: the users stop (requests in flight
+        finish), then Locust writes its files. Handled in a greenlet of its own: Python's
+        handler would raise KeyboardInterrupt inside whichever request was running (a
+        traceback, and a request lost)."""
+        def on_sigint() -> None:
+            if self.reason is not None:
+                return  # already stopping
             self.set(USER_STOP)
-            if callable(previous):
-                previous(signum, frame)
-            else:
-                raise KeyboardInterrupt
-        signal.signal(signal.SIGINT, on_sigint)
+            log.warning("pinaivu: Ctrl-C: stopping the run (requests in flight finish)")
+            environment.runner.quit()
+        gevent.signal_handler(signal.SIGINT, on_sigint)
 
     def watch_runner(self, environment, poll_s: float = 0.5) -> None:
         """Quit when the runner that started this process is gone (its pid is no longer the

@@ -42,6 +42,8 @@ class StopReason:
             self.set(USER_STOP)
             log.warning("pinaivu: Ctrl-C: stopping the run (requests in flight finish)")
             environment.runner.quit()
+            if environment.web_ui is not None:  # the web UI's greenlet is the one Locust joins
+                environment.web_ui.stop()
         gevent.signal_handler(signal.SIGINT, on_sigint)
 
     def watch_runner(self, environment, poll_s: float = 0.5) -> None:

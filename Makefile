@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 # Locust answers --help before it imports a locustfile: this hook lets
 # `locust -f locustfiles/probe.py --help` list the harness's options (locustfiles/locust_help.py).
 $(HELP_HOOK): $(STAMP) locustfiles/locust_help.py
-	$(BIN)/python -m locustfiles.locust_help --install
+	$(BIN)/python -c "from locustfiles.locust_help import install; print('locust --help hook:', install())"
 	@touch $(HELP_HOOK)
 
 install: $(STAMP) $(HELP_HOOK)

@@ -7,8 +7,6 @@ unfixed), so those options never reach its help. `make install` puts a one-line 
 the virtualenv that calls `import_for_help()` when Python starts: for a Locust --help that
 names locustfiles of this folder, it imports them first, and Locust's own --help then lists
 their options. Any other program pays one look at its command line.
-
-    python -m locustfiles.locust_help --install    (what `make install` runs)
 """
 
 from __future__ import annotations
@@ -21,7 +19,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PTH_NAME = "pinaivu_locust_help.pth"
-PTH_LINE = "import locustfiles.locust_help as _h; _h.import_for_help()\n"
+# A .pth line is run at every interpreter start: if this module is gone (another checkout,
+# an uninstall), it must stay silent rather than print an error each time.
+PTH_LINE = ('import sys; exec("try:\\n from locustfiles.locust_help import import_for_help\\n'
+            'except Exception:\\n pass\\nelse:\\n import_for_help()")\n')
 
 
 def help_locustfiles(orig_argv: list[str], argv: list[str], env=os.environ) -> list[str]:
@@ -65,9 +66,3 @@ def install(site_dir: str | None = None) -> Path:
     out = Path(site_dir or sysconfig.get_paths()["purelib"]) / PTH_NAME
     out.write_text(PTH_LINE)
     return out
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--install"]:
-        sys.exit(__doc__)
-    print(f"locust --help hook: {install()}")

@@ -29,7 +29,7 @@ from analysis.schema import SCHEMA_VERSION
 from . import options as checked
 from .recorder import Recorder
 from .options import RUNNER_PID_ENV
-from .run_end import StopReason, write_final_csv
+from .run_end import StopReason, stats_counts, write_final_csv
 from .target import Target, TargetError, load_target, require_loopback_for_load
 from .user import CapReached, PinaivuUser, RequestCap
 
@@ -99,7 +99,7 @@ def register(scenario: str, planned_s=None) -> None:
     def _init(environment, **_):
         opts = environment.parsed_options
         try:
-            _check_run_time(opts)
+            checked.check_run_time(getattr(opts, "run_time", None))
             target = resolve_target(environment.host, opts)
         except (TargetError, ValueError) as exc:
             _refuse(str(exc))
@@ -226,14 +226,6 @@ def resolve_target(host: str | None, opts) -> Target:
     return target
 
 
-def _check_run_time(opts) -> None:
-    """-t 0 means no end to Locust, and a typo such as 9999h a run of months: both refused."""
-    run_time = getattr(opts, "run_time", None)
-    if run_time is not None and not 0 < run_time <= checked.MAX_RUN_S:
-        raise ValueError(f"--run-time {run_time} s: a run lasts more than 0 s and at most "
-                         f"{checked.MAX_RUN_S // 3600} h")
-
-
 def _warn_if_cut_short(opts, plan: float | None) -> None:
     run_time = getattr(opts, "run_time", None)
     if plan and run_time and run_time < plan:
@@ -304,21 +296,9 @@ def _flush_every_second() -> None:
             log.exception("recorder: flush failed")
 
 
-def _stats_counts(stats) -> dict:
-    """Outcome counts from Locust's statistics, for a master (its workers hold the events):
-    the failures are named by outcome (user.py marks each with its outcome's name)."""
-    counts: dict = {}
-    for (name, _method), entry in stats.entries.items():
-        counts.setdefault(name, {})["ok"] = entry.num_requests - entry.num_failures
-    for e in stats.errors.values():
-        by = counts.setdefault(e.name, {})
-        by[str(e.error)] = by.get(str(e.error), 0) + e.occurrences
-    return counts
-
-
 def _exit_code(environment) -> int:
     """1 when the run failed by analysis.run_health's rule (the runner's and the report's)."""
-    counts = _stats_counts(environment.stats) if isinstance(environment.runner, MasterRunner) \
+    counts = stats_counts(environment.stats) if isinstance(environment.runner, MasterRunner) \
         else _State.counts
     reasons = run_health.failure_reasons(_State.manifest, counts)
     if reasons and not os.environ.get(RUNNER_PID_ENV):  # the runner prints them itself

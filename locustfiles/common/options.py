@@ -41,6 +41,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def check_run_time(run_time) -> None:
+    """Locust's -t in seconds: 0 means no end to Locust, and a typo such as 9999h a run of
+    months; both are refused (None, no -t, is Locust's run until stopped)."""
+    if run_time is not None and not 0 < run_time <= MAX_RUN_S:
+        raise ValueError(f"--run-time {run_time} s: a run lasts more than 0 s and at most "
+                         f"{MAX_RUN_S // 3600} h")
+
+
 def _number(kind, check, words):
     def convert(text):
         try:

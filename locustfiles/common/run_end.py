@@ -91,3 +91,15 @@ def write_final_csv(environment, prefix: str) -> None:
             with open(history, "a", newline="") as f:
                 f.write(last.getvalue())
     atexit.register(append_history)
+
+
+def stats_counts(stats) -> dict:
+    """Outcome counts from Locust's statistics, for a master (its workers hold the events):
+    the failures are named by outcome (user.py marks each with its outcome's name)."""
+    counts: dict = {}
+    for (name, _method), entry in stats.entries.items():
+        counts.setdefault(name, {})["ok"] = entry.num_requests - entry.num_failures
+    for e in stats.errors.values():
+        by = counts.setdefault(e.name, {})
+        by[str(e.error)] = by.get(str(e.error), 0) + e.occurrences
+    return counts

@@ -5,7 +5,6 @@ loopback rule."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import httpx
 import pytest
 
 from gateway.launch import free_port
-from locustfiles.locust_help import help_locustfiles
 from ..runs import ROOT, env_without_target, rows
 
 LOCUSTFILES = ROOT / "locustfiles"
@@ -43,6 +41,8 @@ def test_help_lists_the_harness_and_scenario_options(command, scenario, options)
 
 
 def test_the_help_hook_imports_only_our_locustfiles_and_only_for_help():
+    from locustfiles.locust_help import help_locustfiles
+
     probe = str(LOCUSTFILES / "probe.py")
     py = [sys.executable, "-m", "locust"]
     assert help_locustfiles([*py, "-f", probe, "--help"], []) == ["locustfiles.probe"]
@@ -55,7 +55,7 @@ def test_the_help_hook_imports_only_our_locustfiles_and_only_for_help():
     assert help_locustfiles(["python", "-m", "pytest", "--help"], ["pytest"]) == []
 
 
-def locust(run_dir, *args, env):
+def locust(run_dir, *args):
     return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES / "tight_loop.py"),
             "--run-dir", str(run_dir), *args]
 
@@ -76,7 +76,7 @@ def test_the_host_option_is_the_target(gateway_factory, tmp_path, host_suffix):
     env = dead_target()
     run_dir = tmp_path / "run"
     proc = subprocess.run(locust(run_dir, "--headless", "-u", "1", "-t", "2s",
-                                 "-H", gw.root_url + host_suffix, env=env),
+                                 "-H", gw.root_url + host_suffix),
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
@@ -88,7 +88,7 @@ def test_the_host_option_is_the_target(gateway_factory, tmp_path, host_suffix):
 def test_a_remote_host_still_needs_allow_remote_target(tmp_path):
     env = dead_target()
     proc = subprocess.run(locust(tmp_path / "run", "--headless", "-u", "1", "-t", "2s",
-                                 "-H", "http://example.com", env=env),
+                                 "-H", "http://example.com"),
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2
     assert "example.com is not a loopback address" in proc.stderr
@@ -112,8 +112,7 @@ def test_the_web_uis_host_field_is_the_target(gateway_factory, tmp_path):
     env = dead_target()
     port = free_port()
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(locust(run_dir, "--web-host", "127.0.0.1", "--web-port", str(port),
-                                   env=env),
+    proc = subprocess.Popen(locust(run_dir, "--web-host", "127.0.0.1", "--web-port", str(port)),
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
     ui = f"http://127.0.0.1:{port}"

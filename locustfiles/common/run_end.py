@@ -9,6 +9,7 @@ import csv
 import io
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -95,11 +96,15 @@ def write_final_csv(environment, prefix: str) -> None:
 
 def stats_counts(stats) -> dict:
     """Outcome counts from Locust's statistics, for a master (its workers hold the events):
-    the failures are named by outcome (user.py marks each with its outcome's name)."""
+    user.py marks each failure with its outcome's name, which reaches the master as the
+    text of the exception that carries it, e.g. CatchResponseError('rate_limited')."""
     counts: dict = {}
     for (name, _method), entry in stats.entries.items():
         counts.setdefault(name, {})["ok"] = entry.num_requests - entry.num_failures
     for e in stats.errors.values():
+        text = str(e.error)
+        named = re.fullmatch(r"\w+\((['\"])(\w+)\1\)", text)
+        outcome = named.group(2) if named else text
         by = counts.setdefault(e.name, {})
-        by[str(e.error)] = by.get(str(e.error), 0) + e.occurrences
+        by[outcome] = by.get(outcome, 0) + e.occurrences
     return counts

@@ -46,6 +46,8 @@ class StopReason:
             if environment.web_ui is not None:  # the web UI's greenlet is the one Locust joins
                 environment.web_ui.stop()
         gevent.signal_handler(signal.SIGINT, on_sigint)
+        # Locust's own SIGTERM handler shuts down at once; this one only names the reason
+        gevent.signal_handler(signal.SIGTERM, lambda: self.set("stopped by SIGTERM"))
 
     def watch_runner(self, environment, poll_s: float = 0.5) -> None:
         """Quit when the runner that started this process is gone (its pid is no longer the

@@ -214,3 +214,36 @@ def test_nothing_the_runner_started_outlives_it(tmp_path, sig):
     assert manifest["complete"] is False
     assert manifest["stop_reason"] == ("stopped by SIGTERM" if sig == signal.SIGTERM else
                                        f"its runner (pid {proc.pid}) exited")
+
+
+def test_duration_auto_is_the_scenarios_plan_plus_a_margin(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = runner("sweep", run_dir, "--users", "1", "--duration", "auto", *FAST,
+                  locust_args=["--rates", "3,6", "--step-s", "2"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["options"]["run_time"] == 2 * 2 + 5  # two steps of 2 s, plus 5 s
+    assert manifest["complete"] is True  # it ended by itself, at the end of its schedule
+    assert {r["phase"] for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"} \
+        == {"rate=3", "rate=6"}
+
+
+@pytest.mark.parametrize("sig, reason", [(signal.SIGINT, "stopped by the user"),
+                                         (signal.SIGTERM, "stopped by SIGTERM")])
+def test_locust_on_its_own_stopped_by_a_signal_says_so(gateway_factory, tmp_path, sig, reason):
+    gw = gateway_factory("default", ["latency.ttft_ms=5", "latency.per_token_ms=0"])
+    run_dir = tmp_path / "run"
+    env = env_without_target(PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
+    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f",
+                             str(ROOT / "locustfiles" / "tight_loop.py"), "--headless", "-u", "2",
+                             "-t", "10m", "--run-dir", str(run_dir), "--only-summary"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    _wait_for(lambda: rows(run_dir) if (run_dir / "events").is_dir() else None,
+              "the first events")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert (manifest["complete"], manifest["stop_reason"]) == (False, reason)
+    assert f"pinaivu: run failed: the run was cut short ({reason} after" in err

@@ -114,6 +114,9 @@ def register(scenario: str, planned_s=None) -> None:
             log.warning(w)
         PinaivuUser.target = target
         _State.host_seen = environment.host
+        if not environment.host:  # the web UI's Host field then shows where the load goes
+            for cls in environment.user_classes:
+                cls.host = target.base_url
         cap = _request_cap(environment, target)
         if not environment.stop_timeout:
             # Locust's default kills users mid-request on a ramp-down or at the end; an attempt

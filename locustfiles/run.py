@@ -109,7 +109,8 @@ def preflight(locustfile: Path, args, extra: list[str], env: dict, seconds) -> f
     if not check_env.get("PINAIVU_BASE_URL"):  # the gateway this run would start
         check_env["PINAIVU_BASE_URL"] = "http://127.0.0.1:9/v1"
         check_env.setdefault("PINAIVU_API_KEYS", DEMO_KEYS)
-    cmd = locust_cmd(locustfile, args, seconds, extra) + ["--check-only", "--skip-log-setup"]
+    cmd = locust_cmd(locustfile, args, seconds, without_processes(extra)) + [
+        "--check-only", "--skip-log-setup"]
     proc = subprocess.run(cmd, env=check_env, cwd=ROOT, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
@@ -120,6 +121,20 @@ def preflight(locustfile: Path, args, extra: list[str], env: dict, seconds) -> f
         return json.loads(proc.stdout.strip().splitlines()[-1]).get("planned_s")
     except (ValueError, IndexError, AttributeError):
         raise SettingError(f"locust's check printed no plan: {proc.stdout[-300:]}") from None
+
+
+def without_processes(extra: list[str]) -> list[str]:
+    """The options minus --processes: the check needs one process, and a forked worker whose
+    master has exited after checking would wait for it (holding the check's output open)."""
+    out, skip = [], False
+    for a in extra:
+        if skip:
+            skip = False
+        elif a == "--processes":
+            skip = True
+        elif not a.startswith("--processes="):
+            out.append(a)
+    return out
 
 
 class Interrupts:

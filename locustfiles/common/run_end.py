@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gevent
 from locust import stats as locust_stats
+from locust.runners import WorkerRunner
 
 from .options import RUNNER_PID_ENV, USER_STOP
 
@@ -56,6 +57,9 @@ class StopReason:
         if not raw.isdigit():
             return
         runner_pid = int(raw)
+        if getattr(environment.parsed_options, "processes", None) and \
+                isinstance(environment.runner, WorkerRunner):
+            runner_pid = os.getppid()  # forked by Locust's master: that is the one to watch
 
         def watch():
             while os.getppid() == runner_pid:

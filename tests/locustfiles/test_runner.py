@@ -247,3 +247,13 @@ def test_locust_on_its_own_stopped_by_a_signal_says_so(gateway_factory, tmp_path
     manifest = json.loads((run_dir / "run.json").read_text())
     assert (manifest["complete"], manifest["stop_reason"]) == (False, reason)
     assert f"pinaivu: run failed: the run was cut short ({reason} after" in err
+
+
+def test_the_runner_with_processes_ends_and_counts_every_process(tmp_path):
+    # the check runs in one process, and forked workers watch their master, not the runner
+    run_dir = tmp_path / "run"
+    proc = runner("tight_loop", run_dir, "--users", "4", "--duration", "4s", *FAST,
+                  locust_args=["--processes", "2"], timeout=150)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(list((run_dir / "events").glob("*.arrows"))) == 2
+    assert table_counts(proc.stdout) == outcome_counts(run_dir)

@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupts = Interrupts()
     signal.signal(signal.SIGINT, interrupts)
     signal.signal(signal.SIGTERM, interrupts)
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     gateway = None
     if not env.get("PINAIVU_BASE_URL"):
@@ -183,8 +185,18 @@ def main(argv: list[str] | None = None) -> int:
             gateway = start_gateway(args.profile, args.gateway_set,
                                     log_path=run_dir / "gateway.log")
         except GatewayStartError as exc:
-            print(f"run: {exc}", file=sys.stderr)
+            print(f"run: {exc}", file=sys.stderr)  # the gateway's log is in the message
+            if made:
+                shutil.rmtree(run_dir, ignore_errors=True)  # no run started
             return 2
+    if interrupts.reason:  # stopped while the gateway started: no run, no folder
+        if gateway is not None:
+            gateway.stop()
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"run: {interrupts.reason} before the run started", file=sys.stderr)
+        return 128 + interrupts.signum
+    if gateway is not None:
         env["PINAIVU_BASE_URL"] = gateway.base_url
         # run.json names the gateway the run met, so that `make tune` can start it again
         env["PINAIVU_REFERENCE_GATEWAY"] = json.dumps({"profile": args.profile,
@@ -203,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         # would stop a background process.
         interrupts.child = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True,
                                             stdin=subprocess.DEVNULL)
+        if interrupts.reason:  # a signal while it was being started: pass it on (a second
+            interrupts.child.send_signal(signal.SIGINT)  # one is ignored by Locust's side)
         code = interrupts.child.wait()
     finally:
         if gateway is not None:

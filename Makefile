@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+HELP_HOOK := $(VENV)/.locust-help-stamp
 PROFILE ?= default
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -25,7 +26,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Locust answers --help before it imports a locustfile: this hook lets
+# `locust -f locustfiles/probe.py --help` list the harness's options (locustfiles/locust_help.py).
+$(HELP_HOOK): $(STAMP) locustfiles/locust_help.py
+	$(BIN)/python -c "from locustfiles.locust_help import install; print('locust --help hook:', install())"
+	@touch $(HELP_HOOK)
+
+install: $(STAMP) $(HELP_HOOK)
 
 system-deps:
 	@scripts/install-system-deps.sh
@@ -47,11 +54,12 @@ tight-loop: install
 	$(RUNNER) tight_loop --users $(USERS) --duration $(DURATION) -- $(ARGS)
 
 # Each phase lasts 10 s, then 10 s, then 20 s; OPEN=1 offers arrival rates instead of users.
+# Spike and sweep end by themselves: their run time bound is their plan plus 5 s (auto).
 spike: install
-	$(RUNNER) $(if $(OPEN),spike_open --users 1 --duration 45s -- --baseline-rate $(BASELINE) --spike-rate $(SPIKE) $(ARGS),spike --users 1 --duration 45s -- --baseline-users $(BASELINE) --spike-users $(SPIKE) $(ARGS))
+	$(RUNNER) $(if $(OPEN),spike_open --users 1 --duration auto -- --baseline-rate $(BASELINE) --spike-rate $(SPIKE) $(ARGS),spike --users 1 --duration auto -- --baseline-users $(BASELINE) --spike-users $(SPIKE) $(ARGS))
 
 sweep: install
-	$(RUNNER) sweep --users 1 --duration $(shell $(PYTHON) -c "print(int(len('$(RATES)'.split(','))*$(STEP)+5))")s -- --rates $(RATES) --step-s $(STEP) $(ARGS)
+	$(RUNNER) sweep --users 1 --duration auto -- --rates $(RATES) --step-s $(STEP) $(ARGS)
 
 probe: install
 	$(RUNNER) probe --users 1 --duration 10m -- $(ARGS)

@@ -85,8 +85,13 @@ def cmd_report(args) -> int:
     run = _open_run(args, say)
     if run is None:
         return 2
-    _finish(run, *_rebuild(run, say))
-    return 0 if len(run.events) else 1
+    summary, figures, html = _rebuild(run, say)
+    _finish(run, summary, figures, html)
+    # The page is written either way; a failed run exits 1, as the runner did, so that a
+    # script that reports a run does not carry on as if its figures were good.
+    for f in summary["failures"]:
+        print(f"analysis: this run FAILED: {f}", file=sys.stderr)
+    return 1 if summary["failures"] or not len(run.events) else 0
 
 
 def cmd_tune(args) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import jinja2
 import numpy as np
 
-from . import load_levels
+from . import load_levels, run_health
 from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
 from .retry_after import NARROW_S, RetryAfterAudit, audit_retry_after, describe_audit
@@ -48,6 +48,16 @@ def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
     return out
 
 
+def run_failures(run: Run) -> list[str]:
+    """Why the run failed (run_health's rule, the one the runner's exit code follows)."""
+    counts: dict = {}
+    if len(run.events):
+        sizes = run.events.groupby(["endpoint", "outcome"], observed=True).size()
+        for (endpoint, outcome), n in sizes.items():
+            counts.setdefault(str(endpoint), {})[str(outcome)] = int(n)
+    return run_health.failure_reasons(run.manifest, counts)
+
+
 def build_summary(run: Run, progress: Callable[[str], None] | None = None,
                   backoff: dict | None = None, fit: QuotaFit | None = None,
                   audit: RetryAfterAudit | None = None
@@ -74,6 +84,7 @@ def build_summary(run: Run, progress: Callable[[str], None] | None = None,
         "target": run.manifest.get("target"), "events": int(len(events)),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "problems": problems,
+        "failures": run_failures(run),
         "verdict": verdict(fit, audit, unavailable),
         "quota": fit.summary(),
         "retry_after": audit.summary(),

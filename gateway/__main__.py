@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import signal
 import sys
+import threading
+import time
 
 from .profile import ProfileError, available_profiles, load_profile
 
@@ -23,6 +27,21 @@ def describe(profile) -> str:
             f"nodes: {n.count} x {n.slots} slots")
 
 
+def exit_with_parent(parent: int, poll_s: float = 0.5, grace_s: float = 5.0) -> None:
+    """A watchdog thread: once the parent is gone (the pid it was started by is no longer
+    this process's parent), stop as Ctrl-C would, and for good after `grace_s`. A poll, not
+    PR_SET_PDEATHSIG: that one fires when the starting *thread* ends, and is Linux only."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        print(f"gateway: its parent (pid {parent}) is gone: stopping", file=sys.stderr,
+              flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(grace_s)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
     parser.add_argument("--profile", default="default",
@@ -32,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                        help="exit once process PID is no longer this one's parent (it was "
+                             "killed, even with SIGKILL): gateway.launch starts it so")
     parser.add_argument("--check", action="store_true",
                         help="validate the profile, print it and exit")
     args = parser.parse_args(argv)
@@ -52,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gateway: warning: listening on {args.host}, not loopback; the demo keys are "
               "public", file=sys.stderr)
 
+    if args.parent_pid is not None:
+        exit_with_parent(args.parent_pid)
     import uvicorn
 
     from .app import create_app

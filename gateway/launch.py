@@ -73,8 +73,9 @@ def start_gateway(profile: str = "default", overrides: list[str] = (), *,
                   log_path: Path | None = None, ready_timeout: float = 30.0) -> RunningGateway:
     """Start `python -m gateway` and return once /healthz answers; raise with its log if not."""
     port = port or free_port(host)
+    # --parent-pid: a gateway never outlives the process that started it, even killed
     cmd = [sys.executable, "-m", "gateway", "--profile", profile, "--host", host,
-           "--port", str(port)]
+           "--port", str(port), "--parent-pid", str(os.getpid())]
     for o in overrides:
         cmd += ["--set", o]
     own_log = log_path is None
@@ -87,7 +88,10 @@ def start_gateway(profile: str = "default", overrides: list[str] = (), *,
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Its own session: a Ctrl-C in the terminal goes to the starter, which stops the
+        # gateway when it no longer needs it (a load run's last requests still need it).
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     gw = RunningGateway(proc, host, port, log_path, profile, list(overrides), own_log)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

@@ -33,6 +33,7 @@ from locust import events, task
 from analysis.policies import Pacer, Policy, RetryBudget, next_delay, pacer_rate, \
     poisson_arrivals
 from locustfiles.common import hooks
+from locustfiles.common import options as checked
 from locustfiles.common.arrivals import run_open_loop
 from locustfiles.common.openloop import schedule_done
 from locustfiles.common.sdk_client import SdkClient
@@ -48,14 +49,14 @@ def _options(parser):
     g.add_argument("--policies", default='[{"name": "sdk_default", "client": "openai", '
                    '"policy": {"kind": "sdk_default", "max_retries": 2}}]',
                    help="JSON list of {name, client, policy}; user i runs entry i")
-    g.add_argument("--offered", type=float, default=2.4, help="logical requests/s per client")
-    g.add_argument("--logical", type=int, default=100, help="logical requests per client")
-    g.add_argument("--seed", type=int, default=0, help="seed of the arrival schedule")
-    g.add_argument("--deadline-s", type=float, default=30.0,
+    g.add_argument("--offered", type=checked.positive_float, default=2.4, help="logical requests/s per client")
+    g.add_argument("--logical", type=checked.positive_int, default=100, help="logical requests per client")
+    g.add_argument("--seed", type=checked.non_negative_int, default=0, help="seed of the arrival schedule")
+    g.add_argument("--deadline-s", type=checked.positive_float, default=30.0,
                    help="a logical request gives up when it cannot finish by then")
     g.add_argument("--sustained-rate", type=float, default=math.inf,
                    help="the quota's fitted rate (requests/s), for the pacer")
-    g.add_argument("--latency-ok-s", type=float, default=0.1,
+    g.add_argument("--latency-ok-s", type=checked.non_negative_float, default=0.1,
                    help="expected time of a successful attempt, for the deadline check")
 
 

@@ -31,6 +31,7 @@ from locust.exception import StopUser
 from locust.runners import LocalRunner
 
 from locustfiles.common import hooks
+from locustfiles.common import options as checked
 from locustfiles.common.user import PinaivuUser
 
 hooks.register("probe")
@@ -39,13 +40,13 @@ hooks.register("probe")
 @events.init_command_line_parser.add_listener
 def _options(parser):
     g = parser.add_argument_group("probe")
-    g.add_argument("--idle-s", type=float, default=5.0)
-    g.add_argument("--burst-max", type=int, default=300)
-    g.add_argument("--burst-wave", type=int, default=16)
-    g.add_argument("--sustained-s", type=float, default=25.0)
-    g.add_argument("--ra-probes", type=int, default=8)
-    g.add_argument("--max-wait-s", type=float, default=60.0)
-    g.add_argument("--probe-seed", type=int, default=0)
+    g.add_argument("--idle-s", type=checked.non_negative_float, default=5.0)
+    g.add_argument("--burst-max", type=checked.positive_int, default=300)
+    g.add_argument("--burst-wave", type=checked.positive_int, default=16)
+    g.add_argument("--sustained-s", type=checked.non_negative_float, default=25.0)
+    g.add_argument("--ra-probes", type=checked.non_negative_int, default=8)
+    g.add_argument("--max-wait-s", type=checked.positive_float, default=60.0)
+    g.add_argument("--probe-seed", type=checked.non_negative_int, default=0)
 
 
 class ProbeUser(PinaivuUser):

@@ -14,21 +14,23 @@ import time
 from locust import LoadTestShape, between, events, task
 
 from locustfiles.common import hooks, spike_plan
+from locustfiles.common import options as checked
 from locustfiles.common.user import PinaivuUser
 
-hooks.register("spike")
+hooks.register("spike", planned_s=spike_plan.planned_s)
 spike_plan.register_options()
 
 
 @events.init_command_line_parser.add_listener
 def _options(parser):
     g = parser.add_argument_group("spike users")
-    g.add_argument("--baseline-users", type=int, default=1)
-    g.add_argument("--spike-users", type=int, default=20)
+    g.add_argument("--baseline-users", type=checked.non_negative_int, default=1)
+    g.add_argument("--spike-users", type=checked.positive_int, default=20)
     # A user waits about a second between requests (~0.9 requests/s with a fast reply): the
     # baseline's users stay under the default profile's 2/s per key, and 20 spike users on
     # three keys go well over it.
-    g.add_argument("--think-s", type=float, default=1.0, help="mean wait between requests")
+    g.add_argument("--think-s", type=checked.non_negative_float, default=1.0,
+                   help="mean wait between requests")
 
 
 _started = {"at": None}

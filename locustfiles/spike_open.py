@@ -12,10 +12,11 @@ or `make spike OPEN=1`.
 from locust import events
 
 from locustfiles.common import hooks, openloop, spike_plan
+from locustfiles.common import options as checked
 from locustfiles.common.arrivals import Step
 from locustfiles.common.openloop import OpenLoopUser
 
-hooks.register("spike_open")
+hooks.register("spike_open", planned_s=spike_plan.planned_s)
 openloop.register_options()
 spike_plan.register_options()
 
@@ -24,8 +25,10 @@ spike_plan.register_options()
 def _options(parser):
     g = parser.add_argument_group("spike rates")
     # all on one key: at the default profile's 2/s a window edge would already refuse some
-    g.add_argument("--baseline-rate", type=float, default=1.0, help="arrivals/s")
-    g.add_argument("--spike-rate", type=float, default=20.0, help="arrivals/s")
+    g.add_argument("--baseline-rate", type=checked.non_negative_float, default=1.0,
+                   help="arrivals/s")
+    g.add_argument("--spike-rate", type=checked.non_negative_float, default=20.0,
+                   help="arrivals/s")
 
 
 class OpenSpikeUser(OpenLoopUser):

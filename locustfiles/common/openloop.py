@@ -15,6 +15,7 @@ from locust import events, task
 from locust.exception import StopUser
 from locust.runners import LocalRunner, WorkerRunner
 
+from . import options as checked
 from .arrivals import Step, arrival_offsets, run_open_loop
 from .user import PinaivuUser
 
@@ -38,8 +39,8 @@ def register_options() -> None:
     def _options(parser):
         g = parser.add_argument_group("open-loop arrivals")
         g.add_argument("--arrivals", choices=["constant", "poisson"], default="constant")
-        g.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals")
-        g.add_argument("--max-in-flight", type=int, default=1000,
+        g.add_argument("--seed", type=checked.non_negative_int, default=0, help="seed of the Poisson arrivals")
+        g.add_argument("--max-in-flight", type=checked.positive_int, default=1000,
                        help="outstanding requests per user before the schedule waits")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from locust import events
 
+from . import options as checked
+
 PHASES = ("baseline", "spike", "recovery")
 
 
@@ -11,9 +13,13 @@ def register_options() -> None:
     @events.init_command_line_parser.add_listener
     def _options(parser):
         g = parser.add_argument_group("spike")
-        g.add_argument("--baseline-s", type=float, default=10.0)
-        g.add_argument("--spike-s", type=float, default=10.0)
-        g.add_argument("--recovery-s", type=float, default=20.0)
+        g.add_argument("--baseline-s", type=checked.seconds_within_a_run, default=10.0)
+        g.add_argument("--spike-s", type=checked.seconds_within_a_run, default=10.0)
+        g.add_argument("--recovery-s", type=checked.seconds_within_a_run, default=20.0)
+
+
+def planned_s(opts) -> float:
+    return opts.baseline_s + opts.spike_s + opts.recovery_s
 
 
 def phase_bounds(opts) -> list[tuple[str, float, float]]:

@@ -152,8 +152,11 @@ def test_run_of_only_errors(tmp_path):
             for i in range(50)]
     write_events(tmp_path / "run" / "events" / "w.arrows", rows)
     proc = analyse(tmp_path / "run")
-    assert proc.returncode == 0, proc.stderr
+    # a run of nothing but 401s (a revoked key) failed: the page is written, the exit code is 1
+    assert proc.returncode == 1, proc.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["failures"] and "50 unauthorized" in summary["failures"][0]
+    assert 'id="failed"' in (tmp_path / "run" / "index.html").read_text()
     assert summary["quota"]["algorithm"] == "unknown"
     assert "no chat completion reached the quota" in summary["quota"]["note"]
     assert summary["retry_after"]["verdict"] == "insufficient_data"

@@ -27,7 +27,10 @@ def test_ramp_down_mid_request(gateway_factory, tmp_path, stop_timeout, cancelle
     if stop_timeout:
         cmd += ["--stop-timeout", stop_timeout]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Requests cut off by a forced stop got no answer: over 5% of the attempts, the run fails
+    # (analysis.run_health), saying so; a graceful stop loses none.
+    assert proc.returncode == (1 if cancelled else 0), proc.stderr[-2000:]
+    assert ("transport_error), over the failure ratio" in proc.stderr) == cancelled
     received = httpx.get(gw.root_url + "/healthz").json()["chat_requests"]
     chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
     assert len(chat) == received

@@ -106,7 +106,10 @@ def test_server_dying_mid_run_is_recorded_and_run_ends_cleanly(gateway_factory, 
         time.sleep(0.1)
     gw.process.kill()
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
+    # it ends cleanly, failed, saying why (issue 10: a dead gateway gave exit code 0)
+    assert proc.returncode == 1, err[-2000:]
+    assert "Traceback" not in err
+    assert "pinaivu: run failed: " in err and "transport_error" in err
     outcomes = {r["outcome"] for r in rows(run_dir)}
     assert "transport_error" in outcomes and "rate_limited" in outcomes
     assert json.loads((run_dir / "run.json").read_text())["complete"] is True

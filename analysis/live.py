@@ -211,7 +211,12 @@ def live_lines(live: dict) -> list[str]:
             out.append(f"  {label:19} {words:25} {f['goodput_per_s']:10.3g} "
                        f"{f['rejected_per_success']:13.3g} {f['p99_s']:7.3g}")
     checks = live["checks"]
-    out.append(f"live: recommended reaches {checks['goodput_share_of_ideal']:.1%} of the "
-               "ideal goodput; simulation and live agree within 10%: "
+    share = checks["goodput_share_of_ideal"]
+    # Over a check of a few windows the steady span can hold one burst more than the long-run
+    # rate allows: above 100% is what was measured, and it says so rather than look like gain.
+    over = (" (a short check: the quota's bursts can run above its long-run rate)"
+            if math.isfinite(share) and share > 1 else "")
+    out.append(f"live: recommended reaches {share:.1%} of the ideal goodput{over}; "
+               "simulation and live agree within 10%: "
                f"{'yes' if checks['simulation_agrees'] else 'no'}")
     return out

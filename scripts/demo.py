@@ -169,6 +169,18 @@ def _cleared(spike: dict) -> str:
     return " (not clear by its end)" if "recovered_after_s" in timing else ""
 
 
+def _against_sustained(throughput: dict, span_s: float) -> str:
+    """A level's goodput beside what the fitted quota sustains: a level shorter than the
+    quota's window holds the bursts a fresh window allows, not a rate a client keeps."""
+    rate, period = throughput.get("sustained_per_s"), throughput.get("quota_period_s")
+    if not rate:
+        return ""
+    if period and span_s < period:
+        return (f" for {span_s:.2g} s (bursts from fresh windows: the quota sustains "
+                f"{rate:.3g} ok/s over its {period:.3g} s window)")
+    return f" (the fitted quota sustains {rate:.3g} ok/s)"
+
+
 def paragraph(profile: str, s: dict[str, dict]) -> str:
     """What the demo found, in one paragraph, from the three summaries."""
     tl, spike, sweep = s["tight_loop"], s["spike"], s["sweep"]
@@ -185,6 +197,7 @@ def paragraph(profile: str, s: dict[str, dict]) -> str:
                    + (f"(in the baseline before it, {base['error_fraction']:.0%}) " if base
                       else "")
                    + f"while goodput held at {sp['goodput_per_s']:.3g} ok/s"
+                   + _against_sustained(spike["throughput"], sp["duration_s"])
                    + (f", and {rec['error_fraction']:.0%} in the recovery after it"
                       + _cleared(spike) if rec else "") + ".")
     sw = sweep["throughput"]["levels"]
@@ -192,7 +205,8 @@ def paragraph(profile: str, s: dict[str, dict]) -> str:
         best = max(sw, key=lambda lv: lv["goodput_per_s"])
         last = sw[-1]
         out.append(f"The sweep, on one key, peaked at {best['goodput_per_s']:.3g} ok/s "
-                   f"(offered {best['offered_per_s']:.3g}/s); offered "
+                   f"when offered {best['offered_per_s']:.3g}/s"
+                   + _against_sustained(sweep["throughput"], best["duration_s"]) + "; offered "
                    f"{last['offered_per_s']:.3g}/s, {last['error_fraction']:.0%} of attempts "
                    "were 429s.")
     b = tl.get("backoff") or {}

@@ -68,3 +68,35 @@ def test_demo_paragraph_labels_each_sdk_figure():
     assert re.search(r"OpenAI SDK's default, simulated the same way, meets 1\.8\b", text)
     assert re.search(r"real OpenAI SDK 0\.35 live", text)
     assert re.search(r"simulated over those same 48 arrivals: 0\.013 and 0\.33\b", text)
+
+
+def test_demo_paragraph_holds_short_levels_against_the_sustained_rate():
+    """The issue's demo sweep: 3 s steps under a 10 s window 'peaked at 5 ok/s' with no word
+    that the quota sustains 2 ok/s. The paragraph now says both, as the page does."""
+    demo = _demo()
+    sweep_level = {"level": "rate=8", "offered_per_s": 8.0, "goodput_per_s": 5.0,
+                   "duration_s": 3.0, "error_fraction": 0.375}
+    spike_level = {"level": "spike", "offered_per_s": 24.3, "goodput_per_s": 13.9,
+                   "duration_s": 4.0, "error_fraction": 0.43}
+    text = demo.paragraph("default", {
+        "tight_loop": {"quota": {"description": "20 requests per 10 s per key",
+                                 "agreement": 1.0},
+                       "retry_after": {"verdict": "honest"}},
+        "spike": {"throughput": {"levels": [spike_level], "sustained_per_s": 6.0,
+                                 "quota_period_s": 10.0}},
+        "sweep": {"throughput": {"levels": [sweep_level], "sustained_per_s": 2.0,
+                                 "quota_period_s": 10.0}}})
+    assert re.search(r"peaked at 5 ok/s when offered 8/s for 3 s \(bursts from fresh "
+                     r"windows: the quota sustains 2 ok/s over its 10 s window\)", text), text
+    assert re.search(r"held at 13\.9 ok/s for 4 s \(bursts from fresh windows: the quota "
+                     r"sustains 6 ok/s", text), text
+
+
+def test_live_share_above_the_ideal_says_why():
+    """A fresh make demo printed 'reaches 102.1% of the ideal goodput' with no word: over a
+    short check a fixed window's burst runs above the long-run rate."""
+    live = {**BACKOFF["live"], "checks": {"goodput_share_of_ideal": 1.021,
+                                          "simulation_agrees": True}}
+    last = live_lines(live)[-1]
+    assert "102.1% of the ideal goodput (a short check" in last, last
+    assert "(a short check" not in live_lines(BACKOFF["live"])[-1]

@@ -123,7 +123,11 @@ def run_locust(base_url: str, run_dir: Path, *extra: str) -> tuple[int, str, flo
     env = dict(os.environ, PINAIVU_BASE_URL=base_url, PINAIVU_API_KEY="pk-test-key-123456")
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tight_loop.py"),
            "--headless", "-u", "1", "-r", "1", "-t", "60s", "--run-dir", str(run_dir),
-           "--only-summary", "--timeout", "2", "--body-timeout", "0.5", *extra]
+           "--only-summary", "--timeout", "2", "--body-timeout", "0.5",
+           # A hostile server's answers are failures by design, which fail the run (exit 1,
+           # tested in test_run_health/test_runner); here exit 0 still means the harness
+           # itself met no error (a harness error fails a run whatever the ratio).
+           "--fail-ratio", "1", *extra]
     with open(out, "w") as sink:
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)

@@ -29,7 +29,9 @@ REJECTED = 429
 MIN_WINDOW_SLACKS = 10
 # Beyond this many decisions the fit uses the first ones: enough to pin any quota down.
 MAX_FIT_EVENTS = 100_000
-MAX_LATE_S = 0.05  # no decision is read later than this after its send
+# No late reading is past this after its send; only refusals may read a window's anchor
+# later, up to its reply (anchored_window_starts).
+MAX_LATE_S = 0.05
 PENALTY = {"fixed_window": 0.0, "sliding_log": 0.001, "token_bucket": 0.001,
            "sliding_counter": 0.002, "concurrency": 0.003}
 COUNTS_REJECTED_PENALTY = 0.002
@@ -52,6 +54,9 @@ class Stream:
     ok: np.ndarray  # 2xx
     end: np.ndarray  # when the response finished (for concurrency)
     retry_after: np.ndarray  # stated wait on 429s, NaN elsewhere
+    # latest the reply allows, uncapped (an admission's first byte less the quickest
+    # generation); only refusals may read a window's anchor this late (anchored_window_starts)
+    t_latest: np.ndarray | None = None
 
 
 @dataclass
@@ -124,10 +129,13 @@ def quota_events(events: pd.DataFrame) -> pd.DataFrame:
     # which matters most for the first request, whose decision anchors what follows.
     ok = (chat["status"] >= 200) & (chat["status"] < 300)
     refused = chat.loc[chat["status"] == REJECTED, "latency_ms"].min() / 1000
+    latest = late
     if ok.any() and np.isfinite(refused):
         generation = max(0.0, float(ttfb[ok].min()) - refused)
-        late = np.where(ok, np.maximum(late, np.minimum(ttfb - generation, MAX_LATE_S)), late)
-    chat = chat.assign(decided=chat["sent_ts"] + typical, decided_late=chat["sent_ts"] + late)
+        latest = np.where(ok, np.maximum(late, ttfb - generation), late)
+        late = np.minimum(latest, np.maximum(late, MAX_LATE_S))
+    chat = chat.assign(decided=chat["sent_ts"] + typical, decided_late=chat["sent_ts"] + late,
+                       decided_latest=chat["sent_ts"] + latest)
     chat = chat.sort_values("decided", kind="stable")
     return chat.head(MAX_FIT_EVENTS)
 
@@ -139,11 +147,13 @@ def make_stream(df: pd.DataFrame) -> Stream:
     t = df["decided"].to_numpy(dtype=float)
     late = np.maximum(t, df["decided_late"].to_numpy(dtype=float))
     slack = float(np.max(late - t)) if len(t) else 0.0
+    latest = df["decided_latest"].to_numpy(float) if "decided_latest" in df else late
     return Stream(t=t, t_late=late, slack=max(slack, 0.001), passed=~rejected,
                   rejected=rejected,
                   scored=ok | rejected, ok=ok,
                   end=(df["sent_ts"] + df["latency_ms"].fillna(0) / 1000).to_numpy(float),
-                  retry_after=np.where(rejected, df["retry_after_s"].to_numpy(float), np.nan))
+                  retry_after=np.where(rejected, df["retry_after_s"].to_numpy(float), np.nan),
+                  t_latest=np.maximum(late, latest))
 
 
 def streams_for(df: pd.DataFrame, scope: str) -> list[Stream]:
@@ -205,19 +215,63 @@ def window_starts(admitted: np.ndarray, limit: int, window_s: float,
     A tight loop re-hits just as a window ends, so an admission can read a hair (up to
     `slack`) before the end; if the window is already full it can only be the next one's first.
     """
-    starts = []
+    return admitted[_window_anchors(admitted, limit, window_s, slack)].astype(float)
+
+
+def _window_anchors(admitted: np.ndarray, limit: int, window_s: float,
+                    slack: float) -> np.ndarray:
+    """Positions in the sorted `admitted` of the admissions that begin a window."""
+    anchors = []
     current, count = -math.inf, 0
-    for a in admitted:
+    for i, a in enumerate(admitted):
         if a >= current + window_s or (count >= limit and a >= current + window_s - slack):
             current, count = a, 0
-            starts.append(a)
+            anchors.append(i)
         count += 1
-    return np.asarray(starts, dtype=float)
+    return np.asarray(anchors, dtype=int)
+
+
+def anchored_window_starts(s: Stream, h: np.ndarray, limit: int,
+                           window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(window starts, sorted admission times) for windows anchored at the first request, the
+    admissions read at `h` and each anchor moved forward to what the refusals prove.
+
+    A refusal at r proves its window was still open then: it began after r - window_s. The
+    anchor was decided somewhere between its send and what its reply allows (`t_latest`),
+    which on a loaded machine can be far past the cap on ordinary late readings (a key's
+    first request met the gateway 115 ms after it was sent, its reply 189 ms): read early,
+    the window ends early and every refusal before the true reopening looks wrong, which a
+    longer window explains better. So the anchor is read as late as the refusals in its
+    window need, never past its reply nor past the window's next admission (which the server
+    decided after it). Refusals only move a window later: an admission the model refuses is
+    not excused by this.
+    """
+    order = np.argsort(h[s.passed], kind="stable")
+    admitted = h[s.passed][order]
+    anchors = _window_anchors(admitted, limit, window_s, s.slack)
+    if not len(anchors):
+        return np.array([], float), admitted
+    latest = (s.t_latest if s.t_latest is not None else s.t_late)[s.passed][order]
+    refused = np.sort(s.t[s.rejected])
+    admitted = admitted.copy()
+    starts = admitted[anchors].copy()
+    for k, i in enumerate(anchors):
+        nxt = admitted[anchors[k + 1]] if k + 1 < len(anchors) else math.inf
+        last = np.searchsorted(refused, nxt, "left") - 1
+        if last < 0 or refused[last] < starts[k]:
+            continue
+        bound = latest[i]
+        if i + 1 < len(admitted) and (k + 1 == len(anchors) or i + 1 < anchors[k + 1]):
+            bound = min(bound, admitted[i + 1])
+        # a microsecond past: epoch-second floats resolve ~0.2 µs
+        moved = min(max(starts[k], refused[last] - window_s + 1e-6), bound)
+        if moved > starts[k]:
+            starts[k] = admitted[i] = moved
+    return starts, admitted
 
 
 def fixed_first_request(s, t, h, limit, window_s):
-    admitted = np.sort(h[s.passed])
-    starts_arr = window_starts(admitted, limit, window_s, s.slack)
+    starts_arr, admitted = anchored_window_starts(s, h, limit, window_s)
     if not len(starts_arr):
         return np.ones(len(t), bool)
     idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
@@ -704,7 +758,7 @@ def fitted_window_starts(fit: QuotaFit, events: pd.DataFrame, most: int = 200) -
     if fit.scope != "global":
         df = df[df["key_id"] == df["key_id"].iloc[0]]
     s = make_stream(df)
-    return window_starts(s.t[s.passed], fit.limit, w, s.slack)[:most]
+    return anchored_window_starts(s, s.t, fit.limit, w)[0][:most]
 
 
 def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) -> pd.DataFrame:
@@ -728,7 +782,7 @@ def model_reopenings(fit: QuotaFit, events: pd.DataFrame, most: int = 20_000) ->
         if fit.algorithm == "fixed_window" and fit.alignment == "epoch":
             reopen = (np.floor(t / w) + 1) * w
         elif fit.algorithm == "fixed_window":
-            starts_arr = window_starts(admitted, lim, w, s.slack)
+            starts_arr = anchored_window_starts(s, s.t, lim, w)[0]
             if not len(starts_arr):
                 starts_arr = np.array([np.nan])
             idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 from analysis.quota import sliding_counter_wait, window_starts
@@ -203,6 +204,49 @@ def test_an_admission_is_read_up_to_what_its_reply_allows():
 
     fit = fit_quota(pd.read_parquet(Path(__file__).parent / "data" /
                                     "fixed-window-late-first-request.parquet"))
+    assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
+        ("fixed_window", "first_request", 20, 10.0, "per_key")
+    assert fit.agreement == 1.0
+
+
+def test_refusals_move_a_late_anchor_forward_up_to_its_reply():
+    from analysis.quota import Stream, anchored_window_starts
+
+    # 2 per 1 s anchored at the first request. The first admission reads at 0.0 but its reply
+    # allows a decision up to 0.15; refusals at 0.95 and 1.08 show the window lasted past 1.0.
+    t = np.array([0.0, 0.2, 0.5, 0.95, 1.08, 1.12])
+    passed = np.array([True, True, False, False, False, True])
+    latest = np.array([0.15, 0.2, 0.5, 0.95, 1.08, 1.12])
+
+    def stream(latest):
+        return Stream(t=t, t_late=t, slack=0.005, passed=passed, rejected=~passed,
+                      scored=np.ones(len(t), bool), ok=passed, end=t,
+                      retry_after=np.full(len(t), np.nan), t_latest=latest)
+
+    starts, admitted = anchored_window_starts(stream(latest), t, 2, 1.0)
+    assert starts[0] == pytest.approx(0.08, abs=1e-5)
+    assert list(admitted[1:]) == [0.2, 1.12]
+    assert starts[1] == 1.12
+    # Never past what the reply allows: a refusal the anchor cannot reach stays a miss.
+    latest[0] = 0.05
+    assert anchored_window_starts(stream(latest), t, 2, 1.0)[0][0] == 0.05
+
+
+def test_a_first_request_decided_past_the_late_cap_does_not_stretch_the_window():
+    """A 12 s tight loop against the default profile (20 per 10 s per key, anchored at the
+    first request; 4 users on 3 keys, 5 ms completions), recorded beside the full test suite
+    on 2 loaded cores. One key's first request was sent at +27 ms and met the gateway ~115 ms
+    later (its reply took 189 ms; the gateway's Retry-After puts the reopening at +10.142 s),
+    past the 50 ms cap on late readings, so 10 s reopened the key 65 ms early: its last 20
+    refusals looked wrong (99.62%) and '20 per 10.05107 s' won with 99.89%. Refusals now read
+    a window's anchor as late as they need, up to what its reply allows: 10 s reproduces
+    every decision."""
+    import pandas as pd
+
+    from analysis.quota import fit_quota
+
+    fit = fit_quota(pd.read_parquet(Path(__file__).parent / "data" /
+                                    "fixed-window-first-request-115ms-late.parquet"))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
         ("fixed_window", "first_request", 20, 10.0, "per_key")
     assert fit.agreement == 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -122,3 +123,14 @@ def module_gateway_factory(tmp_path_factory):
     yield start
     for gw in started:
         gw.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    """Importing Locust in a test's own process monkey-patches threading, and a pytest-xdist
+    worker so patched dies later of gevent's LoopExit on another file's test (a CI run lost a
+    worker that way). Locust runs in child processes only: the test that imported it fails."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        pytest.fail(f"{item.nodeid} imported Locust (or patched gevent) in the test process; "
+                    "run it in a child interpreter", pytrace=False)

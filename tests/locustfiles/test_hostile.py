@@ -237,12 +237,18 @@ def test_a_gzip_bomb_is_cut_and_memory_stays_bounded(tmp_path):
 
 def test_the_body_options_are_registered_with_locusts_parser():
     """Through events.init_command_line_parser, so Locust's parser (its --help, its config
-    files, the web UI's custom arguments) knows them."""
-    import locustfiles.common.user  # noqa: F401  (registers the listener at import)
-    from locust.argument_parser import get_parser
-
-    parser = get_parser()
-    text = parser.format_help()
-    assert "--max-body-bytes" in text and "--body-timeout" in text
-    opts = parser.parse_args(["--max-body-bytes", "1000", "--body-timeout", "2.5"])
-    assert opts.max_body_bytes == 1000 and opts.body_timeout == 2.5
+    files, the web UI's custom arguments) knows them. In a child interpreter: importing Locust
+    monkey-patches threading, which in a pytest-xdist worker blocks the worker's own queue
+    (a CI run's worker died of gevent's LoopExit on its next test)."""
+    probe = (
+        "import locustfiles.common.user\n"  # registers the listener at import
+        "from locust.argument_parser import get_parser\n"
+        "parser = get_parser()\n"
+        "text = parser.format_help()\n"
+        "assert '--max-body-bytes' in text and '--body-timeout' in text, text\n"
+        "opts = parser.parse_args(['--max-body-bytes', '1000', '--body-timeout', '2.5'])\n"
+        "print(opts.max_body_bytes, opts.body_timeout)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["1000", "2.5"], proc.stdout

@@ -38,6 +38,9 @@ COUNTS_REJECTED_PENALTY = 0.002
 NOT_ROUND_PENALTY = 0.001
 MIN_AGREEMENT = 0.9
 TIE = 1e-4  # weighted agreements this close explain a run equally
+# Fixed windows this close (relative) are the same window to the fit: the tolerance its
+# candidate windows are read with (_nice) and the accuracy table allows.
+SAME_WINDOW_REL = 0.03
 ACCEPT_WEIGHT_CAP = 10.0
 FINALISTS_PER_FAMILY = 6
 SCREEN_EVENTS = 20_000
@@ -647,6 +650,24 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
                              "longer than one window, or use the probe")
     tried.sort(key=lambda sc: -sc[1].score)
     scope, best = tried[0]
+    aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
+    if aligned:
+        # A tie between alignments goes to the clock, not to whichever is listed first. A
+        # clock-aligned window is the more specific claim: it puts every window at a multiple
+        # of the window since the epoch, whatever the traffic does, and any window that
+        # began elsewhere would have contradicted it. An anchored window fits a run starting
+        # at any phase, so its fitting this run is no evidence for it; windows that all began
+        # on the clock's multiples are what a clock-aligned limiter always does and an
+        # anchored one only when its first request happens to land on a boundary. The note
+        # names the other (below); only a candidate as good after penalties (the same
+        # roundness) takes over, so the window's tie-breaks stand.
+        epoch = next((c for c in [best] + aligned if c.params.get("alignment") == "epoch"
+                      and best.score - c.score < TIE), best)
+        if epoch is not best:
+            tried.remove((scope, epoch))
+            tried.insert(0, (scope, epoch))
+            best = epoch
+            aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
     rival = next((c for sc, c in tried if sc != scope), None)
     scope_tie = rival is not None and best.weighted - rival.weighted < TIE
     streams = streams_for(df, scope)
@@ -676,6 +697,21 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
                          f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
                          "run equally (a tight loop can meet them at the same moments): the "
                          "probe, which idles, bursts and splits a window, tells them apart")
+        if aligned:
+            other = aligned[0]
+            where = {"epoch": "aligned to the clock", "first_request":
+                     "anchored at the first request"}
+            clock = best if best.params["alignment"] == "epoch" else other
+            why = "the clock-aligned one is reported, as the more specific claim" \
+                if clock is best else "the anchored one is reported, its window the rounder"
+            notes.append(f"a fixed window of {_short(best)} {where[best.params['alignment']]} "
+                         f"and one of {_short(other)} {where[other.params['alignment']]} "
+                         f"explain the run equally (its windows began on multiples of "
+                         f"{clock.params['window_s']:g} s since the epoch); {why}: start keys at "
+                         "different clock phases, or idle longer than a window and then "
+                         "send mid-window (a clock-aligned window reopens at the next "
+                         "multiple of the window, an anchored one a whole window after "
+                         "that request), to tell them apart")
         if keys < 2:
             notes.append("one key in the run: per-key and global quotas look the same")
         elif scope_tie:
@@ -685,6 +721,22 @@ def fit_quota(events: pd.DataFrame) -> QuotaFit:
                          "users on 2 keys) to tell them apart")
         fit.note = "; ".join(notes)
     return fit
+
+
+def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate]:
+    """Fixed windows that differ from `best` only in alignment (the same limit, the same
+    window within SAME_WINDOW_REL) and explain the run equally (weighted within TIE), best
+    first: a run whose windows began on the clock's multiples cannot tell an anchored window
+    from a clock-aligned one."""
+    if best.algorithm != "fixed_window":
+        return []
+    p = best.params
+    return [c for c in others if c is not best and c.algorithm == "fixed_window"
+            and not c.params.get("screened_only")
+            and c.params.get("alignment") != p.get("alignment")
+            and c.params["limit"] == p["limit"]
+            and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
+            and best.weighted - c.weighted < TIE]
 
 
 def quota_fields(algorithm: str, p: dict) -> dict:

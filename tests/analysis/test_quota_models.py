@@ -1,5 +1,6 @@
 """The analysis side's limiter arithmetic against brute force."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,73 @@ def test_a_first_request_decided_past_the_late_cap_does_not_stretch_the_window()
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
         ("fixed_window", "first_request", 20, 10.0, "per_key")
     assert fit.agreement == 1.0
+
+
+def _tight_loop(start, alignment, limit=3, window=1.0, seconds=3.0):
+    """One key's tight loop against a fixed window of `limit` per `window` s, built by hand:
+    admissions take 5 ms, refusals 2 ms (decided 1 ms after sending), 8 ms between requests."""
+    import pandas as pd
+
+    rows, t, anchor, count = [], start, None, 0
+    while t < start + seconds:
+        decided = t + 0.001
+        if alignment == "epoch":
+            begins = math.floor(decided / window) * window
+        else:
+            begins = anchor if anchor is not None and decided < anchor + window else decided
+        if begins != anchor:
+            anchor, count = begins, 0
+        ok = count < limit
+        count += ok
+        latency = 5.0 if ok else 2.0
+        rows.append(dict(endpoint="/v1/chat/completions", key_id="k1", sent_ts=t,
+                         status=200 if ok else 429, latency_ms=latency, ttfb_ms=latency,
+                         retry_after_s=math.nan if ok else anchor + window - decided))
+        t += latency / 1000 + 0.008
+    return pd.DataFrame(rows)
+
+
+ALIGNMENT_TIE = "explain the run equally (its windows began on multiples"
+
+
+def test_windows_on_the_clock_say_both_alignments_explain_the_run():
+    """3 per 1 s aligned to the clock, the loop's first request at a whole second: every
+    window begins on a clock multiple and at the first request after the last one, so an
+    anchored window reproduces every decision too. The fit says so, names both and what
+    would tell them apart, and reports the clock-aligned one (the more specific claim), not
+    whichever was listed first."""
+    from analysis.quota import TIE, fit_quota
+
+    fit = fit_quota(_tight_loop(1_700_000_000.0, "epoch"))
+    assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s) == \
+        ("fixed_window", "epoch", 3, 1.0)
+    assert fit.agreement == 1.0
+    assert ALIGNMENT_TIE in fit.note, fit.note
+    assert "3 per 1 s aligned to the clock" in fit.note
+    assert "3 per 1 s anchored at the first request" in fit.note
+    assert "start keys at different clock phases" in fit.note
+    assert "idle longer than a window" in fit.note
+    winner = fit.candidates[0]
+    assert winner["alignment"] == "epoch"
+    anchored = next(c for c in fit.candidates if c.get("alignment") == "first_request"
+                    and c["limit"] == 3 and c["window_s"] == 1.0)
+    assert winner["weighted"] - anchored["weighted"] < TIE
+
+
+@pytest.mark.parametrize("alignment", ["epoch", "first_request"])
+def test_a_loop_starting_mid_window_tells_the_alignments_apart(alignment):
+    """The same loop started half a second past a whole second: a clock-aligned window
+    reopens at the next whole second, an anchored one a second after the first request.
+    Only the true alignment reproduces the run, and no tie is reported."""
+    from analysis.quota import TIE, fit_quota
+
+    fit = fit_quota(_tight_loop(1_700_000_000.5, alignment))
+    assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s) == \
+        ("fixed_window", alignment, 3, 1.0)
+    assert fit.agreement == 1.0
+    assert ALIGNMENT_TIE not in fit.note, fit.note
+    assert "anchored at the first request" not in fit.note
+    other = next(c for c in fit.candidates if c["algorithm"] == "fixed_window"
+                 and c.get("alignment") not in (alignment, None) and c["limit"] == 3
+                 and c["window_s"] == 1.0)
+    assert fit.candidates[0]["weighted"] - other["weighted"] >= TIE

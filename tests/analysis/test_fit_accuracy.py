@@ -119,7 +119,9 @@ def check(fit, expected):
         fit = QuotaFit(twin["algorithm"], twin["scope"],
                        **quota_fields(twin["algorithm"], twin))
     if "alignment" in expected:
-        assert fit.alignment == expected["alignment"], fit.candidates[:3]
+        assert fit.alignment == expected["alignment"], (
+            [(c["alignment"], c["window_s"], c["agreement"], c["weighted"])
+             for c in fit.candidates[:4] if "alignment" in c], fit.note)
     if "limit" in expected:
         assert abs(fit.limit - expected["limit"]) <= 1, fit.candidates[:3]
     if "window_s" in expected:

@@ -151,7 +151,8 @@ def saturation(rows: list[dict]) -> dict | None:
     return None
 
 
-def _percentiles(values: np.ndarray) -> dict:
+def percentiles(values: np.ndarray) -> dict:
+    """p50, p90, p99, count, max and mean of the finite values (ms), rounded to the µs."""
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return {"count": 0}
@@ -168,11 +169,11 @@ def latency(events: pd.DataFrame) -> dict:
     intended_ms = sent_ms + (chat["sent_ts"] - chat["intended_ts"]).to_numpy(float) * 1000
     ok = (outcome == "ok").to_numpy()
     return {
-        "ok_from_intended_ms": _percentiles(intended_ms[ok]),
-        "ok_from_sent_ms": _percentiles(sent_ms[ok]),
-        "send_lateness_ms": _percentiles(((chat["sent_ts"] - chat["intended_ts"]) * 1000
+        "ok_from_intended_ms": percentiles(intended_ms[ok]),
+        "ok_from_sent_ms": percentiles(sent_ms[ok]),
+        "send_lateness_ms": percentiles(((chat["sent_ts"] - chat["intended_ts"]) * 1000
                                           ).to_numpy(float)),
-        "by_outcome": {o: _percentiles(sent_ms[(outcome == o).to_numpy()])
+        "by_outcome": {o: percentiles(sent_ms[(outcome == o).to_numpy()])
                        for o in sorted(outcome.unique())},
         "spike": spike_timing(chat),
     }
@@ -184,7 +185,7 @@ def unavailable(events: pd.DataFrame) -> dict:
     span = float(chat["sent_ts"].max() - chat["sent_ts"].min()) if len(chat) > 1 else 0.0
     out = {"count": int(len(u)), "share": float(len(u) / len(chat)) if len(chat) else 0.0,
            "rate_per_s": float(len(u) / span) if span else 0.0,
-           "latency_ms": _percentiles(u["latency_ms"].to_numpy(float)),
+           "latency_ms": percentiles(u["latency_ms"].to_numpy(float)),
            "with_retry_after": int(u["retry_after_s"].notna().sum())}
     if len(u):
         t0 = float(chat["sent_ts"].min())

@@ -10,18 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# the latency section's own percentiles, so both read alike on the page
+from .load_levels import percentiles
+
 CHAT = "/v1/chat/completions"
-PERCENTILES = (50, 90, 99)
-
-
-def _percentiles(values: np.ndarray) -> dict:
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return {"count": 0}
-    out = {f"p{p}": round(float(np.percentile(values, p)), 3) for p in PERCENTILES}
-    out.update(count=int(len(values)), max=round(float(values.max()), 3),
-               mean=round(float(values.mean()), 3))
-    return out
 
 
 def streaming_latency(events: pd.DataFrame) -> dict:
@@ -42,8 +34,8 @@ def streaming_latency(events: pd.DataFrame) -> dict:
     share = share[np.isfinite(share) & (latency > 0)]
     return {
         "streamed": int(len(streamed)),
-        "ttft_ms": _percentiles(ttft),
-        "tbt_ms": _percentiles(streamed["tbt_mean_ms"].to_numpy(float)),
-        "tbt_max_ms": _percentiles(streamed["tbt_max_ms"].to_numpy(float)),
+        "ttft_ms": percentiles(ttft),
+        "tbt_ms": percentiles(streamed["tbt_mean_ms"].to_numpy(float)),
+        "tbt_max_ms": percentiles(streamed["tbt_max_ms"].to_numpy(float)),
         "ttft_share_of_latency_p50": round(float(np.median(share)), 3) if len(share) else None,
     }

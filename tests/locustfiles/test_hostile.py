@@ -117,6 +117,17 @@ def start_server(tmp: Path, mode: str, script: list | None = None):
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
+def serve_and_run(tmp: Path, mode: str, script: list | None, *extra: str):
+    """run_locust against a bad server of `mode`, the server stopped afterwards whatever
+    happened; the run folder is tmp/run."""
+    server, url = start_server(tmp, mode, script)
+    try:
+        return run_locust(url, tmp / "run", *extra)
+    finally:
+        server.kill()
+        server.wait()
+
+
 def run_locust(base_url: str, run_dir: Path, *extra: str) -> tuple[int, str, float]:
     """(exit code, everything Locust printed, its peak RSS in MB), the RSS from wait4's
     account of that one process."""
@@ -190,12 +201,7 @@ def test_a_stalled_body_is_a_timeout_of_its_own(tmp_path):
     fine = b'HTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\n{"request_id": "req_1"}'
     script = [{"data": base64.b64encode(d).decode(), "then": t}
               for d, t in ((stalled, "stall"), (fine, "keep"))]
-    server, url = start_server(tmp_path, "script", script)
-    try:
-        code, output, _ = run_locust(url, tmp_path / "run", "--max-requests", "3")
-    finally:
-        server.kill()
-        server.wait()
+    code, output, _ = serve_and_run(tmp_path, "script", script, "--max-requests", "3")
     got = chat_rows(tmp_path / "run")
     assert code == 0 and "Traceback" not in output, output[-3000:]
     assert [r["outcome"] for r in got] == ["timeout", "ok"], got
@@ -222,12 +228,7 @@ def test_a_redirect_is_recorded_not_followed(tmp_path):
 
 
 def test_a_gzip_bomb_is_cut_and_memory_stays_bounded(tmp_path):
-    server, url = start_server(tmp_path, "gzip_bomb")
-    try:
-        code, output, rss_mb = run_locust(url, tmp_path / "run", "--max-requests", "4")
-    finally:
-        server.kill()
-        server.wait()
+    code, output, rss_mb = serve_and_run(tmp_path, "gzip_bomb", None, "--max-requests", "4")
     got = chat_rows(tmp_path / "run")
     assert "Traceback" not in output, output[-3000:]
     assert code == 0 and len(got) == 3, output[-3000:]

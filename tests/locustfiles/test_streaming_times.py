@@ -30,14 +30,19 @@ PACE = ["quota.limit=100000", f"latency.ttft_ms={TTFT_MS:g}",
 EARLY_MS, LATE_MS = 2.0, 15.0
 
 
-def test_first_token_and_between_tokens_match_the_gateway(gateway_factory, tmp_path):
+def run_tight_loop(gateway_factory, run_dir: Path, users: str, run_time: str, *extra: str):
+    """Locust's tight loop for `run_time` against a gateway paced as PACE."""
     gw = gateway_factory("default", PACE)
-    run_dir = tmp_path / "run"
     env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tight_loop.py"),
-           "--headless", "-u", "2", "-r", "2", "-t", "4s", "--run-dir", str(run_dir),
-           "--only-summary", "--stream"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+           "--headless", "-u", users, "-r", users, "-t", run_time, "--run-dir", str(run_dir),
+           "--only-summary", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_first_token_and_between_tokens_match_the_gateway(gateway_factory, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_tight_loop(gateway_factory, run_dir, "2", "4s", "--stream")
     assert proc.returncode == 0, proc.stderr[-2000:]
     ok = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"
           and r["outcome"] == "ok"]
@@ -78,13 +83,8 @@ def test_first_token_and_between_tokens_match_the_gateway(gateway_factory, tmp_p
 
 
 def test_a_run_that_did_not_stream_records_no_tokens(gateway_factory, tmp_path):
-    gw = gateway_factory("default", PACE)
     run_dir = tmp_path / "run"
-    env = dict(os.environ, PINAIVU_BASE_URL=gw.base_url, PINAIVU_API_KEY="pk-demo-alice-0001")
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tight_loop.py"),
-           "--headless", "-u", "1", "-r", "1", "-t", "2s", "--run-dir", str(run_dir),
-           "--only-summary"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = run_tight_loop(gateway_factory, run_dir, "1", "2s")
     assert proc.returncode == 0, proc.stderr[-2000:]
     ok = [r for r in rows(run_dir) if r["outcome"] == "ok"
           and r["endpoint"] == "/v1/chat/completions"]

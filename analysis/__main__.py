@@ -15,7 +15,7 @@ from pathlib import Path
 from .rundir import (RunError, check_run_folder, comparable_runs, kept_results, list_runs,
                      load_run, newest_run, read_manifest, read_summary, write_page,
                      write_report, write_runs_index)
-from .schema import REPORTS_DIR_ENV, reports_dir
+from contract.target import REPORTS_DIR_ENV, reports_dir
 
 
 def _progress(start: float):

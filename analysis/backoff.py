@@ -14,8 +14,8 @@ import random
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-from .policies import (SDK_MAX_RETRIES, Pacer, Policy, RetryBudget, next_delay,  # noqa: F401
-                       pacer_rate, poisson_arrivals)
+from contract.policies import (SDK_MAX_RETRIES, Pacer, Policy, RetryBudget,  # noqa: F401
+                               next_delay, pacer_rate, poisson_arrivals)
 from .quota import sliding_counter_wait
 
 # --- the server -----------------------------------------------------------------------------

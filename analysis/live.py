@@ -12,7 +12,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,9 @@ import pandas as pd
 from .backoff import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
                       simulate, steady_rate)
 from .quota import CHAT
-from .schema import KeyListError, env_keys
+from contract.run_folder import LIVE_SUFFIX
+from contract.runner import runner_command
+from contract.target import KeyListError, env_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two policies at once need two keys whose quotas do not touch: the reference gateway's.
@@ -124,21 +125,17 @@ def run_live(run_dir: Path, where: dict, entries: list[dict], *, offered_per_s: 
             say(f"waiting {refill_s:.0f} s for the quota to refill before the next client")
             time.sleep(refill_s)
         folder = run_dir if len(groups) == 1 else run_dir.with_name(f"{run_dir.name}-{i + 1}")
-        env = {k: v for k, v in os.environ.items() if k != "PINAIVU_REFERENCE_GATEWAY"}
+        env = dict(os.environ)
         env["PINAIVU_API_KEYS"] = ",".join(where["keys"][:max(1, len(group))])
         env.pop("PINAIVU_API_KEY", None)
-        cmd = [sys.executable, "-m", "locustfiles.run", "backoff", "--users", str(len(group)),
-               "--duration", f"{cap_s}s", "--run-dir", str(folder)]
-        if where["profile"]:
-            cmd += ["--profile", where["profile"]]
-            for s in where["set"]:
-                cmd += ["--gateway-set", s]
-        cmd += ["--", "--policies", json.dumps(group), "--offered", f"{offered_per_s:g}",
-                "--logical", str(logical), "--seed", str(seed), "--deadline-s",
-                f"{deadline_s:g}", "--sustained-rate", f"{sustained_rate:g}",
-                "--latency-ok-s", f"{latency_ok_s:g}", "--loglevel", "WARNING"]
-        if allow_remote:
-            cmd.append("--allow-remote-target")
+        cmd = runner_command(
+            "backoff", users=len(group), duration=f"{cap_s}s", run_dir=folder,
+            profile=where["profile"] or None, gateway_set=where["set"] if where["profile"] else (),
+            locust_args=["--policies", json.dumps(group), "--offered", f"{offered_per_s:g}",
+                         "--logical", str(logical), "--seed", str(seed), "--deadline-s",
+                         f"{deadline_s:g}", "--sustained-rate", f"{sustained_rate:g}",
+                         "--latency-ok-s", f"{latency_ok_s:g}", "--loglevel", "WARNING",
+                         *(["--allow-remote-target"] if allow_remote else [])])
         say(f"live run {i + 1}/{len(groups)}: {', '.join(e['name'] for e in group)}, "
             f"{logical} logical requests over about {span:.0f} s -> {folder}")
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
@@ -165,7 +162,7 @@ def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerMode
                {"name": "sdk_default", "client": "openai",
                 "policy": {"kind": "sdk_default", "max_retries": 2}}]
     logical = max(20, round(live_s * offered))
-    folder = run_path.parent / f"{run_path.name}-tune-live"
+    folder = run_path.parent / f"{run_path.name}{LIVE_SUFFIX}"
     folders = run_live(folder, where, entries, offered_per_s=offered, logical=logical,
                        seed=seed, deadline_s=deadline, sustained_rate=server.sustained_rate,
                        latency_ok_s=server.latency_ok_s, say=say, allow_remote=allow_remote,

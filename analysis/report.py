@@ -10,12 +10,13 @@ from collections.abc import Callable
 import jinja2
 import numpy as np
 
-from . import load_levels, run_health
+from contract import run_health
+from . import load_levels
 from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
 from .retry_after import NARROW_S, RetryAfterAudit, audit_retry_after, describe_audit
 from .rundir import Run
-from .schema import SCHEMA_VERSION
+from contract.events import SCHEMA_VERSION
 from .streaming import streaming_latency
 
 SUMMARY_VERSION = 1

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from .events_file import SUFFIX, read_events
+from contract.events import SUFFIX
+from contract.events_file import read_events
 
 
 ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from analysis.events_file import ARROW_SCHEMA  # noqa: E402
+from contract.events_file import ARROW_SCHEMA  # noqa: E402
 
 RATE = 1000.0  # attempts per second across the run
 KEYS = np.array(["k1aaaaaa", "k2bbbbbb", "k3cccccc"])

@@ -29,7 +29,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--rates", default="1000,3000")
     args = p.parse_args()
-    from analysis.events_file import read_events
+    from contract.events_file import read_events
 
     tmp = Path(tempfile.mkdtemp(prefix="pinaivu-bench-"))
     rates = [r.strip() for r in args.rates.split(",")]

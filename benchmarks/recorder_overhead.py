@@ -41,7 +41,7 @@ def main() -> int:
                                     "-t", f"{args.seconds}s", *extra])
                     rates[label].append(r["requests"] / r["seconds"])
                     if label == "with recorder":
-                        from analysis.events_file import read_events
+                        from contract.events_file import read_events
                         rows_seen = sum(read_events(f)[0].num_rows
                                         for f in (run_dir / "events").glob("*.arrows"))
                         if rows_seen != r["requests"]:

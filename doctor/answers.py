@@ -1,52 +1,26 @@
 """Reading the gateway's answers: Retry-After, error messages, transport failures.
 
-parse_retry_after follows locustfiles.common.headers.parse_retry_after (retry-after-ms wins,
-then delta-seconds, then an HTTP-date); it is repeated here because importing that module
-pulls in gevent through geventhttpclient, and the doctor stays free of the load tool.
-tests/doctor/test_answers.py checks the two agree.
+Retry-After is read by contract.headers, the parser the recorder uses, so the doctor and a
+run's events never disagree on a wait; only the display of the raw header is the doctor's.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 
 import httpx
 
-MAX_WAIT_S = 365 * 86400.0
+from contract.headers import parse_retry_after as _parse_picked, pick
+
 MAX_SHOWN = 300
-
-
-def _seconds(text: str) -> float:
-    t = text.strip()
-    return float(t) if t and t.isascii() and t.replace(".", "", 1).isdigit() else math.nan
 
 
 def parse_retry_after(headers: httpx.Headers, now: float) -> tuple[float, str]:
     """(seconds to wait or NaN, the raw header text for display; "" when absent)."""
-    ms, ra = headers.get("retry-after-ms"), headers.get("retry-after")
     raw = "; ".join(f"{name}: {value}" for name, value in
-                    (("retry-after-ms", ms), ("Retry-After", ra)) if value is not None)
-    if ms is not None:
-        value = _seconds(ms) / 1000
-        if value <= MAX_WAIT_S:
-            return value, raw
-    if ra is None:
-        return math.nan, raw
-    value = _seconds(ra)
-    if value == value:
-        return (value if value <= MAX_WAIT_S else math.nan), raw
-    try:
-        when = email.utils.parsedate_to_datetime(ra.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        when = None
-    if when is not None and when.tzinfo is not None:
-        return min(MAX_WAIT_S, max(0.0, when.timestamp() - now)), raw
-    # Repeated lines (joined with commas): one value when they agree, none when they differ.
-    values = {_seconds(part) for part in ra.split(",")} if "," in ra else set()
-    value = values.pop() if len(values) == 1 else math.nan
-    return (value if value <= MAX_WAIT_S else math.nan), raw
+                    (("retry-after-ms", headers.get("retry-after-ms")),
+                     ("Retry-After", headers.get("retry-after"))) if value is not None)
+    return _parse_picked(pick(headers), now)[0], raw
 
 
 def describe_retry_after(seconds: float, raw: str) -> str:

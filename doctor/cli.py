@@ -17,7 +17,7 @@ from typing import TextIO
 
 import httpx
 
-from analysis.schema import DEFAULT_BASE_URL, KeyListError
+from contract.target import DEFAULT_BASE_URL, KeyListError
 
 from .answers import redact
 from .config import DEFAULT_MODEL, classify_base_url, read_key

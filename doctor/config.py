@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from analysis.schema import split_keys
+from contract.target import keys_variable, split_keys
 
 DEFAULT_MODEL = "llama3.2:3b"
 
@@ -20,25 +20,22 @@ class KeySetting:
 
 
 def read_key(env: Mapping[str, str]) -> KeySetting:
-    """PINAIVU_API_KEY, else the first key of PINAIVU_API_KEYS (the harness splits that list
-    on commas and whitespace, so whitespace there is a separator, not a copying error)."""
+    """The first key the load would use, in the load's order (contract.target.keys_variable):
+    the first of PINAIVU_API_KEYS, else PINAIVU_API_KEY read raw (the list is split on commas
+    and whitespace, so whitespace there is a separator, not a copying error)."""
     single = env.get("PINAIVU_API_KEY")
-    listed = env.get("PINAIVU_API_KEYS", "")
-    listed_keys = split_keys(listed)
-    first_listed = listed_keys[0] if listed_keys else None
+    if keys_variable(env) == "PINAIVU_API_KEYS":
+        listed = split_keys(env["PINAIVU_API_KEYS"])
+        notes = []
+        if single is not None and single.strip() and single.strip() != listed[0]:
+            notes.append("PINAIVU_API_KEY is set too; the load scenarios use PINAIVU_API_KEYS "
+                         "first, and so does the doctor")
+        if len(listed) > 1:
+            notes.append(f"PINAIVU_API_KEYS holds {len(listed)} keys; the doctor checks the first")
+        return KeySetting(listed[0], "PINAIVU_API_KEYS", "; ".join(notes))
     if single is not None and single.strip():
-        note = ""
-        if first_listed is not None and first_listed != single:
-            # locustfiles.common.target prefers the list: the load would use another key.
-            note = ("PINAIVU_API_KEYS is set too and the load scenarios use it first; the "
-                    "doctor checks PINAIVU_API_KEY")
-        return KeySetting(single, "PINAIVU_API_KEY", note)
-    if first_listed is not None:
-        count = len(listed_keys)
-        note = f"PINAIVU_API_KEYS holds {count} keys; the doctor checks the first"
-        return KeySetting(first_listed, "PINAIVU_API_KEYS", note if count > 1 else "")
-    source = "PINAIVU_API_KEY" if single is not None else ""
-    return KeySetting(None, source)
+        return KeySetting(single, "PINAIVU_API_KEY")
+    return KeySetting(None, "PINAIVU_API_KEY" if single is not None else "")
 
 
 def key_whitespace(key: str) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from analysis.schema import key_fingerprint
+from contract.events import key_fingerprint
 
 from . import remedies
 from .answers import (body_json, describe_retry_after, parse_retry_after, redact,

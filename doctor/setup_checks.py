@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from analysis.schema import key_fingerprint
+from contract.events import key_fingerprint
 
 from . import remedies
 from .answers import transport_problem

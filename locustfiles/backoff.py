@@ -30,8 +30,7 @@ import time
 import gevent
 from locust import events, task
 
-from analysis.policies import Pacer, Policy, RetryBudget, next_delay, pacer_rate, \
-    poisson_arrivals
+from contract.policies import Pacer, Policy, RetryBudget, next_delay, pacer_rate, poisson_arrivals
 from locustfiles.common import hooks
 from locustfiles.common import options as checked
 from locustfiles.common.arrivals import run_open_loop

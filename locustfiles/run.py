@@ -14,7 +14,6 @@ next. Ctrl-C stops it cleanly: in-flight requests finish, run.json says complete
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -23,8 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analysis import run_health
-from analysis.schema import reports_dir
+from contract import run_health
+from contract.run_folder import (LOCUST_DIR, MANIFEST, RUN_DIR_HELP, default_run_dir, holds_run,
+                                 write_json_atomic)
 from gateway.launch import GatewayStartError, start_gateway
 from locustfiles.common.options import (MAX_RUN_S, RUNNER_PID_ENV, USER_STOP, parse_duration,
                                         positive_float, positive_int)
@@ -58,7 +58,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="Locust run time, e.g. 30s, 2m, 1h30m (more than 0, at most "
                         f"{MAX_RUN_S // 3600} h); auto: the scenario's own plan plus "
                         f"{AUTO_MARGIN_S:g} s")
-    p.add_argument("--run-dir", default=None)
+    p.add_argument("--run-dir", default=None, help=RUN_DIR_HELP)
     return p.parse_args(argv), extra
 
 
@@ -89,9 +89,8 @@ def check_settings(args, extra: list[str], env: dict) -> tuple[Path, float, str]
         if seconds > MAX_RUN_S:
             raise SettingError(f"the scenario's plan ({plan:.0f} s) is over the "
                                f"{MAX_RUN_S // 3600} h maximum of one run")
-    run_dir = Path(args.run_dir or reports_dir(ROOT / "reports") /
-                   f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{args.scenario}")
-    if (run_dir / "run.json").exists() or (run_dir / "events").exists():
+    run_dir = Path(args.run_dir or default_run_dir(args.scenario)).absolute()
+    if holds_run(run_dir):
         raise SettingError(f"{run_dir} already holds a run: give another --run-dir")
     return locustfile, seconds, str(run_dir)
 
@@ -199,17 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + interrupts.signum
     if gateway is not None:
         env["PINAIVU_BASE_URL"] = gateway.base_url
-        # run.json names the gateway the run met, so that `make tune` can start it again
-        env["PINAIVU_REFERENCE_GATEWAY"] = json.dumps({"profile": args.profile,
-                                                       "set": args.gateway_set})
         if not (env.get("PINAIVU_API_KEY") or env.get("PINAIVU_API_KEYS")):
             env["PINAIVU_API_KEYS"] = DEMO_KEYS
         print(f"run: reference gateway ({args.profile}) on {gateway.base_url}", flush=True)
     env[RUNNER_PID_ENV] = str(os.getpid())
     cmd = locust_cmd(locustfile, args, seconds, extra) + [
-        "--run-dir", str(run_dir), "--csv", str(run_dir / "locust" / "stats"),
-        "--html", str(run_dir / "locust" / "report.html"),
-        "--json-file", str(run_dir / "locust" / "stats"), "--only-summary"]
+        "--run-dir", str(run_dir), "--csv", str(run_dir / LOCUST_DIR / "stats"),
+        "--html", str(run_dir / LOCUST_DIR / "report.html"),
+        "--json-file", str(run_dir / LOCUST_DIR / "stats"), "--only-summary"]
     try:
         # Its own session: Ctrl-C reaches the runner only, which passes on exactly one SIGINT
         # (two would break Locust's shutdown). No terminal input: Locust's key listener
@@ -222,24 +218,33 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if gateway is not None:
             gateway.stop()
-    code = finish(run_dir, code, interrupts.reason)
+    # run.json names the gateway the run met, so that `make tune` can start it again
+    reference = {"profile": args.profile, "set": args.gateway_set} if gateway else None
+    code = finish(run_dir, code, interrupts.reason, reference)
     # what a shell reports for a command a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
     return 128 + interrupts.signum if interrupts.signum else code
 
 
-def finish(run_dir: Path, code: int, interrupted: str | None) -> int:
-    """Record an interruption, print the outcomes, the verdict and the next command."""
-    manifest_path = run_dir / "run.json"
+def finish(run_dir: Path, code: int, interrupted: str | None,
+           reference: dict | None = None) -> int:
+    """Record in run.json an interruption and the reference gateway the runner started (its
+    profile and settings), then print the outcomes, the verdict and the next command."""
+    manifest_path = run_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         manifest = {}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    updates = {}
     if interrupted and manifest and (manifest.get("complete") or
                                      manifest.get("stop_reason") != interrupted):
-        manifest.update(complete=False, stop_reason=interrupted)
-        tmp = manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp, manifest_path)
+        updates.update(complete=False, stop_reason=interrupted)
+    if reference and manifest:
+        updates["reference_gateway"] = reference
+    if updates:
+        manifest.update(updates)
+        write_json_atomic(manifest_path, manifest)
     counts, problems = run_health.count_outcomes(run_dir)
     print(f"\nrun: outcomes in {run_dir} (counted from its events)")
     for line in run_health.outcome_table(counts) if counts else ["  (no events recorded)"]:

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.schema import REPORTS_DIR_ENV, reports_dir  # noqa: E402
+from contract.runner import runner_command  # noqa: E402
+from contract.target import REPORTS_DIR_ENV, reports_dir  # noqa: E402
 from gateway.launch import GatewayStartError, start_gateway  # noqa: E402
 
 START = time.monotonic()
@@ -125,9 +126,9 @@ def load_and_report(profile: str, reports_root: Path) -> int:
         procs = []
         for scenario, _, runner_args, locust_args in group:
             runs[scenario] = reports_root / f"{stamp}-demo-{profile}-{scenario}"
-            procs.append((scenario, start(
-                ["-m", "locustfiles.run", scenario, "--profile", profile, *runner_args,
-                 "--run-dir", str(runs[scenario]), "--", *locust_args])))
+            procs.append((scenario, start(runner_command(
+                scenario, profile=profile, runner_args=runner_args, run_dir=runs[scenario],
+                locust_args=locust_args)[1:])))
         outputs = [finish(proc, f"the {scenario} run") for scenario, proc in procs]
         if None in outputs:
             return 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.schema import REPORTS_DIR_ENV
+from contract.target import REPORTS_DIR_ENV
 from gateway.launch import start_gateway
 
 CHECKOUT_REPORTS = Path(__file__).resolve().parents[1] / "reports"

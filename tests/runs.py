@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from analysis.events_file import read_events
-from analysis.schema import REPORTS_DIR_ENV
+from contract.events_file import read_events
+from contract.target import REPORTS_DIR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 

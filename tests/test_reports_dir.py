@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.schema import REPORTS_DIR_ENV, reports_dir
+from contract.target import REPORTS_DIR_ENV, reports_dir
 from .runs import ROOT, env_without_target
 
 

@@ -23,14 +23,16 @@ import locust
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from analysis import run_health
-from analysis.schema import SCHEMA_VERSION, reports_dir
+from contract import run_health
+from contract.events import SCHEMA_VERSION
+from contract.run_folder import (EVENTS_DIR, LOCUST_DIR, MANIFEST, RUN_DIR_HELP, default_run_dir,
+                                 events_path, write_json_atomic)
+from contract.target import Target, TargetError, load_target, require_loopback_for_load
 
 from . import options as checked
-from .recorder import Recorder
 from .options import RUNNER_PID_ENV
+from .recorder import Recorder
 from .run_end import StopReason, stats_counts, write_final_csv
-from .target import Target, TargetError, load_target, require_loopback_for_load
 from .user import CapReached, PinaivuUser, RequestCap
 
 log = logging.getLogger("pinaivu")
@@ -41,17 +43,6 @@ DEFAULT_STOP_TIMEOUT_S = 10.0
 REMOTE_MAX_REQUESTS = 1000
 # Options whose values may be credentials (the web UI's login, a TLS key) stay out of run.json.
 SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)
-
-
-def default_run_dir(scenario: str) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return str(reports_dir() / f"{stamp}-{scenario}")
-
-
-def write_json_atomic(path: Path, doc: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 class _State:
@@ -74,8 +65,7 @@ def register(scenario: str, planned_s=None) -> None:
     @events.init_command_line_parser.add_listener
     def _options(parser):
         g = parser.add_argument_group("Pinaivu harness")
-        g.add_argument("--run-dir", default=None,
-                       help="run folder (default reports/<UTC time>-<scenario>)")
+        g.add_argument("--run-dir", default=None, help=RUN_DIR_HELP)
         g.add_argument("--model", default="", help="model id (default: first of /v1/models)")
         g.add_argument("--stream", action="store_true", help="stream completions (SSE)")
         g.add_argument("--max-tokens", type=checked.positive_int, default=None)
@@ -125,8 +115,8 @@ def register(scenario: str, planned_s=None) -> None:
             environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
         run_dir = Path((opts.run_dir if opts else None) or default_run_dir(scenario))
         _State.run_dir = run_dir
-        (run_dir / "events").mkdir(parents=True, exist_ok=True)
-        (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+        (run_dir / EVENTS_DIR).mkdir(parents=True, exist_ok=True)
+        (run_dir / LOCUST_DIR).mkdir(parents=True, exist_ok=True)
         run_id = run_dir.name
         runner = environment.runner
         if not isinstance(runner, WorkerRunner):
@@ -140,17 +130,14 @@ def register(scenario: str, planned_s=None) -> None:
                 "start": dt.datetime.now(dt.UTC).isoformat(), "end": None, "complete": False,
                 "stop_reason": None, "max_requests_per_process": cap or None,
             }
-            reference = _reference_gateway()
-            if reference:
-                _State.manifest["reference_gateway"] = reference
-            write_json_atomic(run_dir / "run.json", _State.manifest)
+            write_json_atomic(run_dir / MANIFEST, _State.manifest)
         if not isinstance(runner, WorkerRunner):  # workers stop when their master says
             _State.stop.watch_sigint(environment)
         _State.stop.watch_runner(environment)
         environment.events.request.add_listener(_count_outcome)
         if not isinstance(runner, MasterRunner) and not (opts and opts.no_record):
             worker = f"{socket.gethostname()}-{os.getpid()}"
-            _State.recorder = Recorder(run_dir / "events" / f"{worker}.arrows", run_id=run_id,
+            _State.recorder = Recorder(events_path(run_dir, worker), run_id=run_id,
                                        worker=worker, scenario=scenario)
             environment.events.request.add_listener(_State.recorder.on_request)
             _State.flusher = gevent.spawn(_flush_every_second)
@@ -209,7 +196,7 @@ def register(scenario: str, planned_s=None) -> None:
                 end=dt.datetime.now(dt.UTC).isoformat(), complete=_State.stop.reason is None,
                 stop_reason=_State.stop.reason,
                 harness_errors=_State.harness_errors + len(runner.exceptions))
-            write_json_atomic(_State.run_dir / "run.json", _State.manifest)
+            write_json_atomic(_State.run_dir / MANIFEST, _State.manifest)
             environment.process_exit_code = _exit_code(environment)
 
 
@@ -273,15 +260,6 @@ def _request_cap(environment, target) -> int:
     if CapReached not in hub.NOT_ERROR:
         hub.NOT_ERROR = (*hub.NOT_ERROR, CapReached)
     return cap
-
-
-def _reference_gateway() -> dict | None:
-    """The reference gateway's profile when `python -m locustfiles.run` started one."""
-    try:
-        doc = json.loads(os.environ.get("PINAIVU_REFERENCE_GATEWAY", "") or "null")
-    except json.JSONDecodeError:
-        return None
-    return doc if isinstance(doc, dict) and isinstance(doc.get("profile"), str) else None
 
 
 def note(key: str, value) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 from gevent.threadpool import ThreadPool
 
-from analysis.events_file import ARROW_SCHEMA
-from analysis.schema import COLUMNS, RAW_MAX, outcome_for_status
+from contract.events_file import ARROW_SCHEMA
+from contract.events import COLUMNS, RAW_MAX, outcome_for_status
 
-from .headers import NAN, NO_FIELDS, header_fields
+from contract.headers import NAN, NO_FIELDS, header_fields
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import gevent
 import httpx2  # the SDK's own HTTP library (openai>=3 depends on it)
 import openai
 
-from analysis.schema import outcome_for_status
+from contract.events import outcome_for_status
 
 from .body import inflate, request_id_of
 

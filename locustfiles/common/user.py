@@ -19,12 +19,12 @@ from gevent import GreenletExit
 from locust import FastHttpUser, events
 from locust.exception import StopUser
 
-from analysis.schema import RAW_MAX, key_fingerprint, outcome_for_status
+from contract.events import RAW_MAX, key_fingerprint, outcome_for_status
 
 from .body import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyStalled, read_body,
                    request_id_of)
-from .headers import parse_retry_after, pick
-from .target import Target, load_target
+from contract.headers import parse_retry_after, pick
+from contract.target import Target, load_target
 
 _user_numbers = itertools.count()
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analysis.events_file import ARROW_SCHEMA
-from analysis.schema import COLUMN_NAMES
+from contract.events_file import ARROW_SCHEMA
+from contract.events import COLUMN_NAMES
 from ..runs import rows, run_scenario
 
 from ..conftest import require_program

@@ -11,7 +11,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from analysis.policies import SDK_MAX_RETRIES
+from contract.policies import SDK_MAX_RETRIES
 from ..runs import ROOT, env_without_target, locust_count, rows, run_scenario
 
 KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"

@@ -11,8 +11,8 @@ import threading
 import gevent
 from hypothesis import given, settings, strategies as st
 
-from analysis.schema import COLUMN_NAMES, COLUMNS
-from analysis.events_file import read_events
+from contract.events import COLUMN_NAMES, COLUMNS
+from contract.events_file import read_events
 from locustfiles.common.recorder import Recorder, row_from_request
 
 
@@ -269,8 +269,8 @@ def test_a_version_1_file_reads_with_the_streaming_columns_empty(tmp_path):
     recorded before still reads, those columns NaN and 0, the rest as written."""
     import pyarrow as pa
 
-    from analysis.events_file import ARROW_SCHEMA
-    from analysis.schema import ADDED_IN
+    from contract.events_file import ARROW_SCHEMA
+    from contract.events import ADDED_IN
 
     old_fields = [f for f in ARROW_SCHEMA if f.name not in ADDED_IN[2]]
     old = pa.schema(old_fields, metadata={"pinaivu_schema_version": "1"})

@@ -13,7 +13,7 @@ import sys
 
 import httpx
 
-from analysis.policies import SDK_MAX_RETRIES
+from contract.policies import SDK_MAX_RETRIES
 from ..runs import ROOT, env_without_target, rows
 
 KEYS = "pk-demo-alice-0001,pk-demo-bob-0002"

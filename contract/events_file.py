@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .schema import ADDED_IN, COLUMNS, SCHEMA_VERSION
+from .events import ADDED_IN, COLUMNS, SCHEMA_VERSION
 
 _ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
 ARROW_SCHEMA = pa.schema([pa.field(n, _ARROW_TYPES[k]) for n, k in COLUMNS],
                          metadata={"pinaivu_schema_version": str(SCHEMA_VERSION)})
-SUFFIX = ".arrows"
 _EMPTY = {"str": "", "int": 0, "float": float("nan")}
 
 

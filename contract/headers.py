@@ -1,5 +1,12 @@
 """Read Retry-After and the rate-limit headers, whatever shape they come in. Never raises:
-a value that cannot be read gives NaN, and the raw text stays for the record."""
+a value that cannot be read gives NaN, and the raw text stays for the record.
+
+The one parser: the recorder (every attempt) and the doctor (one answer at a time) both call
+it. Standard library only. Headers may come as any mapping (httpx's, with multi_items), an
+iterable of pairs, or geventhttpclient's Headers (Locust's FastHttpUser answers with them), a
+dict keyed by lower-cased names, which gets a fast path. That class is recognised by its module
+name, so that this module (and the doctor) never import the load tool.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from analysis.schema import RAW_MAX
+from .events import RAW_MAX
 
 NAN = math.nan
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
@@ -24,12 +31,6 @@ WANTED = frozenset({
     "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
     "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
 })
-
-
-try:  # Locust's FastHttpUser answers with these; their class lowers every header name.
-    from geventhttpclient.header import Headers as _LoweredHeaders
-except ImportError:  # pragma: no cover
-    _LoweredHeaders = ()
 
 
 def header_text(value) -> str:
@@ -55,6 +56,19 @@ def _pairs(headers):
     return items() if items is not None else iter(headers)
 
 
+_lowered_types: dict[type, bool] = {}
+
+
+def _is_lowered(headers) -> bool:
+    """Whether `headers` is geventhttpclient's Headers: a dict keyed by lower-cased names."""
+    cls = type(headers)
+    known = _lowered_types.get(cls)
+    if known is None:
+        known = _lowered_types[cls] = issubclass(cls, dict) and \
+            cls.__module__.startswith("geventhttpclient.")
+    return known
+
+
 def pick(headers) -> dict[str, str]:
     """The wanted headers, names lower-cased, values as text (a repeated header's lines
     joined); {} for anything that holds no headers."""
@@ -62,7 +76,7 @@ def pick(headers) -> dict[str, str]:
     if headers is None:
         return out
     try:
-        if isinstance(headers, _LoweredHeaders):
+        if _is_lowered(headers):
             # A set intersection in C instead of a Python loop over every header: this runs
             # once per attempt (benchmarks/recorder_overhead.py).
             # (Headers is a dict keyed by the lowered names; its own keys() is Python-level.)
@@ -223,7 +237,7 @@ def header_fields(headers, now: float) -> tuple[float, str, float, float, float]
     same few values. Answers that depend on `now` (an HTTP-date, an epoch reset) are not
     memoised. Anything else goes the general way, `pick` then the parsers.
     """
-    if isinstance(headers, _LoweredHeaders):
+    if _is_lowered(headers):
         try:
             key = (_dict_get(headers, "retry-after-ms"), _dict_get(headers, "retry-after"),
                    _dict_get(headers, _OPENAI[0]), _dict_get(headers, _OPENAI[1]),

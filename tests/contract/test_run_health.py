@@ -1,8 +1,8 @@
 """The rule that says a run failed (analysis.run_health), on counts built by hand: what each
 observed failure looked like, and runs that are data, not failures."""
 
-from analysis import run_health
-from analysis.run_health import CHAT, failure_reasons, outcome_table
+from contract import run_health
+from contract.run_health import CHAT, failure_reasons, outcome_table
 
 COMPLETE = {"complete": True, "options": {}}
 

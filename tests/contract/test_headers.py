@@ -8,8 +8,8 @@ from hypothesis import given, strategies as st
 
 from geventhttpclient.header import Headers
 
-from locustfiles.common.headers import (MAX_WAIT_S, NO_FIELDS, header_fields, parse_ratelimit,
-                                        parse_retry_after, pick)
+from contract.headers import (MAX_WAIT_S, NO_FIELDS, header_fields, parse_ratelimit,
+                              parse_retry_after, pick)
 
 NOW = 1_800_000_000.0
 
@@ -197,7 +197,7 @@ def test_repeated_lines_that_agree_keep_their_value_and_bytes_read():
 
 
 def test_long_hostile_values_are_not_memoised():
-    from locustfiles.common import headers as module
+    from contract import headers as module
 
     for i in range(50):
         header_fields(ghc([("Retry-After", f"{i}" + "x" * 5000)]), NOW)

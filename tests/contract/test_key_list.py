@@ -4,8 +4,8 @@ every place that reads the keys: the load scenarios, the doctor and tune's live 
 import pytest
 
 from analysis.live import LiveError, plan
-from analysis.schema import KeyListError, env_keys, split_keys
-from locustfiles.common.target import TargetError, load_target
+from contract.target import KeyListError, env_keys, split_keys
+from contract.target import TargetError, load_target
 
 from ..doctor.helpers import run_doctor
 

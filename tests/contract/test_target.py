@@ -2,8 +2,8 @@
 
 import pytest
 
-from locustfiles.common.target import (DEFAULT_BASE_URL, TargetError, load_target,
-                                       require_loopback_for_load)
+from contract.target import (DEFAULT_BASE_URL, TargetError, load_target,
+                             require_loopback_for_load)
 
 
 def test_keys_round_robin_and_fingerprints():

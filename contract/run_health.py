@@ -13,7 +13,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-CHAT = "/v1/chat/completions"
+from .events import CHAT
+from .run_folder import events_files
+
 # A 429 or a 503 is the gateway's answer under load: data, not a failure of the run.
 EXPECTED = frozenset({"ok", "rate_limited", "unavailable"})
 DEFAULT_FAIL_RATIO = 0.05
@@ -88,11 +90,10 @@ def add_counts(counts: dict, endpoints: Iterable, outcomes: Iterable) -> dict:
 def count_outcomes(run_dir: Path) -> tuple[dict, list[str]]:
     """Outcome counts from a run folder's events files, and the files that could not be read
     whole. Reads only the two columns it needs."""
-    from .events_file import SUFFIX, read_events
-
+    from .events_file import read_events  # pyarrow: only when a run is counted
     counts: dict = {}
     problems = []
-    for path in sorted((Path(run_dir) / "events").glob(f"*{SUFFIX}")):
+    for path in events_files(run_dir):
         table, problem = read_events(path)
         if problem:
             problems.append(problem)

@@ -37,3 +37,8 @@ class ExpressRateLimit(Foreground):
                 "retry_after": "ceil(seconds to the window's end)",
                 "declared": {"limit": self.limit, "window_s": float(self.window_s),
                              "header_family": self.headers}}
+
+
+def missing() -> str | None:
+    """Why it cannot start here (node or the package not installed), or None."""
+    return _node.missing(PACKAGE)

@@ -35,3 +35,8 @@ class RateLimiterFlexible(Foreground):
                 "lockout_extends": False, "queueing": None, "scope": "per_key",
                 "unit": "requests", "retry_after": "ceil(msBeforeNext / 1000)",
                 "declared": None}
+
+
+def missing() -> str | None:
+    """Why it cannot start here (node or the package not installed), or None."""
+    return _node.missing(PACKAGE)

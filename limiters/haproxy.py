@@ -3,7 +3,8 @@ on a free loopback port, limiting per Authorization header with a stick table. T
 each a family nginx's `limit_req` does not bring:
 
 - `HAProxyRate`: `sc_http_req_rate` over a period, HAProxy's sliding-window estimate, with
-  every tracked request counted, the refused ones too; HAProxy answers the 200 itself.
+  every request counted, the refused ones too (or, with counts_rejected=False, the admitted
+  ones only); HAProxy answers the 200 itself.
 - `HAProxyConcurrency`: `sc_conn_cur`, the requests of a key in flight; it proxies to a
   static upstream (backend.py) that holds each request for `delay_s`.
 
@@ -34,9 +35,18 @@ defaults
 frontend api
     bind {host}:{port}
     unique-id-format %{{+X}}o%pid-%Ts%ms-%rt
-    # The request is tracked (and so counted) before the deny rule reads the counter.
+"""
+# The request is tracked (and so counted) before the deny rule reads the counter: the count
+# includes the request being judged.
+_TRACK_THEN_DENY = """
     http-request track-sc0 req.hdr(Authorization) table keys
     http-request deny deny_status 429 if {{ {counter} gt {limit} }}
+"""
+# The estimate is read without counting, and a refused request never reaches the tracking
+# rule: only admitted requests count.
+_DENY_THEN_TRACK = """
+    http-request deny deny_status 429 if {{ req.hdr(Authorization),table_http_req_rate(keys) ge {limit} }}
+    http-request track-sc0 req.hdr(Authorization) table keys
 """
 
 
@@ -75,14 +85,17 @@ class _HAProxy(Foreground):
 
 
 class HAProxyRate(_HAProxy):
-    """At most `limit` per `window_s` by HAProxy's estimate, per Authorization header."""
+    """At most `limit` per `window_s` by HAProxy's estimate, per Authorization header;
+    refused requests count too unless `counts_rejected` is False."""
 
-    def __init__(self, limit: int = 5, window_s: int = 4, port: int | None = None) -> None:
+    def __init__(self, limit: int = 5, window_s: int = 4, counts_rejected: bool = True,
+                 port: int | None = None) -> None:
         super().__init__("haproxy-rate")
-        self.limit, self.window_s = limit, window_s
+        self.limit, self.window_s, self.counts_rejected = limit, window_s, counts_rejected
         self.port = port or free_port()
-        config = _COMMON.format(host=HOST, port=self.port, limit=limit,
-                                counter="sc_http_req_rate(0)") + f"""
+        rules = _TRACK_THEN_DENY if counts_rejected else _DENY_THEN_TRACK
+        config = (_COMMON + rules).format(host=HOST, port=self.port, limit=limit,
+                                          counter="sc_http_req_rate(0)") + f"""
     http-request return status 200 content-type application/json lf-string {_COMPLETION} if METH_POST {{ path /v1/chat/completions }}
     http-request return status 404
 backend keys
@@ -93,7 +106,8 @@ backend keys
     def truth(self) -> dict:
         return {"algorithm": "sliding_counter", "limit": self.limit,
                 "window_s": float(self.window_s), "rate_per_s": self.limit / self.window_s,
-                "burst": self.limit, "alignment": "first_request", "counts_rejected": True,
+                "burst": self.limit, "alignment": "first_request",
+                "counts_rejected": self.counts_rejected,
                 "lockout_s": None, "queueing": None, "scope": "per_key", "unit": "requests",
                 "retry_after": None, "declared": None}
 
@@ -110,8 +124,8 @@ class HAProxyConcurrency(_HAProxy):
         self.spawn([sys.executable, str(Path(__file__).with_name("backend.py")),
                     "--port", str(upstream), "--delay", str(delay_s)], upstream,
                    "backend.log")
-        config = _COMMON.format(host=HOST, port=self.port, limit=limit,
-                                counter="sc_conn_cur(0)") + f"""
+        config = (_COMMON + _TRACK_THEN_DENY).format(host=HOST, port=self.port, limit=limit,
+                                                     counter="sc_conn_cur(0)") + f"""
     default_backend upstream
 backend upstream
     server static {HOST}:{upstream}

@@ -1,5 +1,6 @@
 """HAProxy's stick tables against their written truth (limiters/TRUTH.md): the sliding-window
-estimate counts refused requests, and the in-flight cap is per key."""
+estimate counts refused requests when the request is tracked before the deny rule, and only
+admitted ones when it is tracked after; the in-flight cap is per key."""
 
 from __future__ import annotations
 
@@ -20,29 +21,31 @@ pytestmark = pytest.mark.system
 
 def estimate(previous: int, current: int, into_period: float) -> int:
     """TRUTH.md's reading of freq_ctr_total(): the previous period's count weighted by the
-    part of it still inside the window, plus the current period's, rounded down."""
+    part of it still inside the window, plus the current period's, rounded down. `current`
+    counts the requests before the one judged; the one judged is refused when this is at the
+    limit already (counted first and over the limit, or not counted and at it: the same)."""
     return math.floor(previous * (1 - into_period) + current)
 
 
 def decided(previous: int, current: int, bracket: tuple[float, float], limit: int) -> bool:
     """Whether the truth refuses at every instant of the bracket (fractions of the second
     period); Inconclusive when the bracket straddles the boundary."""
-    refused = {estimate(previous, current, f) > limit for f in bracket}
+    refused = {estimate(previous, current, f) >= limit for f in bracket}
     if len(refused) != 1 or not 0 <= bracket[0] <= bracket[1] < 1:
         raise Inconclusive(f"probe at {bracket} of the period")
     return refused.pop()
 
 
-@pytest.fixture(scope="module")
-def rate():
+@pytest.fixture(scope="module", params=[True, False], ids=["counts-rejected", "admitted-only"])
+def rate(request):
     require_program("haproxy")
-    with HAProxyRate(limit=5, window_s=4) as h:
+    with HAProxyRate(limit=5, window_s=4, counts_rejected=request.param) as h:
         yield h
 
 
-def test_refused_requests_count_in_the_sliding_estimate(rate):
-    n, w = rate.limit, rate.window_s
-    assert rate.truth()["counts_rejected"] is True
+def test_sliding_estimate_counts_what_the_config_says(rate):
+    n, w, counted = rate.limit, rate.window_s, rate.counts_rejected
+    assert rate.truth()["counts_rejected"] is counted
 
     def trial():
         key = fresh_key("haproxy-rate")
@@ -50,22 +53,24 @@ def test_refused_requests_count_in_the_sliding_estimate(rate):
             burst = [post(c, key) for _ in range(2 * n)]
             if burst[-1].replied - burst[0].sent > w / 20:
                 raise Inconclusive("the burst did not fit in the window's first twentieth")
-            # A fresh window admits exactly the limit, then refuses (each refusal counted).
+            # A fresh window admits exactly the limit, then refuses.
             assert [r.status for r in burst] == [200] * n + [429] * n, burst
             assert_completion(burst[0])
             # Another key has its own counter.
             assert post(c, fresh_key("haproxy-other")).status == 200
             anchor = (burst[0].sent, burst[0].replied)
-            # A quarter into the next period: 2n counted in the previous one weigh 1.5n,
-            # so the probe is refused; had the refusals not counted it would be let in.
+            previous = 2 * n if counted else n
+            # A quarter into the next period: 2n counted in the previous one weigh 1.5n and
+            # refuse the probe; n (the admitted only) weigh 0.75n and let it in.
             p1 = post_at(c, key, anchor[0] + 1.25 * w)
             f1 = bracket(p1, anchor, w)
-            assert not decided(n, 1, f1, n), "the written test cannot tell the two apart"
-            assert (p1.status == 429) == decided(2 * n, 1, f1, n), (p1, f1)
-            # Late in that period the weight has fallen: let in, with the probe counted too.
+            assert decided(2 * n, 0, f1, n) != decided(n, 0, f1, n), "cannot tell them apart"
+            assert (p1.status == 429) == decided(previous, 0, f1, n), (p1, f1)
+            # Late in that period the weight has fallen: let in either way.
             p2 = post_at(c, key, anchor[0] + 1.85 * w)
             f2 = bracket(p2, anchor, w)
-            assert (p2.status == 429) == decided(2 * n, 2, f2, n), (p2, f2)
+            p1_counted = int(counted or p1.status == 200)
+            assert (p2.status == 429) == decided(previous, p1_counted, f2, n), (p2, f2)
             assert p2.status == 200
             assert p1.headers.get("retry-after") is None  # HAProxy sends none
 

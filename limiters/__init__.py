@@ -3,7 +3,8 @@ loopback ports with generated configs, each with its ground truth in TRUTH.md an
 `truth()`. A separate program from the harness: this package imports nothing of ours."""
 
 from .express_rate_limit import ExpressRateLimit
-from .haproxy import HAProxyConcurrency, HAProxyRate
+from .haproxy import HAProxyConcurrency, HAProxyQueue, HAProxyRate
 from .rate_limiter_flexible import RateLimiterFlexible
 
-__all__ = ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyRate", "RateLimiterFlexible"]
+__all__ = ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue", "HAProxyRate",
+           "RateLimiterFlexible"]

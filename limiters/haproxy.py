@@ -7,6 +7,8 @@ each a family nginx's `limit_req` does not bring:
   ones only); HAProxy answers the 200 itself.
 - `HAProxyConcurrency`: `sc_conn_cur`, the requests of a key in flight; it proxies to a
   static upstream (backend.py) that holds each request for `delay_s`.
+- `HAProxyQueue`: shaping, the upstream's `maxconn` for all keys together, with the excess
+  held in HAProxy's queue and answered 503 after `timeout queue`.
 
 The ground truth of both, with the source lines it comes from, is in TRUTH.md."""
 
@@ -139,4 +141,35 @@ backend keys
                 "rate_per_s": self.limit / self.delay_s, "burst": self.limit,
                 "alignment": None, "counts_rejected": False, "lockout_s": None,
                 "queueing": None, "scope": "per_key", "unit": "requests",
+                "retry_after": None, "declared": None}
+
+
+class HAProxyQueue(_HAProxy):
+    """Shaping in front of the static upstream: at most `limit` requests in flight for all
+    keys together; the excess waits in HAProxy's queue, first come first served, and is
+    answered 503 when it has waited `queue_timeout_s` without a slot."""
+
+    def __init__(self, limit: int = 1, delay_s: float = 1.0, queue_timeout_s: float = 2.5,
+                 port: int | None = None) -> None:
+        super().__init__("haproxy-queue")
+        self.limit, self.delay_s, self.queue_timeout_s = limit, delay_s, queue_timeout_s
+        self.port = port or free_port()
+        upstream = free_port()
+        self.spawn([sys.executable, str(Path(__file__).with_name("backend.py")),
+                    "--port", str(upstream), "--delay", str(delay_s)], upstream,
+                   "backend.log")
+        config = _COMMON.format(host=HOST, port=self.port) + f"""
+    default_backend upstream
+backend upstream
+    timeout queue {round(queue_timeout_s * 1000)}ms
+    server static {HOST}:{upstream} maxconn {limit}
+"""
+        self._start(config)
+
+    def truth(self) -> dict:
+        return {"algorithm": "concurrency", "limit": self.limit, "window_s": None,
+                "rate_per_s": self.limit / self.delay_s, "burst": self.limit,
+                "alignment": None, "counts_rejected": False, "lockout_s": None,
+                "queueing": {"size": None, "max_delay_s": self.queue_timeout_s},
+                "refused_status": 503, "scope": "global", "unit": "requests",
                 "retry_after": None, "declared": None}

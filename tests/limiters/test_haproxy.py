@@ -10,7 +10,8 @@ import threading
 import httpx
 import pytest
 
-from limiters.haproxy import HAProxyConcurrency, HAProxyRate, haproxy_version
+from limiters.haproxy import HAProxyConcurrency, HAProxyQueue, HAProxyRate, \
+    haproxy_version
 
 from ..conftest import require_program
 from .helpers import Inconclusive, Reply, assert_completion, fresh_key, post, post_at, \
@@ -146,3 +147,30 @@ def test_at_most_c_in_flight_per_key(conc):
         assert [r.status for r in again] == [200] * c_max
 
     with_trials(trial)
+
+
+def test_queue_holds_the_excess_then_answers_or_gives_up():
+    require_program("haproxy")
+    with HAProxyQueue(limit=1, delay_s=1.0, queue_timeout_s=2.5) as q:
+        delay, timeout = q.delay_s, q.queue_timeout_s
+        assert q.truth()["queueing"] == {"size": None, "max_delay_s": timeout}
+
+        def trial():
+            # Four at once, different keys: the slot is shared by all of them.
+            replies = concurrent_posts(q.url, [fresh_key("haproxy-queue") for _ in range(4)])
+            assert {r.status for r in replies} <= {200, 503}, replies  # held, never a 429
+            served = sorted((r for r in replies if r.status == 200), key=lambda r: r.replied)
+            assert in_flight_violations(served, q.limit, delay) == []
+            start = min(r.sent for r in replies)
+            # One at a time upstream: the k-th answer cannot come before k holds have passed.
+            for k, r in enumerate(served, 1):
+                assert r.replied - start >= k * delay, (k, r)
+            for r in replies:
+                if r.status == 503:  # given up only after waiting the whole queue timeout
+                    assert r.replied - r.sent >= timeout, r
+            if len(served) < 2 or not any(r.status == 503 for r in replies):
+                raise Inconclusive(f"no request was both held and answered, or none gave up: "
+                                   f"{[r.status for r in replies]}")
+            assert_completion(served[-1])
+
+        with_trials(trial)

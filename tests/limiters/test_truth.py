@@ -23,7 +23,7 @@ FAMILIES = {"fixed_window", "sliding_log", "sliding_counter", "token_bucket", "c
 
 
 def test_public_names():
-    assert limiters.__all__ == ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyRate",
+    assert limiters.__all__ == ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue", "HAProxyRate",
                                 "RateLimiterFlexible"]
 
 

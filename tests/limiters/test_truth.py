@@ -49,15 +49,21 @@ def test_truth_names_the_installed_haproxy():
 
 def test_every_truth_speaks_the_design_vocabulary():
     # truth() reads only the constructor's parameters: no server is needed to check it.
-    made = [object.__new__(cls) for cls in (haproxy.HAProxyRate, haproxy.HAProxyConcurrency,
-                                            rate_limiter_flexible.RateLimiterFlexible,
-                                            express_rate_limit.ExpressRateLimit)]
-    for m, params in zip(made, [dict(limit=5, window_s=4), dict(limit=2, delay_s=1.0),
-                                dict(points=3, duration_s=2, block_s=4),
-                                dict(limit=4, window_s=3, headers="draft-8")]):
-        m.__dict__.update(params)
-        truth = m.truth()
-        assert KEYS <= truth.keys(), type(m)
-        assert truth["algorithm"] in FAMILIES
-        assert truth["scope"] == "per_key"
-    assert len({m.truth()["algorithm"] for m in made}) == 3  # three families besides nginx's
+    configs = [(haproxy.HAProxyRate, dict(limit=5, window_s=4, counts_rejected=True)),
+               (haproxy.HAProxyConcurrency, dict(limit=2, delay_s=1.0)),
+               (haproxy.HAProxyQueue, dict(limit=1, delay_s=1.0, queue_timeout_s=2.5)),
+               (rate_limiter_flexible.RateLimiterFlexible,
+                dict(points=3, duration_s=2, block_s=4)),
+               (express_rate_limit.ExpressRateLimit, dict(limit=4, window_s=3,
+                                                          headers="draft-8"))]
+    truths = []
+    for cls, params in configs:
+        made = object.__new__(cls)
+        made.__dict__.update(params)
+        truths.append(made.truth())
+        assert KEYS <= truths[-1].keys(), cls
+        assert truths[-1]["algorithm"] in FAMILIES
+        assert truths[-1]["scope"] in {"per_key", "global"}
+    # three families besides nginx's token bucket, and the modifiers it lacks
+    assert {t["algorithm"] for t in truths} == {"sliding_counter", "concurrency", "fixed_window"}
+    assert any(t["lockout_s"] for t in truths) and any(t["queueing"] for t in truths)

@@ -1,6 +1,7 @@
-"""The static upstream behind a limiter that proxies (HAProxy's concurrency cap): answers
-POST /v1/chat/completions with 200 and a JSON body holding a fresh top-level `request_id`,
-after holding the request for --delay seconds, so that requests overlap in flight.
+"""The static upstream behind a limiter that proxies (HAProxy's concurrency cap and queue):
+answers POST /v1/chat/completions with 200 and a JSON body holding a fresh top-level
+`request_id`, after holding the request for --delay seconds, so that requests overlap in
+flight; GET /v1/models with a one-model list.
 
 Run as a script (`python backend.py --port P --delay S`): standard library only, so it needs
 no installed package and starts fast."""
@@ -25,6 +26,11 @@ def handler(delay_s: float) -> type[BaseHTTPRequestHandler]:
             time.sleep(delay_s)
             self.reply(200, completion())
 
+        def do_GET(self) -> None:
+            if self.path != "/v1/models":
+                return self.reply(404, {"error": {"message": "not found"}})
+            self.reply(200, MODELS)
+
         def reply(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -37,6 +43,10 @@ def handler(delay_s: float) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+# What the harness's runner reads its model id from (the first of the list).
+MODELS = {"object": "list", "data": [{"id": "static-model", "object": "model"}]}
 
 
 def completion() -> dict:

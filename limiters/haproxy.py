@@ -26,6 +26,8 @@ _COMPLETION = ("'{\"request_id\":\"%[unique-id]\",\"object\":\"chat.completion\"
                "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                "\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}'")
 
+_MODELS = "'{\"object\":\"list\",\"data\":[{\"id\":\"static-model\",\"object\":\"model\"}]}'"
+
 _COMMON = """
 global
     maxconn 2000
@@ -99,6 +101,7 @@ class HAProxyRate(_HAProxy):
         config = (_COMMON + rules).format(host=HOST, port=self.port, limit=limit,
                                           counter="sc_http_req_rate(0)") + f"""
     http-request return status 200 content-type application/json lf-string {_COMPLETION} if METH_POST {{ path /v1/chat/completions }}
+    http-request return status 200 content-type application/json string {_MODELS} if METH_GET {{ path /v1/models }}
     http-request return status 404
 backend keys
     stick-table type string len 256 size 100k expire {4 * window_s}s store http_req_rate({window_s}s)

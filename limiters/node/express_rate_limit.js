@@ -11,6 +11,9 @@ const [port, limit, windowMs] = process.argv.slice(2, 5).map(Number);
 const standardHeaders = process.argv[5] || 'draft-8';
 
 const app = express();
+// What the harness's runner reads its model id from; not limited.
+app.get('/v1/models', (req, res) => res.json({ object: 'list',
+  data: [{ id: 'static-model', object: 'model' }] }));
 app.post('/v1/chat/completions', rateLimit({
   windowMs,
   limit,

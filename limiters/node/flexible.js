@@ -9,6 +9,9 @@ const { RateLimiterMemory } = require('rate-limiter-flexible');
 const [port, points, duration, blockDuration] = process.argv.slice(2).map(Number);
 const limiter = new RateLimiterMemory({ points, duration, blockDuration });
 
+// What the harness's runner reads its model id from (the first of the list).
+const MODELS = { object: 'list', data: [{ id: 'static-model', object: 'model' }] };
+
 function send(res, status, body, headers = {}) {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
@@ -18,6 +21,9 @@ function send(res, status, body, headers = {}) {
 const server = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
+    if (req.method === 'GET' && req.url === '/v1/models') {  // not limited
+      return send(res, 200, MODELS);
+    }
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       return send(res, 404, { error: { message: 'not found' } });
     }

@@ -3,10 +3,10 @@ on a free loopback port with a generated config. Three configs, each a family or
 nginx's `limit_req` does not bring:
 
 - `HAProxyRate`: `sc_http_req_rate` over a period, HAProxy's sliding-window estimate per
-  Authorization header, with every request counted, the refused ones too (or, with counts_rejected=False, the admitted
-  ones only); HAProxy answers the 200 itself.
-- `HAProxyConcurrency`: `sc_conn_cur`, the requests of one Authorization header in flight; it proxies to a
-  static upstream (backend.py) that holds each request for `delay_s`.
+  Authorization header, with every request counted, the refused ones too (or, with
+  counts_rejected=False, the admitted ones only); HAProxy answers the 200 itself.
+- `HAProxyConcurrency`: `sc_conn_cur`, the requests of one Authorization header in flight;
+  it proxies to a static upstream (backend.py) that holds each request for `delay_s`.
 - `HAProxyQueue`: shaping, the upstream's `maxconn` for all keys together, with the excess
   held in HAProxy's queue and answered 503 after `timeout queue`.
 

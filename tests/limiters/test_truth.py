@@ -23,8 +23,8 @@ FAMILIES = {"fixed_window", "sliding_log", "sliding_counter", "token_bucket", "c
 
 
 def test_public_names():
-    assert limiters.__all__ == ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue", "HAProxyRate",
-                                "RateLimiterFlexible"]
+    assert limiters.__all__ == ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue",
+                                "HAProxyRate", "RateLimiterFlexible"]
 
 
 @pytest.mark.parametrize("package", ["rate-limiter-flexible", "express-rate-limit", "express"])

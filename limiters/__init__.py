@@ -5,6 +5,7 @@ loopback ports with generated configs, each with its ground truth in TRUTH.md an
 from .express_rate_limit import ExpressRateLimit
 from .haproxy import HAProxyConcurrency, HAProxyQueue, HAProxyRate
 from .rate_limiter_flexible import RateLimiterFlexible
+from .varnish import VarnishThrottle
 
 __all__ = ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue", "HAProxyRate",
-           "RateLimiterFlexible"]
+           "RateLimiterFlexible", "VarnishThrottle"]

@@ -52,8 +52,9 @@ def assert_completion(reply: Reply) -> None:
     assert isinstance(json.loads(reply.body)["request_id"], str)
 
 
-def require_npm(reason: str | None) -> None:
-    """Skip when an npm limiter is not installed, or fail in CI (as require_program does)."""
+def require_installed(reason: str | None) -> None:
+    """Skip when `reason` says a limiter is not installed (an npm package, a Varnish module),
+    or fail in CI (as require_program does)."""
     if reason is None:
         return
     if os.environ.get("PINAIVU_REQUIRE_SYSTEM_DEPS") == "1":

@@ -12,7 +12,7 @@ import pytest
 from limiters import express_rate_limit
 from limiters.express_rate_limit import ExpressRateLimit
 
-from .helpers import Inconclusive, assert_completion, fresh_key, post, post_at, require_npm, \
+from .helpers import Inconclusive, assert_completion, fresh_key, post, post_at, require_installed, \
     with_trials
 
 pytestmark = pytest.mark.system
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture(scope="module")
 def express():
-    require_npm(express_rate_limit.missing())
+    require_installed(express_rate_limit.missing())
     with ExpressRateLimit(limit=4, window_s=3, headers="draft-8") as limiter:
         yield limiter
 
@@ -81,7 +81,7 @@ def test_draft8_headers_declare_the_real_policy(express):
     ("draft-7", {"ratelimit-policy": "4;w=3", "ratelimit": "limit=4, remaining=3, reset=3"}),
 ])
 def test_older_drafts_shapes(family, expected):
-    require_npm(express_rate_limit.missing())
+    require_installed(express_rate_limit.missing())
     with ExpressRateLimit(limit=4, window_s=3, headers=family) as limiter, \
             httpx.Client(base_url=limiter.url) as c:
         reply = post(c, fresh_key("erl-draft"))

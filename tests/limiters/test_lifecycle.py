@@ -3,14 +3,17 @@ fails, and a limiter that cannot start says why and leaves nothing behind."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from limiters import ExpressRateLimit, HAProxyConcurrency, RateLimiterFlexible
-from limiters import express_rate_limit, rate_limiter_flexible
+from limiters import ExpressRateLimit, HAProxyConcurrency, RateLimiterFlexible, \
+    VarnishThrottle
+from limiters import express_rate_limit, rate_limiter_flexible, varnish
 from limiters.haproxy import _HAProxy
 
 from ..conftest import require_program
-from .helpers import require_npm
+from .helpers import require_installed
 
 
 def _haproxy():
@@ -19,18 +22,24 @@ def _haproxy():
 
 
 def _flexible():
-    require_npm(rate_limiter_flexible.missing())
+    require_installed(rate_limiter_flexible.missing())
     return RateLimiterFlexible()
 
 
 def _express():
-    require_npm(express_rate_limit.missing())
+    require_installed(express_rate_limit.missing())
     return ExpressRateLimit()
 
 
+def _varnish():
+    require_installed(varnish.missing())
+    return VarnishThrottle()  # varnishd's manager and its child
+
+
 @pytest.mark.system
-@pytest.mark.parametrize("start", [_haproxy, _flexible, _express],
-                         ids=["haproxy", "rate-limiter-flexible", "express-rate-limit"])
+@pytest.mark.parametrize("start", [_haproxy, _flexible, _express, _varnish],
+                         ids=["haproxy", "rate-limiter-flexible", "express-rate-limit",
+                              "varnish"])
 def test_a_failing_block_still_stops_every_process(start):
     limiter = start()
     with pytest.raises(ZeroDivisionError), limiter:
@@ -38,6 +47,18 @@ def test_a_failing_block_still_stops_every_process(start):
         1 / 0
     assert limiter.processes and all(p.poll() is not None for p in limiter.processes)
     assert not limiter.dir.exists()
+    # nor what they forked (Varnish's worker child, say), named by their folder in argv
+    assert [cmd for cmd in command_lines() if str(limiter.dir) in cmd] == []
+
+
+def command_lines() -> list[str]:
+    out = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(path.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # gone meanwhile
+            pass
+    return out
 
 
 @pytest.mark.system

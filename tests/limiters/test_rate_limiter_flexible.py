@@ -10,7 +10,7 @@ import pytest
 from limiters import rate_limiter_flexible
 from limiters.rate_limiter_flexible import RateLimiterFlexible
 
-from .helpers import Inconclusive, assert_completion, fresh_key, post, post_at, require_npm, \
+from .helpers import Inconclusive, assert_completion, fresh_key, post, post_at, require_installed, \
     with_trials
 
 pytestmark = pytest.mark.system
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture(scope="module")
 def flexible():
-    require_npm(rate_limiter_flexible.missing())
+    require_installed(rate_limiter_flexible.missing())
     with RateLimiterFlexible(points=3, duration_s=2, block_s=4) as limiter:
         yield limiter
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import limiters
-from limiters import express_rate_limit, haproxy, rate_limiter_flexible
+from limiters import express_rate_limit, haproxy, rate_limiter_flexible, varnish
 
 from ..conftest import require_program
-from .helpers import require_npm
+from .helpers import require_installed
 
 TRUTH = (Path(limiters.__file__).parent / "TRUTH.md").read_text()
 LOCK = json.loads((Path(limiters.__file__).parent / "node" / "package-lock.json").read_text())
@@ -24,7 +24,7 @@ FAMILIES = {"fixed_window", "sliding_log", "sliding_counter", "token_bucket", "c
 
 def test_public_names():
     assert limiters.__all__ == ["ExpressRateLimit", "HAProxyConcurrency", "HAProxyQueue",
-                                "HAProxyRate", "RateLimiterFlexible"]
+                                "HAProxyRate", "RateLimiterFlexible", "VarnishThrottle"]
 
 
 @pytest.mark.parametrize("package", ["rate-limiter-flexible", "express-rate-limit", "express"])
@@ -37,8 +37,15 @@ def test_truth_names_the_pinned_npm_versions(package):
 @pytest.mark.system
 @pytest.mark.parametrize("module", [rate_limiter_flexible, express_rate_limit])
 def test_installed_npm_version_is_the_pinned_one(module):
-    require_npm(module.missing())
+    require_installed(module.missing())
     assert module.version() == LOCK["packages"][f"node_modules/{module.PACKAGE}"]["version"]
+
+
+@pytest.mark.system
+def test_truth_names_the_installed_varnish_packages():
+    require_installed(varnish.missing())
+    for package, version in varnish.varnish_versions().items():
+        assert f"`{package}` {version}" in TRUTH
 
 
 @pytest.mark.system
@@ -55,7 +62,8 @@ def test_every_truth_speaks_the_design_vocabulary():
                (rate_limiter_flexible.RateLimiterFlexible,
                 dict(points=3, duration_s=2, block_s=4)),
                (express_rate_limit.ExpressRateLimit, dict(limit=4, window_s=3,
-                                                          headers="draft-8"))]
+                                                          headers="draft-8")),
+               (varnish.VarnishThrottle, dict(limit=2, period_s=4.0, block_s=3.0))]
     truths = []
     for cls, params in configs:
         made = object.__new__(cls)
@@ -64,6 +72,8 @@ def test_every_truth_speaks_the_design_vocabulary():
         assert KEYS <= truths[-1].keys(), cls
         assert truths[-1]["algorithm"] in FAMILIES
         assert truths[-1]["scope"] in {"per_key", "global"}
-    # three families besides nginx's token bucket, and the modifiers it lacks
-    assert {t["algorithm"] for t in truths} == {"sliding_counter", "concurrency", "fixed_window"}
+    # three families besides the token bucket (nginx's and vsthrottle's), and the modifiers
+    # nginx lacks
+    assert {t["algorithm"] for t in truths} == {"sliding_counter", "concurrency", "fixed_window",
+                                                "token_bucket"}
     assert any(t["lockout_s"] for t in truths) and any(t["queueing"] for t in truths)

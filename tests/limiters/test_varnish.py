@@ -29,12 +29,12 @@ def inside(bracket: tuple[float, float], lo: float, hi: float, what: str) -> Non
 @pytest.fixture(scope="module")
 def bucket():
     require_installed(varnish.missing())
-    with VarnishThrottle(limit=2, period_s=2.0, block_s=0) as v:
+    with VarnishThrottle(limit=2, period_s=4.0, block_s=0) as v:
         yield v
 
 
 def test_refill_keeps_only_whole_tokens(bucket):
-    # 2 per 2 s: a token a second, counted from the last token taken.
+    # 2 per 4 s: a token every 2 s, counted from the last token taken.
     assert bucket.truth()["lockout_s"] is None
 
     def trial():
@@ -45,14 +45,14 @@ def test_refill_keeps_only_whole_tokens(bucket):
             assert_completion(burst[0])
             assert post(c, fresh_key("vsthrottle-other")).status == 200  # per key
             last_taken = burst[1]
-            # 1.5 s on: one whole token (the refusal in between moved nothing).
-            p = post_at(c, key, last_taken.sent + 1.5)
-            inside(since(p, last_taken), 1.0, 2.0, "first probe")
+            # 3 s on: one whole token (the refusal in between moved nothing).
+            p = post_at(c, key, last_taken.sent + 3.0)
+            inside(since(p, last_taken), 2.0, 4.0, "first probe")
             assert p.status == 200, p
-            # 0.7 s after that: the half token left at the probe was dropped when it took
+            # 1.4 s after that: the half token left at the probe was dropped when it took
             # its token, so nothing yet (a bucket keeping fractions would hold 1.2 now).
-            q = post_at(c, key, p.sent + 0.7)
-            inside(since(q, p), 0.5, 1.0, "second probe")
+            q = post_at(c, key, p.sent + 1.4)
+            inside(since(q, p), 1.0, 2.0, "second probe")
             assert q.status == 429, q
 
     with_trials(trial)

@@ -34,8 +34,10 @@ $(HELP_HOOK): $(STAMP) locustfiles/locust_help.py
 
 install: $(STAMP) $(HELP_HOOK)
 
+# Debian's programs first (npm among them), then the npm limiters into limiters/node/.
 system-deps:
 	@scripts/install-system-deps.sh
+	@scripts/install-node-deps.sh
 
 test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from analysis.load_levels import sustained_rate, throughput  # noqa: E402
-from analysis.plots_evidence import draw_throughput  # noqa: E402
+from analysis.figures.evidence import draw_throughput  # noqa: E402
 
 CHAT = "/v1/chat/completions"
 

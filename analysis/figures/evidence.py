@@ -1,6 +1,6 @@
 """The figures that show the evidence behind a section's headline: the Retry-After brackets
 as the audit judged them, and goodput against the fitted quota's sustained rate. Each draws
-on the `ax` it is handed from data already computed (plots.render_figures makes them)."""
+on the `ax` it is handed from data already computed (run.run_figures lists them)."""
 
 from __future__ import annotations
 

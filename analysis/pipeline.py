@@ -12,20 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from . import store
 from .store import Run, RunError
 from .summary import SUMMARY_VERSION, Summary
 
 Say = Callable[[str], None]
-
-
-class Console(Protocol):
-    def out(self, line: str) -> None: ...        # results, on stdout
-    def note(self, line: str) -> None: ...       # "analysis: note: ...", on stderr
-    def error(self, line: str) -> None: ...      # "analysis: ...", on stderr
-    def progress(self, elapsed_s: float, line: str) -> None: ...
+Console = "cli.Console"  # out(line) for results; note, error and progress(elapsed_s, line)
 
 
 def progress(console: Console) -> Say:
@@ -47,8 +40,6 @@ class Analysis:
     summary: Summary
     figures: dict[str, bytes]
     html: str
-    fit: object = None
-    audit: object = None
 
 
 def _text(value) -> str | None:
@@ -115,7 +106,7 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
     if doc["backoff"].get("policies"):
         figures |= backoff_figure(doc["backoff"])
     summary = make_summary(doc | {"figures": list(figures)})
-    return Analysis(summary, figures, render_report(summary.as_dict(), figures), fit, audit)
+    return Analysis(summary, figures, render_report(summary.as_dict(), figures))
 
 
 def build_report(run: Run, progress: Say | None = None, backoff: dict | None = None,

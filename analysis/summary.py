@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # 1: issues 1-10, a dict checked against six keys. 2: validated through this model, and
@@ -224,7 +223,7 @@ def clean(value):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
-    if isinstance(value, np.generic):
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # a scalar
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -244,12 +243,10 @@ def version_problem(doc) -> str | None:
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         return f"summary.json has no schema_version (found {version!r}): not a run summary"
-    if version < SUMMARY_VERSION:
-        return (f"summary.json is of schema version {version}, older than this tool's "
-                f"({SUMMARY_VERSION})")
-    if version > SUMMARY_VERSION:
-        return (f"summary.json is of schema version {version}, newer than this tool's "
-                f"({SUMMARY_VERSION})")
+    if version != SUMMARY_VERSION:
+        return (f"summary.json is of schema version {version}, "
+                f"{'older' if version < SUMMARY_VERSION else 'newer'} than the version this "
+                f"tool reads ({SUMMARY_VERSION})")
     return None
 
 

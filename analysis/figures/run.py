@@ -12,9 +12,15 @@ from .evidence import COLOURS, MAX_POINTS, draw_retry_after, draw_throughput
 from .phases import shade_phases
 
 
-def _outcome_group(outcome: pd.Series) -> pd.Series:
-    o = outcome.astype(str)
-    return o.where(o.isin(["ok", "rate_limited", "unavailable"]), "other")
+GROUPS = ("ok", "rate_limited", "unavailable", "other")
+
+
+def _group_masks(outcome: pd.Series) -> dict[str, np.ndarray]:
+    """Each outcome group's rows. Compared as they are, not as text: on a categorical column
+    that is a comparison of codes, where astype(str) builds a million strings."""
+    masks = {name: (outcome == name).to_numpy(bool) for name in GROUPS[:-1]}
+    masks["other"] = ~(masks["ok"] | masks["rate_limited"] | masks["unavailable"])
+    return masks
 
 
 def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
@@ -22,14 +28,14 @@ def draw_status_timeline(ax, chat: pd.DataFrame) -> None:
     sent = chat["sent_ts"].to_numpy(float)
     shade_phases(ax, chat, float(sent.min()))
     sec = np.floor(sent - sent.min()).astype(int)
-    groups = _outcome_group(chat["outcome"]).to_numpy()
+    groups = _group_masks(chat["outcome"])
     width = max(1, int(np.ceil((sec.max() + 1) / 600)))  # at most 600 bars
     bins = sec // width
     n = bins.max() + 1
     edges = np.arange(n + 1) * width
     bottom = np.zeros(n)
-    for name in ("ok", "rate_limited", "unavailable", "other"):
-        counts = np.bincount(bins[groups == name], minlength=n) / width
+    for name in GROUPS:
+        counts = np.bincount(bins[groups[name]], minlength=n) / width
         if counts.any():
             # One stacked step polygon per outcome: bars would be thousands of patches.
             ax.stairs(bottom + counts, edges, baseline=bottom, fill=True, color=COLOURS[name],
@@ -45,7 +51,7 @@ def draw_accepts(ax, chat: pd.DataFrame, fit, window_marks: np.ndarray) -> None:
     """Cumulative accepts per key, with the fitted windows or bucket drawn on them."""
     t0 = chat["sent_ts"].min()
     shade_phases(ax, chat, float(t0))
-    ok = chat[chat["outcome"].astype(str) == "ok"]
+    ok = chat[(chat["outcome"] == "ok").to_numpy(bool)]
     for key, g in ok.groupby("key_id", observed=True, sort=True):
         t = np.sort(g["sent_ts"].to_numpy(float))
         step = max(1, len(t) // MAX_POINTS)
@@ -68,10 +74,11 @@ def draw_accepts(ax, chat: pd.DataFrame, fit, window_marks: np.ndarray) -> None:
 
 def draw_latency(ax, chat: pd.DataFrame) -> None:
     """Latency distribution per outcome (log scale)."""
-    groups = _outcome_group(chat["outcome"])
+    groups = _group_masks(chat["outcome"])
+    latency = chat["latency_ms"].to_numpy(float)
     data, labels = [], []
-    for name in ("ok", "rate_limited", "unavailable", "other"):
-        v = chat.loc[groups == name, "latency_ms"].to_numpy(float)
+    for name in GROUPS:
+        v = latency[groups[name]]
         v = v[np.isfinite(v) & (v > 0)]
         if len(v):
             data.append(v[:: max(1, len(v) // MAX_POINTS)])

@@ -107,7 +107,8 @@ def _nothing_written(run: Path, before: dict) -> None:
 @pytest.mark.parametrize("content, says", [
     (None, "no summary.json"),
     ('{"schema_version": 2, "quo', "summary.json is corrupt"),
-    (json.dumps(summary(schema_version=1)), "schema version 1, older than this tool's (2)"),
+    (json.dumps(summary(schema_version=1)),
+     "schema version 1, older than the version this tool reads (2)"),
     (json.dumps(summary(quota={"algorithm": "magic"})), "summary.json is corrupt ('quota."),
     (json.dumps(["not", "a", "summary"]), "summary.json is corrupt (not a JSON object)"),
 ])

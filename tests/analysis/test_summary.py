@@ -79,9 +79,9 @@ def test_an_unknown_key_at_the_top_is_refused():
 def test_other_versions_are_named_not_misread():
     assert version_problem(summary()) is None
     older = version_problem(summary(schema_version=SUMMARY_VERSION - 1))
-    assert f"schema version {SUMMARY_VERSION - 1}, older than this tool's" in older
+    assert f"version {SUMMARY_VERSION - 1}, older than the version this tool reads" in older
     newer = version_problem(summary(schema_version=SUMMARY_VERSION + 1))
-    assert "newer than this tool's" in newer
+    assert "newer than the version this tool reads" in newer
     assert "no schema_version" in version_problem({"verdict": "x"})
     assert "not a JSON object" in version_problem([1, 2])
     # a version-1 summary (the dict of issues 1-10) is not read as a current one, even when

@@ -253,6 +253,19 @@ def test_corrupt_summary_is_rebuilt_from_the_events(analysed):
     assert "rebuilt from the events" in html
 
 
+def test_an_older_summary_is_said_to_be_older_and_rebuilt(analysed):
+    old = json.loads((analysed / A / "summary.json").read_text())
+    old["schema_version"] = 1
+    old["verdict"] = "an old verdict"
+    (analysed / A / "summary.json").write_text(json.dumps(old))
+    proc = analysis("compare", analysed / A, analysed / B)
+    assert proc.returncode == 0, proc.stderr
+    assert "schema version 1, older than the version this tool reads" in proc.stderr
+    assert "rebuilding it from the events" in proc.stderr
+    assert "an old verdict" not in proc.stdout
+    assert json.loads((analysed / A / "summary.json").read_text())["schema_version"] == 2
+
+
 # --- the pure parts -----------------------------------------------------------------------
 
 def test_summary_problem_names_what_is_wrong():

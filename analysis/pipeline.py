@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import store
 from .store import Run, RunError
 from .summary import SUMMARY_VERSION, Summary
 
+if TYPE_CHECKING:  # out(line) for results; note, error and progress(elapsed_s, line)
+    from .cli import Console
+
 Say = Callable[[str], None]
-Console = "cli.Console"  # out(line) for results; note, error and progress(elapsed_s, line)
 
 
 def progress(console: Console) -> Say:

@@ -116,4 +116,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.func(args, Console())
+    console = Console()
+    from .store import RunError  # a run folder that cannot be used: said, exit code 2
+
+    try:
+        return args.func(args, console)
+    except RunError as exc:
+        console.error(str(exc))
+        return 2

@@ -2,7 +2,8 @@
 fit, the Retry-After audit, throughput and latency, the tuner), write what it made (store/).
 
 The one caller of store/ and of the clock; the stages stay pure (data in, data out). What
-a command says goes to the `Console` it is handed (cli.py prints it).
+a command says goes to the `Console` it is handed (cli.py prints it); a run folder that
+cannot be used raises RunError, which cli.py prints with exit code 2.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import store
 from .store import Run, RunError
-from .summary import SUMMARY_VERSION, Summary
+from .summary import Summary
 
 if TYPE_CHECKING:  # out(line) for results; note, error and progress(elapsed_s, line)
     from .cli import Console
@@ -45,10 +46,6 @@ class Analysis:
     html: str
 
 
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def fit_and_audit(events, say: Say, fit=None, audit=None):
     """The quota fit and the Retry-After audit (the one place each is called); what was
     already made is used as it is."""
@@ -68,41 +65,24 @@ def fit_and_audit(events, say: Say, fit=None, audit=None):
 def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
             fit=None, audit=None) -> Analysis:
     """Every stage once, in order; a fit and audit already made are used as they are."""
-    from contract.events import SCHEMA_VERSION
     from . import load_levels
     from .figures import backoff_figure, run_figures
     from .pages.report import render_report
     from .quota import fitted_window_starts
     from .streaming import streaming_latency
-    from .summary import clean, make_summary
-    from .verdict import run_failures, verdict
+    from .summary import make_summary
+    from .verdict import summary_doc
 
     events = run.events
     fit, audit = fit_and_audit(events, say, fit, audit)
     say("throughput, latency, 503s")
-    tp = load_levels.throughput(events, fit.summary())
-    unavailable = load_levels.unavailable(events)
-    problems = list(run.problems)
-    if len(events) and not (events["endpoint"] == "/v1/chat/completions").any():
-        problems.append("no chat completion attempts in the events")
-    doc = clean({
-        "schema_version": SUMMARY_VERSION, "events_schema_version": SCHEMA_VERSION,
-        "run_id": str(run.run_id), "scenario": _text(run.manifest.get("scenario")),
-        "target": _text(run.manifest.get("target")), "events": int(len(events)),
-        "generated_at": now_utc().isoformat(timespec="seconds"),
-        "problems": problems,
-        "failures": run_failures(run.manifest, events),
-        "verdict": verdict(fit, audit, unavailable),
-        "quota": fit.summary(),
-        "retry_after": audit.summary(),
-        "throughput": tp,
-        "unavailable": unavailable,
-        "latency": {**load_levels.latency(events), **streaming_latency(events)}
-        if len(events) else {},
-        "keys": load_levels.per_key(events) if len(events) else [],
-        "backoff": backoff or {"recommended": None, "policies": [],
-                               "note": "not tuned yet: python -m analysis tune"},
-    })
+    sections = {"throughput": load_levels.throughput(events, fit.summary()),
+                "unavailable": load_levels.unavailable(events),
+                "latency": {**load_levels.latency(events), **streaming_latency(events)}
+                if len(events) else {},
+                "keys": load_levels.per_key(events) if len(events) else []}
+    doc = summary_doc(run, fit, audit, sections, backoff,
+                      generated_at=now_utc().isoformat(timespec="seconds"))
     say("drawing figures")
     figures = run_figures(events, fit, audit.points, doc["throughput"],
                           fitted_window_starts(fit, events)) if len(events) else {}
@@ -161,11 +141,7 @@ def _finish(run: Run, a: Analysis, console: Console) -> None:
 
 def report(run_dir: str | None, reports: Path, console: Console) -> int:
     say = progress(console)
-    try:
-        run = _open_run(run_dir, reports, say)
-    except RunError as exc:
-        console.error(str(exc))
-        return 2
+    run = _open_run(run_dir, reports, say)
     a = _rebuild(run, say)
     _finish(run, a, console)
     # The page is written either way; a failed run exits 1, as the runner did, so that a
@@ -180,14 +156,9 @@ def render(run_dir: str | None, reports: Path, console: Console) -> int:
     read, nothing re-fitted. A summary that cannot be used: exit 2, nothing written."""
     from .pages.report import render_report
 
-    try:
-        path = Path(run_dir) if run_dir else store.newest_run(reports)
-    except RunError as exc:
-        console.error(str(exc))
-        return 2
+    path = Path(run_dir) if run_dir else store.newest_run(reports)
     if not path.is_dir():
-        console.error(f"run folder {path} does not exist")
-        return 2
+        raise RunError(f"run folder {path} does not exist")
     got = store.read_summary(path)
     if got.summary is None:
         console.error(f"{path}: {got.problem}: nothing to render (make report RUN={path} "
@@ -238,11 +209,7 @@ def tune(run_dir: str | None, reports: Path, console: Console, *, offered: float
     from .live import LiveError, live_check, live_lines
 
     say = progress(console)
-    try:
-        run = _open_run(run_dir, reports, say)
-    except RunError as exc:
-        console.error(str(exc))
-        return 2
+    run = _open_run(run_dir, reports, say)
     fit, audit = fit_and_audit(run.events, say)
     try:
         server = tuner.server_model(run.events, fit, audit)
@@ -315,20 +282,16 @@ def compare(runs: list[str], reports: Path, out: str | None, console: Console) -
     from .pages.compare import figure_data, render_compare
 
     say = progress(console)
-    try:
-        a, b = _compared_runs(runs, reports, console)
-        for p in (a, b):
-            store.check_run_folder(p)
-        same = a.resolve() == b.resolve()
-        if same:
-            console.error(f"warning: comparing {a} with itself: every row will match")
-        page = Path(out) if out else a.parent / store.compare_page_name(a, b)
-        if page.is_dir():
-            raise RunError(f"--out {page} is a folder: give a file name ending in .html")
-        sides = [_side(p, page.parent, say, console) for p in (a, b)]
-    except RunError as exc:
-        console.error(str(exc))
-        return 2
+    a, b = _compared_runs(runs, reports, console)
+    for p in (a, b):
+        store.check_run_folder(p)
+    same = a.resolve() == b.resolve()
+    if same:
+        console.error(f"warning: comparing {a} with itself: every row will match")
+    page = Path(out) if out else a.parent / store.compare_page_name(a, b)
+    if page.is_dir():
+        raise RunError(f"--out {page} is a folder: give a file name ending in .html")
+    sides = [_side(p, page.parent, say, console) for p in (a, b)]
     say("drawing the comparison")
     html = render_compare(*sides, comparison_figures(*figure_data(*sides)), _stamp(),
                           same=same)

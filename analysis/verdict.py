@@ -1,13 +1,15 @@
-"""The run's verdict in one sentence, and why the run failed: words from what the stages
-computed. Pure."""
+"""summary.json's content from what the stages computed: the run's verdict in one
+sentence, why the run failed, and the document the summary model validates. Pure."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from contract import run_health
+from contract.events import CHAT, SCHEMA_VERSION
 from .quota import QuotaFit, describe
 from .retry_after import RetryAfterAudit, describe_audit
+from .summary import SUMMARY_VERSION, clean
 
 
 def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
@@ -30,3 +32,29 @@ def run_failures(manifest: dict, events: pd.DataFrame) -> list[str]:
         for (endpoint, outcome), n in sizes.items():
             counts.setdefault(str(endpoint), {})[str(outcome)] = int(n)
     return run_health.failure_reasons(manifest, counts)
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def summary_doc(run, fit: QuotaFit, audit: RetryAfterAudit, sections: dict,
+                backoff: dict | None, generated_at: str) -> dict:
+    """The summary of `run` (a store.Run), JSON-safe: `sections` holds throughput,
+    unavailable, latency and keys as load_levels made them; `backoff` is tune's result."""
+    events = run.events
+    problems = list(run.problems)
+    if len(events) and not (events["endpoint"] == CHAT).any():
+        problems.append("no chat completion attempts in the events")
+    return clean({
+        "schema_version": SUMMARY_VERSION, "events_schema_version": SCHEMA_VERSION,
+        "run_id": str(run.run_id), "scenario": _text(run.manifest.get("scenario")),
+        "target": _text(run.manifest.get("target")), "events": int(len(events)),
+        "generated_at": generated_at, "problems": problems,
+        "failures": run_failures(run.manifest, events),
+        "verdict": verdict(fit, audit, sections["unavailable"]),
+        "quota": fit.summary(), "retry_after": audit.summary(),
+        **sections,
+        "backoff": backoff or {"recommended": None, "policies": [],
+                               "note": "not tuned yet: python -m analysis tune"},
+    })

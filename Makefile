@@ -19,7 +19,7 @@ SPIKE  ?= 20
 OPEN   ?=
 RUNNER := $(BIN)/python -m locustfiles.run --profile $(PROFILE) $(if $(RUN),--run-dir $(RUN))
 
-.PHONY: install system-deps test gateway doctor demo tight-loop spike sweep probe report tune compare index bench-gateway clean
+.PHONY: install system-deps test gateway doctor demo tight-loop spike sweep probe report render tune compare index bench-gateway clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ probe: install
 # RUN= a run folder; without it, the newest under reports/.
 report: install
 	$(BIN)/python -m analysis report $(RUN)
+
+# The page again from RUN's summary.json and figures: no events read, nothing re-fitted.
+render: install
+	$(BIN)/python -m analysis render $(RUN)
 
 # Simulates retry policies against the run's fitted quota, then checks the best and the OpenAI
 # SDK's default live; OFFERED= logical requests/s, ARGS="--live-s 0" to simulate only.

@@ -153,7 +153,7 @@ def live_check(run_path: Path, manifest: dict, backoff: dict, server: ServerMode
                env: dict[str, str] | None = None, allow_remote: bool = False) -> dict:
     """Send the recommended policy and the real SDK default live, then set each beside the
     simulation of its own arrivals; `backoff` is what `tune` returned."""
-    from .rundir import load_run  # the one module that reads run folders
+    from .store import load_run  # the one module that reads run folders
 
     where = plan(manifest, scope, dict(os.environ) if env is None else env)
     best = backoff["recommended"]

@@ -30,10 +30,10 @@ def chat_attempts(events: pd.DataFrame) -> pd.DataFrame:
 def _levels(chat: pd.DataFrame, bins: int = 20) -> tuple[pd.Series, str]:
     """Each attempt's load level, and what the levels are: "phase" (offered levels the
     scenario named) or "time" (slices of one offered level)."""
-    phases = chat["phase"].astype(str)
-    named = set(phases.unique()) - {""}
+    # the distinct phases first (a categorical's few values): text per row only when needed
+    named = {str(v) for v in chat["phase"].unique()} - {""}
     if len(named) >= 2 and not named <= PROBE_PHASES:
-        return phases, "phase"
+        return chat["phase"].astype(str), "phase"
     t = chat["intended_ts"].to_numpy(float)
     span = float(t.max() - t.min())
     width = max(1.0, span / bins)
@@ -52,7 +52,7 @@ def _span(t: np.ndarray) -> float:
 def _row(label: str, g: pd.DataFrame, t0: float) -> dict:
     t = g["intended_ts"].to_numpy(float)
     n, span = len(g), _span(t)
-    outcome = g["outcome"].astype(str)
+    outcome = g["outcome"]  # compared as it is: astype(str) would build a string per row
     ok = int((outcome == "ok").sum())
     limited = int((outcome == "rate_limited").sum())
     unavailable = int((outcome == "unavailable").sum())
@@ -162,9 +162,18 @@ def percentiles(values: np.ndarray) -> dict:
     return out
 
 
+def text_masks(col: pd.Series) -> dict[str, np.ndarray]:
+    """Each distinct value's rows, keyed by the value as text (a missing value names no
+    group), without a string per row: a categorical column is compared by its codes."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return {str(col.cat.categories[c]): codes == c for c in np.unique(codes) if c >= 0}
+    return {str(v): (col == v).to_numpy(bool) for v in col.dropna().unique()}
+
+
 def latency(events: pd.DataFrame) -> dict:
     chat = chat_attempts(events)
-    outcome = chat["outcome"].astype(str)
+    outcome = chat["outcome"]
     sent_ms = chat["latency_ms"].to_numpy(float)
     intended_ms = sent_ms + (chat["sent_ts"] - chat["intended_ts"]).to_numpy(float) * 1000
     ok = (outcome == "ok").to_numpy()
@@ -173,15 +182,15 @@ def latency(events: pd.DataFrame) -> dict:
         "ok_from_sent_ms": percentiles(sent_ms[ok]),
         "send_lateness_ms": percentiles(((chat["sent_ts"] - chat["intended_ts"]) * 1000
                                           ).to_numpy(float)),
-        "by_outcome": {o: percentiles(sent_ms[(outcome == o).to_numpy()])
-                       for o in sorted(outcome.unique())},
+        "by_outcome": {o: percentiles(sent_ms[rows])
+                       for o, rows in sorted(text_masks(outcome).items())},
         "spike": spike_timing(chat),
     }
 
 
 def unavailable(events: pd.DataFrame) -> dict:
     chat = chat_attempts(events)
-    u = chat[chat["outcome"].astype(str) == "unavailable"]
+    u = chat[(chat["outcome"] == "unavailable").to_numpy(bool)]
     span = float(chat["sent_ts"].max() - chat["sent_ts"].min()) if len(chat) > 1 else 0.0
     out = {"count": int(len(u)), "share": float(len(u) / len(chat)) if len(chat) else 0.0,
            "rate_per_s": float(len(u) / span) if span else 0.0,
@@ -198,11 +207,11 @@ def unavailable(events: pd.DataFrame) -> dict:
 def spike_timing(chat: pd.DataFrame) -> dict | None:
     """From the spike's start to its first 429/503, and from its end to recovery: the first
     second after which no second has more than 5% errors."""
-    phase = chat["phase"].astype(str)
+    phase = chat["phase"]
     if not (phase == "spike").any():
         return None
     spike_start = float(chat.loc[phase == "spike", "intended_ts"].min())
-    bad = chat["outcome"].astype(str).isin(["rate_limited", "unavailable"])
+    bad = chat["outcome"].isin(["rate_limited", "unavailable"])
     after = chat[(chat["intended_ts"] >= spike_start) & bad]
     out = {"first_error_after_s": round(float(after["intended_ts"].min() - spike_start), 3)
            if len(after) else None, "recovered_after_s": None}
@@ -210,7 +219,7 @@ def spike_timing(chat: pd.DataFrame) -> dict | None:
         rec = chat[phase == "recovery"]
         rec_start = float(rec["intended_ts"].min())
         sec = np.floor(rec["intended_ts"].to_numpy(float) - rec_start).astype(int)
-        errs = rec["outcome"].astype(str).isin(["rate_limited", "unavailable"]).to_numpy()
+        errs = rec["outcome"].isin(["rate_limited", "unavailable"]).to_numpy()
         frac = np.bincount(sec, weights=errs) / np.maximum(np.bincount(sec), 1)
         clean = frac <= KNEE_ERRORS
         # the first second from which every later second is clean
@@ -227,7 +236,7 @@ def per_key(events: pd.DataFrame) -> list[dict]:
     chat = chat_attempts(events)
     rows = []
     for key, g in chat.groupby("key_id", observed=True, sort=True):
-        outcome = g["outcome"].astype(str)
+        outcome = g["outcome"]
         span = float(g["sent_ts"].max() - g["sent_ts"].min()) or 1.0
         ra = g["retry_after_s"].to_numpy(float)
         rows.append({"key_id": str(key), "attempts": int(len(g)),

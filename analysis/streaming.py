@@ -24,7 +24,7 @@ def streaming_latency(events: pd.DataFrame) -> dict:
     each attempt's longest gap; both need two tokens or more in an attempt."""
     if "first_token_ms" not in events.columns or len(events) == 0:
         return {}
-    streamed = events[(events["endpoint"] == CHAT) & (events["outcome"].astype(str) == "ok")
+    streamed = events[(events["endpoint"] == CHAT) & (events["outcome"] == "ok")
                       & np.isfinite(events["first_token_ms"].to_numpy(float))]
     if len(streamed) == 0:
         return {}

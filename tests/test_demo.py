@@ -141,6 +141,7 @@ def test_make_targets_run_what_the_tests_run():
                                                                              "PROFILE=liar")
     assert ".venv/bin/python -m analysis compare /a /b --out /c.html" in make_commands(
         "compare", "A=/a", "B=/b", "ARGS=--out /c.html")
+    assert ".venv/bin/python -m analysis render /r" in make_commands("render", "RUN=/r")
 
 
 def test_compare_two_demos_on_different_profiles(default_demo, reports_folder, tmp_path):

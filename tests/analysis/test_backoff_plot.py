@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis.backoff_plot import draw_backoff  # noqa: E402
+from analysis.figures.backoff import draw_backoff  # noqa: E402
 
 
 def _policy(kind: str, rejected: float, goodput: float) -> dict:

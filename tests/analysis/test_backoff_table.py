@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from analysis.report import build_report
-from analysis.rundir import load_run
+from analysis.pipeline import build_report
+from analysis.store import load_run
 from .test_report import write_events
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.compare import quota_rows, summary_problem
-from analysis.report import SUMMARY_VERSION
+from analysis.pages.compare import quota_rows
+from analysis.summary import parse_summary
+from .summaries import summary
 from ..conftest import require_program
 from ..runs import run_scenario
 
@@ -164,6 +165,9 @@ def test_runs_index_lists_unanalysed_corrupt_and_weird_folders(two_runs, tmp_pat
     (reports / "odd-summary").mkdir()
     (reports / "odd-summary" / "summary.json").write_text(
         json.dumps({"verdict": 7, "target": ["x"], "scenario": None, "events": "many"}))
+    (reports / "old-summary").mkdir()  # summary.json of version 1, before it was typed
+    (reports / "old-summary" / "summary.json").write_text(
+        json.dumps(summary(schema_version=1, verdict="an old verdict")))
     (reports / "empty-dir").mkdir()
     (reports / "notes.txt").write_text("not a run")
     (reports / "dangling").symlink_to(tmp_path / "nowhere")
@@ -173,7 +177,7 @@ def test_runs_index_lists_unanalysed_corrupt_and_weird_folders(two_runs, tmp_pat
     assert proc.stdout.strip() == f"runs index: {reports / 'index.html'}"
     rows = _run_rows((reports / "index.html").read_text())
     assert set(rows) == {"fresh", "broken-manifest", "list-manifest", "bad-summary",
-                         "odd-summary"}
+                         "odd-summary", "old-summary"}
     assert 'data-status="not analysed yet"' in rows["fresh"]
     assert f"make report RUN={reports / 'fresh'}" in rows["fresh"]
     assert "<td>tight_loop</td>" in rows["fresh"] and "127.0.0.1:" in rows["fresh"]
@@ -181,7 +185,11 @@ def test_runs_index_lists_unanalysed_corrupt_and_weird_folders(two_runs, tmp_pat
     assert "<td>unknown</td>" in rows["broken-manifest"]
     assert "run.json is not a JSON object" in rows["list-manifest"]
     assert "summary.json is corrupt" in rows["bad-summary"]
-    assert "summary.json has no verdict" in rows["odd-summary"]
+    assert "summary.json has no schema_version" in rows["odd-summary"]
+    # an older summary is said to be older, and its verdict is not shown as if current
+    assert "schema version 1, older than the version this tool reads" in rows["old-summary"]
+    assert 'data-status="not analysed yet"' in rows["old-summary"]
+    assert "an old verdict" not in rows["old-summary"]
 
 
 def test_index_leaves_a_foreign_index_alone(tmp_path):
@@ -245,15 +253,28 @@ def test_corrupt_summary_is_rebuilt_from_the_events(analysed):
     assert "rebuilt from the events" in html
 
 
+def test_an_older_summary_is_said_to_be_older_and_rebuilt(analysed):
+    old = json.loads((analysed / A / "summary.json").read_text())
+    old["schema_version"] = 1
+    old["verdict"] = "an old verdict"
+    (analysed / A / "summary.json").write_text(json.dumps(old))
+    proc = analysis("compare", analysed / A, analysed / B)
+    assert proc.returncode == 0, proc.stderr
+    assert "schema version 1, older than the version this tool reads" in proc.stderr
+    assert "rebuilding it from the events" in proc.stderr
+    assert "an old verdict" not in proc.stdout
+    assert json.loads((analysed / A / "summary.json").read_text())["schema_version"] == 2
+
+
 # --- the pure parts -----------------------------------------------------------------------
 
 def test_summary_problem_names_what_is_wrong():
-    good = {"schema_version": SUMMARY_VERSION, "verdict": "v", "quota": {},
-            "retry_after": {}, "throughput": {"levels": []}, "latency": {}, "unavailable": {}}
-    assert summary_problem(good) is None
-    assert "schema version 0" in summary_problem(good | {"schema_version": 0})
-    assert "'quota'" in summary_problem(good | {"quota": None})
-    assert "throughput.levels" in summary_problem(good | {"throughput": {}})
+    def problem(doc):
+        return parse_summary(doc)[1]
+    assert problem(summary()) is None
+    assert "schema version 0" in problem(summary(schema_version=0))
+    assert "'quota'" in problem(summary(quota=None))
+    assert "throughput.levels" in problem(summary(throughput={}))
 
 
 def test_quota_rows_compare_what_the_page_shows():
@@ -294,7 +315,7 @@ def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
     runs): the default pairs the two tight loops."""
     import os
 
-    from analysis.rundir import RunError, comparable_runs
+    from analysis.store import RunError, comparable_runs
     reports = tmp_path / "reports"
     made = _runs(reports, [("1-tight", "tight_loop"), ("1-sweep", "sweep"),
                            ("2-sweep", "sweep"), ("2-tight", "tight_loop"),
@@ -305,7 +326,7 @@ def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
     (made["1-tight"] / "run.json").write_text(json.dumps({"scenario": "probe"}))
     os.utime(made["1-tight"] / "run.json", (1000, 1000))
     # report and tune without a run name take the user's newest run, not tune's live check
-    from analysis.rundir import newest_run
+    from analysis.store import newest_run
     assert newest_run(reports) == made["2-tight"]
     # no other tight loop: never a sweep beside it, but the newest two runs of one scenario,
     # saying why the newest run was passed over
@@ -318,7 +339,7 @@ def test_default_pair_is_two_runs_of_one_scenario(tmp_path):
 
 def test_no_two_runs_of_one_scenario_is_an_error_not_a_mixed_pair(tmp_path):
     """The issue's case: a sweep and a probe, and `make compare` paired them."""
-    from analysis.rundir import RunError, comparable_runs
+    from analysis.store import RunError, comparable_runs
     reports = tmp_path / "reports"
     made = _runs(reports, [("sweep", "sweep"), ("probe", "probe")])
     from .test_report import write_events

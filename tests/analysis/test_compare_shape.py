@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from analysis.compare import Side, comparison, render_compare
+from analysis.pages.compare import Side, comparison, render_compare
 
 
 def _summary(goodput: float) -> dict:

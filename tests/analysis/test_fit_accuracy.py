@@ -14,7 +14,7 @@ import pytest
 
 from analysis.quota import TIE, QuotaFit, fit_quota, quota_fields
 from analysis.retry_after import audit_retry_after
-from analysis.rundir import load_run
+from analysis.store import load_run
 from gateway.nginx import Nginx
 from ..runs import env_without_target, run_scenario
 

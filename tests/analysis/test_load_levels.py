@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from analysis.load_levels import sustained_rate, throughput  # noqa: E402
-from analysis.plots_evidence import draw_throughput  # noqa: E402
+from analysis.figures.evidence import draw_throughput  # noqa: E402
 
 CHAT = "/v1/chat/completions"
 
@@ -155,3 +155,24 @@ def test_every_attempt_is_in_one_kept_or_left_out_level(gaps, oks):
         assert r["goodput_per_s"] * r["duration_s"] == pytest.approx(r["ok"])
         assert r["offered_per_s"] * r["duration_s"] == pytest.approx(r["attempts"])
     assert tp["overall"]["ok"] == sum(outcomes[i] == "ok" for i in range(len(times)))
+
+
+def test_sections_read_a_categorical_outcome_as_they_read_text():
+    """load_run gives outcome, phase, key_id and endpoint as categoricals (with categories
+    no row has): every section reads them as it reads plain text."""
+    from analysis.load_levels import latency, per_key, unavailable
+
+    rows = 60
+    text = pd.DataFrame({
+        "endpoint": "/v1/chat/completions", "phase": "", "key_id": ["a", "b"] * (rows // 2),
+        "outcome": (["ok", "rate_limited", "unavailable", "timeout"] * rows)[:rows],
+        "sent_ts": 1000.0 + np.arange(rows) / 10, "latency_ms": np.arange(rows) + 1.0,
+        "retry_after_s": np.nan})
+    text["intended_ts"] = text["sent_ts"]
+    cat = text.copy()
+    for col in ("endpoint", "phase", "key_id", "outcome"):
+        cat[col] = pd.Categorical(text[col], categories=sorted(
+            set(text[col])) + ["never_seen"])
+    for section in (latency, per_key, unavailable):
+        assert section(cat) == section(text), section.__name__
+    assert set(latency(cat)["by_outcome"]) == {"ok", "rate_limited", "unavailable", "timeout"}

@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis.plots_evidence import draw_retry_after  # noqa: E402
+from analysis.figures.evidence import draw_retry_after  # noqa: E402
 from analysis.quota import QuotaFit  # noqa: E402
-from analysis.report import verdict  # noqa: E402
+from analysis.verdict import verdict  # noqa: E402
 from analysis.retry_after import audit_retry_after  # noqa: E402
 
 CHAT = "/v1/chat/completions"

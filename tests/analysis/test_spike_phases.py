@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis.plots import draw_accepts, draw_status_timeline  # noqa: E402
+from analysis.figures.run import draw_accepts, draw_status_timeline  # noqa: E402
 from analysis.quota import QuotaFit  # noqa: E402
 from ..runs import rows, run_scenario  # noqa: E402
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import build_report
-from analysis.rundir import load_run
+from analysis.pipeline import build_report
+from analysis.store import load_run
 from analysis.streaming import streaming_latency
 
 from ..runs import rows

@@ -1,28 +1,30 @@
-"""The one module that reads and writes run folders.
+"""Run folders: finding them under reports/, reading run.json and the events.
 
 A run folder holds run.json and events/ (written by the harness during the run) and
 everything `python -m analysis report` derives from them, which can be deleted and rebuilt,
-except what needed live traffic (`tune`'s results), which a rebuild carries over.
+except what needed live traffic (`tune`'s results), which a rebuild carries over. Its file
+names come from contract.run_folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from contract.events import SUFFIX
-from contract.events_file import read_events
+from contract.run_folder import EVENTS_DIR, MANIFEST, events_files
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",
             "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s",
             "first_token_ms", "tbt_mean_ms", "tbt_max_ms")
+CATEGORIES = ("phase", "outcome", "key_id", "endpoint")
 
 
 class RunError(Exception):
@@ -43,13 +45,13 @@ class Run:
 
 def _is_run_folder(p: Path) -> bool:
     try:
-        return p.is_dir() and ((p / "run.json").is_file() or (p / "events").is_dir())
+        return p.is_dir() and ((p / MANIFEST).is_file() or (p / EVENTS_DIR).is_dir())
     except OSError:
         return False
 
 
 def _run_mtime(p: Path) -> float:
-    return max((p / n).stat().st_mtime for n in ("run.json", "events") if (p / n).exists())
+    return max((p / n).stat().st_mtime for n in (MANIFEST, EVENTS_DIR) if (p / n).exists())
 
 
 def user_runs(reports: Path) -> list[tuple[Path, str | None]]:
@@ -102,13 +104,23 @@ def comparable_runs(reports: Path, first: Path | None = None
     return older, newer, note
 
 
+def compared_runs(given: list[Path], reports: Path) -> tuple[Path, Path, str | None]:
+    """The two runs `compare` compares: the two given; one given and the newest other run of
+    its scenario; none given, comparable_runs' default pair. And why, when it passed over
+    the newest run."""
+    if len(given) > 2:
+        raise RunError("compare takes two runs (or one, compared with the newest other run "
+                       "of its scenario, or none: the newest two runs of one scenario)")
+    if len(given) == 2:
+        return given[0], given[1], None
+    if len(given) == 1:
+        check_run_folder(given[0])
+    return comparable_runs(reports, *given)
+
+
 def newest_run(reports: Path) -> Path:
     """The most recent run folder under `reports`."""
     return user_runs(reports)[-1][0]
-
-
-def events_files(path: Path) -> list[Path]:
-    return sorted((path / "events").glob(f"*{SUFFIX}")) if (path / "events").is_dir() else []
 
 
 def check_run_folder(path: Path) -> None:
@@ -124,7 +136,7 @@ def check_run_folder(path: Path) -> None:
 
 def read_manifest(path: Path) -> tuple[dict, str | None]:
     """run.json, or {} and why it could not be read."""
-    manifest_path = Path(path) / "run.json"
+    manifest_path = Path(path) / MANIFEST
     if not manifest_path.is_file():
         return {}, "run.json is missing; scenario and options unknown"
     try:
@@ -136,56 +148,15 @@ def read_manifest(path: Path) -> tuple[dict, str | None]:
     return manifest, None
 
 
-def read_summary(path: Path) -> tuple[dict | None, str | None]:
-    """summary.json if it can be read and is not older than the events, else None and why.
-    Whether its content is of the current version is the caller's question."""
-    out = Path(path) / "summary.json"
-    if not out.is_file():
-        return None, "no summary.json"
-    try:
-        summary = json.loads(out.read_text())
-        newest_events = max((f.stat().st_mtime for f in events_files(Path(path))), default=0)
-        stale = out.stat().st_mtime < newest_events
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, f"summary.json is corrupt ({exc})"
-    if not isinstance(summary, dict):
-        return None, "summary.json is corrupt (not a JSON object)"
-    if stale:
-        return None, "summary.json is older than the events"
-    return summary, None
-
-
-# summary.json keys that no rebuild from run.json and events/ can make again (live traffic).
-KEPT_ON_REBUILD = ("backoff",)
-
-
-def kept_results(path: Path) -> tuple[dict, list[str]]:
-    """What a rebuild must carry over from the summary.json already in `path`: the results
-    that needed live traffic, and notes on any that could not be carried over."""
-    out = Path(path) / "summary.json"
-    if not out.is_file():
-        return {}, []
-    try:
-        old = json.loads(out.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return {}, [f"the earlier summary.json could not be read ({exc}); results it held "
-                    f"that need live traffic ({', '.join(KEPT_ON_REBUILD)}) are lost"]
-    if not isinstance(old, dict):
-        return {}, ["the earlier summary.json is not a JSON object; its "
-                    f"{', '.join(KEPT_ON_REBUILD)} results are lost"]
-    kept, notes = {}, []
-    for key in KEPT_ON_REBUILD:
-        value = old.get(key)
-        if isinstance(value, dict) and value.get("policies"):
-            kept[key] = value
-        elif value is not None and not isinstance(value, dict):
-            notes.append(f"the earlier summary.json's {key} is malformed; not kept")
-    return kept, notes
-
-
 def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
     """Read run.json and every events file; problems that still leave something to analyse
     (a cut file, another schema version, a missing manifest) are listed, not raised."""
+    # pyarrow and pandas here, not at the top: listing runs (the runs index) needs neither
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from contract.events_file import read_events
+
     path = Path(path)
     check_run_folder(path)
     problems: list[str] = []
@@ -205,113 +176,18 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
             problems.append(problem)
         tables.append(table)
     table = pa.concat_tables(tables).select(list(ANALYSED))
+    # The few-valued columns are dictionary-encoded by Arrow and arrive as categoricals: a
+    # pandas string column per row first, then astype("category"), costs twice as much.
+    for col in CATEGORIES:
+        i = table.schema.get_field_index(col)
+        table = table.set_column(i, col, pc.dictionary_encode(table.column(col)))
     # Only the columns the analysis reads become pandas columns; request ids, raw header text
     # and error strings stay in the events files (a 5M-event run is several GB as objects).
     events = table.to_pandas()
-    for col in ("phase", "outcome", "key_id", "endpoint"):
-        events[col] = events[col].astype("category")
+    for col in CATEGORIES:  # in sorted order, as astype("category") had them (groupby's)
+        events[col] = events[col].cat.reorder_categories(sorted(events[col].cat.categories))
     # A closed-loop request is intended when it is sent.
     events["intended_ts"] = events["intended_ts"].fillna(events["sent_ts"])
     if len(events) == 0:
         problems.append("no events could be read")
     return Run(path, manifest, events, problems)
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_summary(run: Run, summary: dict) -> Path:
-    out = run.path / "summary.json"
-    write_text(out, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
-    return out
-
-
-def write_report(run: Run, summary: dict, figures: dict[str, bytes], html: str) -> Path:
-    """summary.json, the figures as PNG, and index.html; returns the path of index.html."""
-    write_summary(run, summary)
-    for name, png in figures.items():
-        (run.path / f"{name}.png").write_bytes(png)
-    out = run.path / "index.html"
-    write_text(out, html)
-    return out
-
-
-# --- the reports folder: every run in it, its index page, comparison pages -----------------
-
-INDEX_MARK = '<meta name="generator" content="pinaivu-runs-index">'
-COMPARE_PREFIX = "compare-"
-
-
-@dataclass
-class RunListing:
-    """What the runs index shows of one folder under reports/, read without ever raising."""
-    name: str
-    path: Path
-    manifest: dict
-    manifest_problem: str | None
-    summary: dict | None
-    summary_problem: str | None
-    has_page: bool
-    mtime: float
-
-
-def list_runs(reports: Path) -> tuple[list[RunListing], list[str]]:
-    """Every run folder under `reports` and the comparison pages beside them, by name.
-    A folder that cannot be read is still listed, with what went wrong."""
-    runs: list[RunListing] = []
-    pages: list[str] = []
-    try:
-        entries = sorted(Path(reports).iterdir())
-    except OSError:
-        return [], []
-    for p in entries:
-        try:
-            if p.is_file() and p.name.startswith(COMPARE_PREFIX) and p.suffix == ".html":
-                pages.append(p.name)
-                continue
-            if not (p.is_dir() and ((p / "run.json").exists() or (p / "events").exists()
-                                    or (p / "summary.json").exists())):
-                continue
-            manifest, manifest_problem = read_manifest(p)
-            summary, summary_problem = read_summary(p)
-            has_page = (p / "index.html").is_file()
-            mtime = max([(p / n).stat().st_mtime for n in ("run.json", "events", "summary.json")
-                         if (p / n).exists()] or [p.stat().st_mtime])
-        except OSError as exc:
-            runs.append(RunListing(p.name, p, {}, f"cannot be read ({exc})", None, None, False,
-                                   0.0))
-            continue
-        runs.append(RunListing(p.name, p, manifest, manifest_problem, summary,
-                               summary_problem, has_page, mtime))
-    return runs, pages
-
-
-def may_write_runs_index(reports: Path) -> bool:
-    """True unless reports/index.html exists and is someone else's page."""
-    out = Path(reports) / "index.html"
-    if not out.exists():
-        return True
-    try:
-        with out.open(encoding="utf-8", errors="replace") as f:
-            return INDEX_MARK in f.read(4096)
-    except OSError:
-        return False
-
-
-def write_runs_index(reports: Path, html: str) -> Path | None:
-    """reports/index.html; None (nothing written) when an index.html not ours is there."""
-    if not may_write_runs_index(reports):
-        return None
-    out = Path(reports) / "index.html"
-    write_text(out, html)
-    return out
-
-
-def write_page(out: Path, html: str) -> Path:
-    """A page outside any run folder (a comparison)."""
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_text(Path(out), html)
-    return Path(out)

@@ -1,5 +1,5 @@
 """reports/index.html: every run under reports/ with its scenario, target, date and verdict,
-and the comparison pages. Pure: listings in (rundir.list_runs), HTML out. No matplotlib:
+and the comparison pages. Pure: listings in (store.list_runs), HTML out. No matplotlib:
 refreshing the index after every command costs next to nothing.
 """
 
@@ -8,12 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote, urlsplit
 
-import jinja2
-
-from .rundir import COMPARE_PREFIX, INDEX_MARK, RunListing
-
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
-                                autoescape=jinja2.select_autoescape(["html"]))
+from . import render
+from ..store.reports import COMPARE_PREFIX, INDEX_MARK, RunListing
 
 
 def _start(manifest: dict) -> dt.datetime | None:
@@ -42,7 +38,7 @@ def _compares_of(name: str, pages: list[str]) -> list[dict]:
 
 def run_row(r: RunListing, reports_name: str, compares: list[str]) -> dict:
     """One line of the index. Nothing in a listing is trusted to have the expected type."""
-    summary = r.summary or {}
+    summary = r.summary.as_dict() if r.summary is not None else {}
     manifest = r.manifest or {}
     start = _start(manifest)
     target = _text(summary.get("target")) or _text(manifest.get("target"))
@@ -76,6 +72,6 @@ def render_runs_index(runs: list[RunListing], compare_pages: list[str], reports_
                       generated: str) -> str:
     rows = sorted((run_row(r, reports_name, compare_pages) for r in runs),
                   key=lambda row: row["sort_ts"], reverse=True)
-    return _TEMPLATES.get_template("runs_index.html").render(
-        rows=rows, compares=[{"name": c, "link": quote(c)} for c in compare_pages],
+    return render(
+        "runs_index.html", rows=rows, compares=[{"name": c, "link": quote(c)} for c in compare_pages],
         mark=INDEX_MARK, generated=generated)

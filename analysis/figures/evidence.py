@@ -1,6 +1,6 @@
 """The figures that show the evidence behind a section's headline: the Retry-After brackets
 as the audit judged them, and goodput against the fitted quota's sustained rate. Each draws
-on the `ax` it is handed from data already computed (plots.render_figures makes them)."""
+on the `ax` it is handed from data already computed (run.run_figures lists them)."""
 
 from __future__ import annotations
 
@@ -10,36 +10,73 @@ import pandas as pd
 COLOURS = {"ok": "#2e7d32", "rate_limited": "#f9a825", "unavailable": "#c62828",
            "other": "#6d6d6d"}
 MAX_POINTS = 20_000  # per series: more only slows the drawing
+# Places within one pixel of the 800 x 420 figure (the axes are smaller still) land on the
+# same pixels: each is drawn once, as dark as the points on it would make it. A 429's
+# bracket is much like its neighbours': a million of them hold a few thousand places.
+GRID = (800, 420)
+ALPHA = 0.6
+
+
+def distinct_places(columns: list[np.ndarray], hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, counts): the first row at each distinct place on the (0..hi) plane, to
+    GRID's resolution (the last column is y, the others x), in row order, and how many rows
+    are there."""
+    key = np.zeros(len(columns[0]), np.int64)
+    for i, v in enumerate(columns):
+        cells = GRID[1] if i == len(columns) - 1 else GRID[0]
+        v = np.clip(np.nan_to_num(v / hi, nan=-1.0), -1.0, 2.0)
+        key = key * (3 * cells + 2) + np.round((v + 1) * cells).astype(np.int64)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return first[order], counts[order]
+
+
+def _stacked(colour: str, counts: np.ndarray, share: float) -> np.ndarray:
+    """RGBA per place: `counts * share` points of ALPHA drawn on one another (share: the
+    part of the points a figure of MAX_POINTS would draw)."""
+    from matplotlib.colors import to_rgba
+
+    rgba = np.tile(to_rgba(colour), (len(counts), 1))
+    rgba[:, 3] = 1 - (1 - ALPHA) ** np.maximum(1.0, counts * share)
+    return rgba
 
 
 def draw_retry_after(ax, points: pd.DataFrame | None) -> None:
     """Each 429's stated Retry-After against the interval in which the quota reopened after
     it (last refusal .. first admission), coloured as the audit judged it: a stated wait is
     honest where its interval touches the band between "stated = needed" and 1 s more."""
+    from matplotlib.collections import LineCollection
+
     if points is None or points.empty:
         ax.text(0.5, 0.5, "no 429 with Retry-After followed by an admission", ha="center",
                 va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    p = points.iloc[:: max(1, len(points) // MAX_POINTS)]
-    hi = float(max(p["wait_max"].max(), p["stated"].max(), 1)) * 1.05
+    stated, lo, up = (points[c].to_numpy(float) for c in ("stated", "wait_min", "wait_max"))
+    early, late = points["early"].to_numpy(bool), points["late"].to_numpy(bool)
+    hi = float(max(np.nanmax(up), np.nanmax(stated), 1)) * 1.05
     ys = np.array([0, hi])
     ax.fill_betweenx(ys, ys - 1, ys, color="#2e7d32", alpha=0.12,
                      label="honest: stated wait up to 1 s past the reopening")
     ax.plot(ys, ys, color="#2e7d32", lw=1)
-    kinds = (("checked: long enough", ~p["early"] & ~p["late"], "#1565c0"),
-             ("early: refused after the stated wait", p["early"], "#c62828"),
-             ("over 1 s late", p["late"], "#ef6c00"))
+    kinds = (("checked: long enough", ~early & ~late, "#1565c0"),
+             ("early: refused after the stated wait", early, "#c62828"),
+             ("over 1 s late", late, "#ef6c00"))
     for label, mask, colour in kinds:
-        q = p[mask.to_numpy()]
-        if q.empty:
+        rows = np.flatnonzero(mask)
+        if not len(rows):
             continue
-        full = int(points["early"].sum() if "early" in label else points["late"].sum()
-                   if "late" in label else (~points["early"] & ~points["late"]).sum())
-        # a point where the interval is narrower than a pixel, a bar where it is not
-        ax.hlines(q["stated"], q["wait_min"], q["wait_max"], color=colour, lw=1, alpha=0.6)
-        ax.scatter(q["wait_max"], q["stated"], s=5, color=colour, alpha=0.6,
-                   label=f"{label} ({full})")
+        share = min(1.0, MAX_POINTS / len(rows))
+        bars, n_bars = distinct_places([lo[rows], up[rows], stated[rows]], hi)
+        dots, n_dots = distinct_places([up[rows], stated[rows]], hi)
+        bars, dots = rows[bars], rows[dots]
+        # a point where the interval is narrower than a pixel, a bar where it is not; the
+        # bars as hlines draws them, from plain arrays (hlines goes through masked ones)
+        ax.add_collection(LineCollection(
+            np.stack([np.c_[lo[bars], stated[bars]], np.c_[up[bars], stated[bars]]], axis=1),
+            colors=_stacked(colour, n_bars, share), linewidths=1), autolim=False)
+        ax.scatter(up[dots], stated[dots], s=5, c=_stacked(colour, n_dots, share),
+                   label=f"{label} ({len(rows)})")
     ax.set_xlim(0, hi)
     ax.set_ylim(0, hi)
     ax.set_xlabel("observed: when the quota reopened after the 429 (s, last refusal .. "

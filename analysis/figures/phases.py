@@ -12,14 +12,14 @@ def phase_spans(chat: pd.DataFrame, t0: float) -> list[tuple[str, float, float]]
     each from its first send to the next phase's first send (the last: to its last send)."""
     if "phase" not in chat:
         return []
-    phase = chat["phase"].astype(str)
-    firsts = [(float(chat.loc[phase == name, "sent_ts"].min()), name) for name in SPIKE_PHASES
-              if (phase == name).any()]
-    firsts.sort()
+    # compared as they are: astype(str) on a categorical column builds a string per row
+    sent = chat["sent_ts"].to_numpy(float)
+    rows = {name: (chat["phase"] == name).to_numpy(bool) for name in SPIKE_PHASES}
+    firsts = sorted((float(sent[rows[name]].min()), name) for name in SPIKE_PHASES
+                    if rows[name].any())
     spans = []
     for i, (start, name) in enumerate(firsts):
-        end = (firsts[i + 1][0] if i + 1 < len(firsts)
-               else float(chat.loc[phase == name, "sent_ts"].max()))
+        end = (firsts[i + 1][0] if i + 1 < len(firsts) else float(sent[rows[name]].max()))
         spans.append((name, start - t0, end - t0))
     return spans
 

@@ -1,33 +1,22 @@
 """Two runs side by side, from their summaries (the summary.json contract): quota fields,
 Retry-After, throughput and latency, differing values marked, and the page that shows them.
 
-Pure: summaries and manifests in, rows and HTML out. Finding, reading and (re)building the
-summaries is the command's job (`python -m analysis compare`).
+Pure: summaries (validated, as dicts) and manifests in, rows and HTML out. Finding, reading
+and (re)building the summaries is the pipeline's job (`python -m analysis compare`).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import jinja2
+from . import inline_images, render
 
-from .plots import render_comparison
-from .report import SUMMARY_VERSION
-
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
-                                autoescape=jinja2.select_autoescape(["html"]))
 QUOTA_FIELDS = ("algorithm", "scope", "limit", "window_s", "rate_per_s", "burst", "alignment",
                 "agreement")
 SECTIONS = ("runs", "quota", "retry-after", "throughput", "latency")
-# What a summary must hold for the page; anything less is rebuilt from the events.
-_REQUIRED = {"verdict": str, "quota": dict, "retry_after": dict, "throughput": dict,
-             "latency": dict, "unavailable": dict}
-
-
 @dataclass
 class Side:
     """One run as the page shows it."""
@@ -36,19 +25,6 @@ class Side:
     manifest: dict
     page: str | None = None   # its report page, relative to the comparison page
     notes: list[str] = field(default_factory=list)  # what was done to get its summary
-
-
-def summary_problem(summary: dict) -> str | None:
-    """Why a summary read from disk cannot be used as it is, or None."""
-    version = summary.get("schema_version")
-    if version != SUMMARY_VERSION:
-        return f"summary.json is of schema version {version!r}, not {SUMMARY_VERSION}"
-    for key, kind in _REQUIRED.items():
-        if not isinstance(summary.get(key), kind):
-            return f"summary.json is corrupt ({key!r} missing or malformed)"
-    if not isinstance(summary["throughput"].get("levels"), list):
-        return "summary.json is corrupt ('throughput.levels' missing or malformed)"
-    return None
 
 
 def fmt(value) -> str:
@@ -279,7 +255,9 @@ def _by_phase(summary: dict) -> bool:
     return tp.get("by") == "phase" and len(tp.get("levels") or []) >= 2
 
 
-def figures(a: Side, b: Side) -> dict[str, bytes]:
+def figure_data(a: Side, b: Side) -> tuple[list, bool, list]:
+    """What figures.comparison_figures draws: each run's load levels, whether to draw
+    goodput against offered load, and the latency groups either run has."""
     labels = (f"A {a.name}"[:48], f"B {b.name}"[:48])
     levels = [(labels[0], a.summary["throughput"]["levels"]),
               (labels[1], b.summary["throughput"]["levels"])]
@@ -288,11 +266,10 @@ def figures(a: Side, b: Side) -> dict[str, bytes]:
                                                           or gb[g].get("count"))]
     latency = [(labels[0], [(g, ga[g]) for g in groups]),
                (labels[1], [(g, gb[g]) for g in groups])]
-    return render_comparison(levels, _by_phase(a.summary) or _by_phase(b.summary), latency)
+    return levels, _by_phase(a.summary) or _by_phase(b.summary), latency
 
 
 def render_compare(a: Side, b: Side, figs: dict[str, bytes], generated: str,
                    same: bool = False) -> str:
-    images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
-    return _TEMPLATES.get_template("compare.html").render(
-        c=comparison(a, b, same), img=images, sections=SECTIONS, generated=generated)
+    return render("compare.html", c=comparison(a, b, same), img=inline_images(figs),
+                  sections=SECTIONS, generated=generated)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .canvas import draw_pngs
+
 BACKOFF_X_CLIP = 20  # 429s per success: more (no success at all included) is drawn at 20
 
 
@@ -50,3 +52,8 @@ def draw_backoff(ax, backoff: dict) -> None:
     ax.set_ylabel("goodput (ok/s)")
     # beside the axes, not on them: every corner of the plane holds points for some run
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def backoff_figure(backoff: dict) -> dict[str, bytes]:
+    """{"backoff": PNG} for a tuning's summary section."""
+    return draw_pngs([("backoff", lambda ax: draw_backoff(ax, backoff), (8, 3.8))])

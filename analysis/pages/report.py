@@ -1,0 +1,37 @@
+"""A run's report page from its summary (the summary.json contract) and its figures."""
+
+from __future__ import annotations
+
+import math
+
+from . import inline_images, render
+from ..load_levels import MIN_ATTEMPTS, MIN_SPAN_S
+from ..retry_after import NARROW_S
+
+SECTIONS = ["status", "quota", "retry-after", "throughput", "latency", "keys"]
+
+
+def render_report(summary: dict, figures: dict[str, bytes], missing: list[str] = ()) -> str:
+    """The page; `missing` names figures the page should have whose PNG is gone (`render`
+    from a folder that lost one): the page says so where the figure would be."""
+    q = summary["quota"]
+    best = sorted(q.get("candidates") or [], key=lambda c: -(c.get("weighted") or 0))[:15]
+    candidates = [{"algorithm": c["algorithm"], "scope": c.get("scope", ""),
+                   "agreement": c["agreement"], "weighted": c.get("weighted", 0),
+                   "params": ", ".join(f"{k}={v}" for k, v in c.items() if k not in
+                                       ("algorithm", "scope", "agreement", "weighted"))}
+                  for c in best]
+    lat = summary.get("latency") or {}
+    rows = [("ok, from intended send", lat.get("ok_from_intended_ms", {})),
+            ("ok, from send", lat.get("ok_from_sent_ms", {}))]
+    rows += [(f"{o.replace('_', ' ')}", d) for o, d in (lat.get("by_outcome") or {}).items()
+             if o != "ok"]
+    # null (no success at all) shows as nan rather than breaking the number formats
+    policies = [{k: (math.nan if v is None else v) for k, v in o.items()}
+                for o in sorted(summary["backoff"].get("policies") or [],
+                                key=lambda o: -(o.get("goodput_per_s") or 0))]
+    return render(
+        "report.html", s=summary, img=inline_images(figures), missing=list(missing),
+        candidates=candidates, latency_rows=rows, policies=policies[:12], b=summary["backoff"],
+        min_level={"attempts": MIN_ATTEMPTS, "span_s": MIN_SPAN_S}, narrow_s=NARROW_S,
+        sections=SECTIONS)

@@ -95,6 +95,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    from .decisions import decide
     from .quota import fit_quota
     from .report import build_report
     from .retry_after import audit_retry_after
@@ -105,8 +106,9 @@ def cmd_tune(args) -> int:
     if run is None:
         return 2
     say("fitting the quota")
-    fit = fit_quota(run.events)
-    audit = audit_retry_after(run.events, "global" if fit.scope == "global" else "per_key", fit)
+    decisions = decide(run.events)
+    fit = fit_quota(decisions)
+    audit = audit_retry_after(decisions, "global" if fit.scope == "global" else "per_key", fit)
     try:
         server = server_model(run.events, fit, audit)
     except TuneError as exc:
@@ -129,7 +131,8 @@ def cmd_tune(args) -> int:
         print(line)
     if backoff["recommended"] and args.live_s > 0:
         backoff["live"] = _live(run, backoff, server, fit, args, say)
-    _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit))
+    _finish(run, *build_report(run, progress=say, backoff=backoff, fit=fit, audit=audit,
+                                    decisions=decisions))
     return 0
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .backoff import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
                       simulate, steady_rate)
-from .quota import CHAT
+from .decisions import CHAT
 from .schema import KeyListError, env_keys
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ import pandas as pd  # noqa: E402
 
 from .backoff_plot import draw_backoff  # noqa: E402
 from .phase_plot import shade_phases  # noqa: E402
-from .quota import CHAT, QuotaFit, fitted_window_starts  # noqa: E402
+from .decisions import CHAT, Decisions  # noqa: E402
+from .quota import QuotaFit, fitted_window_starts  # noqa: E402
 from .plots_evidence import (COLOURS, MAX_POINTS, draw_retry_after,  # noqa: E402
                              draw_throughput)
 
@@ -93,7 +94,7 @@ def draw_latency(ax, chat: pd.DataFrame) -> None:
 
 
 def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
-                   throughput: dict) -> dict[str, bytes]:
+                   throughput: dict, decisions: Decisions) -> dict[str, bytes]:
     """Draw every figure and close it; return name -> PNG bytes."""
     chat = events[events["endpoint"] == CHAT]
     figures = {}
@@ -101,7 +102,7 @@ def render_figures(events: pd.DataFrame, fit: QuotaFit, audit_points,
         return figures
     plan = [("status_timeline", lambda ax: draw_status_timeline(ax, chat)),
             ("accepts", lambda ax: draw_accepts(ax, chat, fit,
-                                                fitted_window_starts(fit, events))),
+                                                fitted_window_starts(fit, decisions))),
             ("retry_after", lambda ax: draw_retry_after(ax, audit_points), (8, 4.2)),
             ("throughput", lambda ax: draw_throughput(ax, throughput), (8, 4.2)),
             ("latency", lambda ax: draw_latency(ax, chat))]

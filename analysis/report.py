@@ -11,6 +11,7 @@ import jinja2
 import numpy as np
 
 from . import load_levels, run_health
+from .decisions import Decisions, decide
 from .plots import render_backoff, render_figures
 from .quota import QuotaFit, describe, fit_quota
 from .retry_after import NARROW_S, RetryAfterAudit, audit_retry_after, describe_audit
@@ -60,17 +61,18 @@ def run_failures(run: Run) -> list[str]:
 
 def build_summary(run: Run, progress: Callable[[str], None] | None = None,
                   backoff: dict | None = None, fit: QuotaFit | None = None,
-                  audit: RetryAfterAudit | None = None
+                  audit: RetryAfterAudit | None = None, decisions: Decisions | None = None
                   ) -> tuple[dict, QuotaFit, RetryAfterAudit]:
     """Everything summary.json holds; a fit and audit already made are used as they are."""
     say = progress or (lambda _msg: None)
     events = run.events
+    decisions = decisions if decisions is not None else decide(events)
     if fit is None:
         say(f"fitting the quota to {len(events)} events")
-        fit = fit_quota(events)
+        fit = fit_quota(decisions)
     if audit is None:
         say("auditing Retry-After")
-        audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key",
+        audit = audit_retry_after(decisions, "global" if fit.scope == "global" else "per_key",
                                   fit)
     say("throughput, latency, 503s")
     tp = load_levels.throughput(events, fit.summary())
@@ -127,12 +129,14 @@ def render_html(summary: dict, figures: dict[str, bytes]) -> str:
 
 def build_report(run: Run, progress: Callable[[str], None] | None = None,
                  backoff: dict | None = None, fit: QuotaFit | None = None,
-                 audit: RetryAfterAudit | None = None) -> tuple[dict, dict[str, bytes], str]:
-    summary, fit, audit = build_summary(run, progress, backoff, fit, audit)
+                 audit: RetryAfterAudit | None = None, decisions: Decisions | None = None
+                 ) -> tuple[dict, dict[str, bytes], str]:
+    decisions = decisions if decisions is not None else decide(run.events)
+    summary, fit, audit = build_summary(run, progress, backoff, fit, audit, decisions)
     if progress:
         progress("drawing figures")
     figures = render_figures(run.events, fit, audit.points,
-                             summary["throughput"]) if len(run.events) else {}
+                             summary["throughput"], decisions) if len(run.events) else {}
     if summary["backoff"].get("policies"):
         figures["backoff"] = render_backoff(summary["backoff"])
     return summary, figures, render_html(summary, figures)

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .quota import CHAT, QuotaFit, model_reopenings, quota_events
+from .decisions import CHAT, Decisions
+from .quota import QuotaFit, model_reopenings
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
 LATE_S = 1.0  # a wait this much longer than needed costs a client real time
@@ -102,14 +103,14 @@ def _quantiles(err: np.ndarray) -> dict:
         "count": int(len(err))}
 
 
-def against_model(events: pd.DataFrame, fit: QuotaFit) -> dict:
+def against_model(decisions: Decisions, fit: QuotaFit) -> dict:
     """Stated wait minus the fitted model's wait, over the 429s that state one. The model
     reads only the first 429s of each stream, so each is paired with the same 429 by its
     place in its own stream, never by its place in the whole run."""
-    predicted = model_reopenings(fit, events)
+    predicted = model_reopenings(fit, decisions)
     if predicted.empty:
         return {}
-    q = quota_events(events)
+    q = decisions.rows
     rej = q[q["status"] == 429]
     stream = (pd.Series("*", index=rej.index) if fit.scope == "global"
               else rej["key_id"].astype(str))
@@ -170,14 +171,19 @@ def judge(pts: pd.DataFrame) -> dict:
     return out
 
 
-def audit_retry_after(events: pd.DataFrame, scope: str = "per_key",
+def audit_retry_after(decisions: Decisions, scope: str = "per_key",
                       fit: QuotaFit | None = None) -> RetryAfterAudit:
-    audit = _audit(events, scope, fit)
+    """The audit of the run's decisions (analysis.decisions.decide(events))."""
+    if not isinstance(decisions, Decisions):
+        raise TypeError("audit_retry_after takes the run's decisions: "
+                        "audit_retry_after(analysis.decisions.decide(events), ...)")
+    audit = _audit(decisions, scope, fit)
     audit.headline, audit.note = describe_audit(audit)
     return audit
 
 
-def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfterAudit:
+def _audit(decisions: Decisions, scope: str, fit: QuotaFit | None) -> RetryAfterAudit:
+    events = decisions.events
     chat = events[(events["endpoint"] == CHAT) & events["status"].isin(
         [200, 201, 202, 204, 429])]
     rejections = int((chat["status"] == 429).sum())
@@ -202,7 +208,7 @@ def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfter
     audit.points = pts.assign(early=pts["wait_min"] - pts["stated"] > TOL_S,
                               late=pts["stated"] - pts["wait_max"] > LATE_S + TOL_S)
     if fit is not None and fit.agreement and fit.agreement >= 0.95:
-        audit.error_vs_model_s = against_model(events, fit)
+        audit.error_vs_model_s = against_model(decisions, fit)
     narrow = (pts["est_max"] - pts["est_min"]) <= NARROW_S
     if narrow.any():
         observed = (pts["est_min"] + pts["est_max"]) / 2

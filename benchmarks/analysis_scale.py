@@ -83,6 +83,9 @@ def make_run(folder: Path, n: int, seed: int = 0) -> None:
             "ratelimit_reset_s": np.nan_to_num(ra), "request_id": np.where(
                 status == 200, np.char.add("req_", np.char.mod("%032x", i)), ""),
             "response_bytes": np.where(status == 200, 414, 180), "error": np.full(m, ""),
+            # not streamed: no token times
+            "first_token_ms": np.full(m, np.nan), "tbt_mean_ms": np.full(m, np.nan),
+            "tbt_max_ms": np.full(m, np.nan), "chunks": np.zeros(m, np.int64),
         }
         table = pa.table({n: pa.array(cols[n], type=ARROW_SCHEMA.field(n).type)
                           for n in ARROW_SCHEMA.names}, schema=ARROW_SCHEMA)

@@ -57,11 +57,15 @@ class QuotaFit:
 
 
 def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
-    """Every family's candidates, in registry order."""
+    """Every family's candidates. Equal scores rank in this order: the windowed ones by
+    limit, then window, each (limit, window) in registry order (simpler families first),
+    then the others in registry order."""
     shape = observed_shape(streams)
     if not shape["first"]:
         return []
-    return [(f.NAME, p) for f in FAMILIES.values() for p in f.propose(streams, shape)]
+    out = [(f.NAME, p) for f in FAMILIES.values() for p in f.propose(streams, shape)]
+    return sorted(out, key=lambda c: (0, c[1]["limit"], c[1]["window_s"])
+                  if "window_s" in c[1] else (1, 0, 0.0))
 
 
 def _screened_out(c: Candidate) -> Candidate:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .families import FAMILIES, family
-from .score import Candidate, agreement, penalty
+from .score import Candidate, agreements, penalty
 from .shape import observed_shape
 from .stream import REJECTED, Stream, runs
 
@@ -122,8 +122,9 @@ def fit_quota(decisions: Decisions) -> QuotaFit:
     for scope in scopes:
         streams = decisions.streams(scope)
         screen_streams = decisions.streams(scope, SCREEN_EVENTS)
-        for algorithm, params in candidate_params(streams):
-            plain, weighted = agreement(algorithm, params, screen_streams)
+        candidates = candidate_params(streams)
+        for (algorithm, params), (plain, weighted) in zip(
+                candidates, agreements(candidates, screen_streams)):
             cost = penalty(algorithm, params, stated_window)
             screened.append((scope, Candidate(algorithm, params, plain, weighted,
                                               weighted - cost), streams))
@@ -135,11 +136,14 @@ def fit_quota(decisions: Decisions) -> QuotaFit:
         if len(df) <= SCREEN_EVENTS or per_family.get(kind, 0) < FINALISTS_PER_FAMILY:
             per_family[kind] = per_family.get(kind, 0) + 1
             finalists.append((scope, cand, streams))
-    for scope, cand, streams in finalists:
-        if len(df) > SCREEN_EVENTS:
-            cand.agreement, cand.weighted = agreement(cand.algorithm, cand.params, streams)
-            cand.score = cand.weighted - penalty(cand.algorithm, cand.params, stated_window)
-        tried.append((scope, cand))
+    if len(df) > SCREEN_EVENTS:
+        for scope in scopes:
+            again = [c for sc, c, _ in finalists if sc == scope]
+            for cand, (plain, weighted) in zip(again, agreements(
+                    [(c.algorithm, c.params) for c in again], decisions.streams(scope))):
+                cand.agreement, cand.weighted = plain, weighted
+                cand.score = weighted - penalty(cand.algorithm, cand.params, stated_window)
+    tried += [(scope, cand) for scope, cand, _ in finalists]
     final_ids = {id(c) for _, c, _ in finalists}
     tried += [(scope, _screened_out(c)) for scope, c, _ in screened if id(c) not in final_ids]
     if not tried and not (df["status"] != REJECTED).any():

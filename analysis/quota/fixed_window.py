@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before, since
+from .stream import Stream, before, remembered, since
 
 NAME = "fixed_window"
 PENALTY = 0.0
@@ -29,9 +29,23 @@ def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def _epoch(s, t, h, limit, window_s):
+    fullest = remembered(s, (NAME, "fullest", window_s), t, h,
+                         lambda: _fullest(h[s.passed], window_s))
+    if fullest > limit:  # some admissions are read in the next window: limit by limit
+        return _epoch_counts(s, t, h, limit, window_s) < limit
+    # no window holds more than any limit tried here: the counts are every limit's
+    return remembered(s, (NAME, "epoch", window_s), t, h,
+                      lambda: _epoch_counts(s, t, h, math.inf, window_s)) < limit
+
+
+def _fullest(h: np.ndarray, window_s: float) -> int:
+    return int(np.unique(np.floor(h / window_s), return_counts=True)[1].max()) if len(h) else 0
+
+
+def _epoch_counts(s, t, h, limit, window_s):
     start = np.floor(t / window_s) * window_s
     admitted = epoch_admissions(h[s.passed], s.end[s.passed], limit, window_s)
-    return since(before(s.passed), admitted, start) < limit
+    return since(before(s.passed), admitted, start)
 
 
 def _first_request(s, t, h, limit, window_s):
@@ -57,13 +71,14 @@ def epoch_admissions(h: np.ndarray, end: np.ndarray, limit: int, window_s: float
     if len(out) == 0 or np.unique(np.floor(out / window_s), return_counts=True)[1].max() <= limit:
         return out  # no window holds more than it can: nothing was read early
     counts: dict[int, int] = {}
-    for i, e in enumerate(end[order]):
-        w = math.floor(out[i] / window_s)
+    times = out.tolist()  # Python floats: the same arithmetic, faster per step
+    for i, e in enumerate(end[order].tolist()):
+        w = math.floor(times[i] / window_s)
         if counts.get(w, 0) >= limit and (w + 1) * window_s <= e:
             w += 1
-            out[i] = w * window_s
+            times[i] = w * window_s
         counts[w] = counts.get(w, 0) + 1
-    return np.sort(out)
+    return np.sort(np.array(times, dtype=float))
 
 
 def window_starts(admitted: np.ndarray, limit: int, window_s: float,
@@ -82,7 +97,7 @@ def _window_anchors(admitted: np.ndarray, limit: int, window_s: float,
     """Positions in the sorted `admitted` of the admissions that begin a window."""
     anchors = []
     current, count = -math.inf, 0
-    for i, a in enumerate(admitted):
+    for i, a in enumerate(admitted.tolist()):  # Python floats: the same sums, faster
         if a >= current + window_s or (count >= limit and a >= current + window_s - slack):
             current, count = a, 0
             anchors.append(i)

@@ -70,6 +70,22 @@ def agreement(algorithm: str, params: dict, streams: list[Stream],
     return plain, weighted
 
 
+def agreements(candidates: list[tuple[str, dict]], streams: list[Stream]
+               ) -> list[tuple[float, float]]:
+    """agreement() of each (algorithm, params), in the candidates' order. They are replayed
+    family by family and window by window, so that what the limits of one window share is
+    computed once (stream.remembered)."""
+    def group(i: int):
+        algorithm, p = candidates[i]
+        return (algorithm, p.get("window_s") or 0.0, str(p.get("alignment")),
+                bool(p.get("counts_rejected")))
+
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(candidates)
+    for i in sorted(range(len(candidates)), key=group):
+        out[i] = agreement(*candidates[i], streams)
+    return out
+
+
 def penalty(algorithm: str, params: dict, stated_window: float | None = None) -> float:
     p = family(algorithm).PENALTY
     if stated_window and "window_s" in params:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before, since
+from .stream import Stream, before, remembered, since
 
 NAME = "sliding_counter"
 PENALTY = 0.002
@@ -30,8 +30,13 @@ def _counts(earlier: np.ndarray, t: np.ndarray, admitted: np.ndarray, w: float):
 
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
     w = p["window_s"]
+    return remembered(s, (NAME, w), t, h, lambda: _weighted(s, t, h, w)) < p["limit"]
+
+
+def _weighted(s: Stream, t, h, w: float) -> np.ndarray:
+    """The counter's weighted count at each decision (what every limit is held against)."""
     start, prev, cur = _counts(before(s.passed), t, np.sort(h[s.passed]), w)
-    return prev * (w - (t - start)) / w + cur < p["limit"]
+    return prev * (w - (t - start)) / w + cur
 
 
 def wait(prev, cur, elapsed, window: float, limit: int):

@@ -9,7 +9,7 @@ from collections import deque
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before, since
+from .stream import Stream, before, remembered, since
 
 NAME = "sliding_log"
 PENALTY = 0.001
@@ -23,8 +23,15 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
 
 
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
-    basis = (s.passed | s.rejected) if p.get("counts_rejected") else s.passed
-    return since(before(basis), np.sort(h[basis]), t - p["window_s"]) < p["limit"]
+    counts_rejected, w = bool(p.get("counts_rejected")), p["window_s"]
+    return remembered(s, (NAME, w, counts_rejected), t, h,
+                      lambda: _in_window(s, t, h, w, counts_rejected)) < p["limit"]
+
+
+def _in_window(s: Stream, t, h, w: float, counts_rejected: bool) -> np.ndarray:
+    """How many earlier requests of the basis fall in the window ending at each decision."""
+    basis = (s.passed | s.rejected) if counts_rejected else s.passed
+    return since(before(basis), np.sort(h[basis]), t - w)
 
 
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:

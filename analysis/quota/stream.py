@@ -8,12 +8,15 @@ times, read early or late). Counts of earlier admissions are by event order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 REJECTED = 429
+# Entries kept per stream: the fit replays the candidates of one family and window together,
+# so a few readings' worth is all that is ever reused.
+MEMO_SIZE = 32
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Stream:
     # latest the reply allows, uncapped (an admission's first byte less the quickest
     # generation); only refusals may read a window's anchor this late (anchored_window_starts)
     t_latest: np.ndarray | None = None
+    # what replays of many candidates share (see remembered); never part of a comparison
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def make_stream(df: pd.DataFrame) -> Stream:
@@ -70,3 +75,23 @@ def runs(s: Stream) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     edges = np.diff(np.r_[False, passed, False].astype(np.int8))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return t[starts], t[stops - 1], stops - starts
+
+
+def remembered(s: Stream, key: tuple, t: np.ndarray, h: np.ndarray, compute):
+    """compute(), kept on the stream under `key` and the readings `t` and `h` when they are
+    the stream's own (what the fit passes); anything else is computed afresh. `key` must
+    name everything else the result depends on: a replay's part that every limit shares
+    (how many admissions a window holds) is computed once for all of them."""
+    readings = (_reading(s, t), _reading(s, h))
+    if None in readings:
+        return compute()
+    k = key + readings
+    if k not in s.memo:
+        if len(s.memo) >= MEMO_SIZE:
+            s.memo.clear()
+        s.memo[k] = compute()
+    return s.memo[k]
+
+
+def _reading(s: Stream, x: np.ndarray) -> str | None:
+    return "t" if x is s.t else "late" if x is s.t_late else None

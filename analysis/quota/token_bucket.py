@@ -84,16 +84,21 @@ def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: fl
         (tat_before - a <= tolerance + slack)
     if not early.any():
         return tat_after
-    tat = -math.inf
-    for i in range(len(a)):
-        tat = max(tat, a[i])
-        if admitted[i] and tolerance < tat - a[i] <= tolerance + slack:
-            tat = a[i] + tolerance
-        if floor is not None:
-            tat = max(tat, floor[i])
+    # Python floats, not numpy scalars: the same arithmetic, several times faster per step
+    times, ok = a.tolist(), admitted.tolist()
+    floors = floor.tolist() if floor is not None else None
+    out = [0.0] * len(times)
+    tat, top = -math.inf, tolerance + slack
+    for i, ai in enumerate(times):
+        if ai > tat:
+            tat = ai
+        if ok[i] and tolerance < tat - ai <= top:
+            tat = ai + tolerance
+        if floors is not None and floors[i] > tat:
+            tat = floors[i]
         tat += interval
-        tat_after[i] = tat
-    return tat_after
+        out[i] = tat
+    return np.array(out)
 
 
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import heapq
 
 import numpy as np
 
-from .stream import Stream, before
+from .stream import Stream, before, passed_before
 
 NAME = "concurrency"
 PENALTY = 0.003
@@ -28,7 +28,7 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
 
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
     ends = np.sort(s.end[s.passed])
-    return before(s.passed) - np.searchsorted(ends, t, "right") < p["limit"]
+    return passed_before(s) - np.searchsorted(ends, t, "right") < p["limit"]
 
 
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> None:

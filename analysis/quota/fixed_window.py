@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before, remembered, since
+from .stream import Stream, passed_before, remembered, since
 
 NAME = "fixed_window"
 PENALTY = 0.0
@@ -45,7 +45,7 @@ def _fullest(h: np.ndarray, window_s: float) -> int:
 def _epoch_counts(s, t, h, limit, window_s):
     start = np.floor(t / window_s) * window_s
     admitted = epoch_admissions(h[s.passed], s.end[s.passed], limit, window_s)
-    return since(before(s.passed), admitted, start)
+    return since(passed_before(s), admitted, start)
 
 
 def _first_request(s, t, h, limit, window_s):
@@ -55,7 +55,7 @@ def _first_request(s, t, h, limit, window_s):
     idx = np.maximum(np.searchsorted(starts_arr, t, "right") - 1, 0)
     start = starts_arr[idx]
     inside = (t >= start) & (t < start + window_s)
-    return ~inside | (since(before(s.passed), admitted, start) < limit)
+    return ~inside | (since(passed_before(s), admitted, start) < limit)
 
 
 def epoch_admissions(h: np.ndarray, end: np.ndarray, limit: int, window_s: float) -> np.ndarray:
@@ -120,13 +120,11 @@ def anchored_window_starts(s: Stream, h: np.ndarray, limit: int,
     decided after it). Refusals only move a window later: an admission the model refuses is
     not excused by this.
     """
-    order = np.argsort(h[s.passed], kind="stable")
-    admitted = h[s.passed][order]
+    admitted, latest, refused = remembered(s, (NAME, "anchored"), h, h,
+                                           lambda: _anchoring(s, h))
     anchors = _window_anchors(admitted, limit, window_s, s.slack)
     if not len(anchors):
-        return np.array([], float), admitted
-    latest = (s.t_latest if s.t_latest is not None else s.t_late)[s.passed][order]
-    refused = np.sort(s.t[s.rejected])
+        return np.array([], float), admitted.copy()
     admitted = admitted.copy()
     starts = admitted[anchors].copy()
     for k, i in enumerate(anchors):
@@ -142,6 +140,14 @@ def anchored_window_starts(s: Stream, h: np.ndarray, limit: int,
         if moved > starts[k]:
             starts[k] = admitted[i] = moved
     return starts, admitted
+
+
+def _anchoring(s: Stream, h: np.ndarray):
+    """(admissions read at `h` in time order, the latest each can have been decided, the
+    refusals' times sorted): what every limit and window's anchors are read from."""
+    order = np.argsort(h[s.passed], kind="stable")
+    latest = (s.t_latest if s.t_latest is not None else s.t_late)[s.passed][order]
+    return h[s.passed][order], latest, np.sort(s.t[s.rejected])
 
 
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:

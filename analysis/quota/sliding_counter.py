@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before, remembered, since
+from .stream import Stream, before, passed_before, remembered, since
 
 NAME = "sliding_counter"
 PENALTY = 0.002
@@ -35,7 +35,7 @@ def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def _weighted(s: Stream, t, h, w: float) -> np.ndarray:
     """The counter's weighted count at each decision (what every limit is held against)."""
-    start, prev, cur = _counts(before(s.passed), t, np.sort(h[s.passed]), w)
+    start, prev, cur = _counts(passed_before(s), t, np.sort(h[s.passed]), w)
     return prev * (w - (t - start)) / w + cur
 
 

@@ -93,5 +93,10 @@ def remembered(s: Stream, key: tuple, t: np.ndarray, h: np.ndarray, compute):
     return s.memo[k]
 
 
+def passed_before(s: Stream) -> np.ndarray:
+    """before(s.passed), kept on the stream: every replay asks for it."""
+    return remembered(s, ("passed_before",), s.t, s.t, lambda: before(s.passed))
+
+
 def _reading(s: Stream, x: np.ndarray) -> str | None:
     return "t" if x is s.t else "late" if x is s.t_late else None

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import shape as shapes
-from .stream import Stream, before
+from .stream import Stream, before, remembered
 
 NAME = "token_bucket"
 PENALTY = 0.001
@@ -36,29 +36,42 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
     interval = 1.0 / p["rate_per_s"]
     tolerance = (p["burst"] - 1) * interval
-    counts_rejected = p.get("counts_rejected", False)
+    counts_rejected = bool(p.get("counts_rejected", False))
+    # the attempts in time order and the refusal before each: every rate and burst's
+    a, admitted, k, last_refusal = remembered(s, (NAME, counts_rejected), h, h,
+                                              lambda: _attempts(s, h, counts_rejected))
+    if len(a) == 0:
+        return np.ones(len(t), bool)
+    floor = None if last_refusal is None else last_refusal + tolerance
+    tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack, floor)
+    tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
+    return tat_before - t <= tolerance + 1e-9
+
+
+def _attempts(s: Stream, h: np.ndarray, counts_rejected: bool):
+    """(the bucket's attempts read at `h` in time order, which of them were admitted, how
+    many come before each event, the latest refusal before each attempt or None)."""
     basis = (s.passed | s.rejected) if counts_rejected else s.passed
     order = np.argsort(h[basis], kind="stable")
     a = h[basis][order]
-    if len(a) == 0:
-        return np.ones(len(t), bool)
-    admitted = s.passed[basis][order]
-    floor = None if counts_rejected else refusal_floor(a, h[s.rejected], tolerance)
-    tat_after = gcra_tat(a, admitted, interval, tolerance, s.slack, floor)
-    k = before(basis)
-    tat_before = np.where(k > 0, tat_after[np.maximum(k - 1, 0)], -np.inf)
-    return tat_before - t <= tolerance + 1e-9
+    last = None if counts_rejected else _last_refusal(a, h[s.rejected])
+    return a, s.passed[basis][order], before(basis), last
+
+
+def _last_refusal(a: np.ndarray, refused: np.ndarray) -> np.ndarray | None:
+    if not len(refused):
+        return None
+    refused = np.sort(refused)
+    last = np.searchsorted(refused, a, "left") - 1
+    return np.where(last >= 0, refused[np.maximum(last, 0)], -np.inf)
 
 
 def refusal_floor(a: np.ndarray, refused: np.ndarray, tolerance: float) -> np.ndarray | None:
     """For each sorted attempt time in `a`: the latest refusal before it plus the tolerance
     (a refusal at r proves the bucket had no room then: tat > r + tolerance from there on);
     None when nothing was refused."""
-    if not len(refused):
-        return None
-    refused = np.sort(refused)
-    last = np.searchsorted(refused, a, "left") - 1
-    return np.where(last >= 0, refused[np.maximum(last, 0)] + tolerance, -np.inf)
+    last = _last_refusal(a, refused)
+    return None if last is None else last + tolerance
 
 
 def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: float,

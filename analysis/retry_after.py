@@ -91,12 +91,12 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     last_sent = rej_sent[np.clip(last, 0, len(rej_sent) - 1)]
     opens_after = np.where(has, np.maximum(last_sent, s), np.nan)
     return pd.DataFrame({
-        "key_id": rows["key_id"].astype(str).to_numpy(), "sent": s,
+        "key_id": rows["key_id"].astype(str).array, "sent": s,
         "stated": rows["retry_after_s"].to_numpy(float),
         "wait_min": np.maximum(opens_after - recv, 0), "wait_max": reply_by - s,
         # the estimate, if every request took as long from send to decision: for error figures
         "est_min": np.maximum(opens_after - s, 0), "est_max": opens_by - s,
-        "phase": rows["phase"].astype(str).to_numpy()})
+        "phase": rows["phase"].astype(str).array})
 
 
 def _quantiles(err: np.ndarray) -> dict:

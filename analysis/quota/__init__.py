@@ -22,12 +22,11 @@ listed once in `families.FAMILIES`; adding one is one module and one line there.
 of analysis.decisions, computed once per report.
 """
 
-from .families import FAMILIES, family, online_limiter, predict, quota_fields
+from .families import FAMILIES, family, online_limiter
 from .fit import TIE, QuotaFit, describe, fit_quota
 from .reopenings import fitted_window_starts, model_reopenings
 from .score import Candidate
-from .stream import Stream, make_stream
+from .stream import Stream
 
 __all__ = ["FAMILIES", "Candidate", "QuotaFit", "Stream", "TIE", "describe", "family",
-           "fit_quota", "fitted_window_starts", "make_stream", "model_reopenings",
-           "online_limiter", "predict", "quota_fields"]
+           "fit_quota", "fitted_window_starts", "model_reopenings", "online_limiter"]

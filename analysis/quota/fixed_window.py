@@ -81,20 +81,14 @@ def epoch_admissions(h: np.ndarray, end: np.ndarray, limit: int, window_s: float
     return np.sort(np.array(times, dtype=float))
 
 
-def window_starts(admitted: np.ndarray, limit: int, window_s: float,
-                  slack: float = 0.0) -> np.ndarray:
-    """Where windows anchored at the first request begin, given sorted admission times: at
-    the first admission after the last window ended.
+def _window_anchors(admitted: np.ndarray, limit: int, window_s: float,
+                    slack: float) -> np.ndarray:
+    """Positions in the sorted `admitted` of the admissions that begin a window: the first
+    admission after the last window ended.
 
     A tight loop re-hits just as a window ends, so an admission can read a hair (up to
     `slack`) before the end; if the window is already full it can only be the next one's first.
     """
-    return admitted[_window_anchors(admitted, limit, window_s, slack)].astype(float)
-
-
-def _window_anchors(admitted: np.ndarray, limit: int, window_s: float,
-                    slack: float) -> np.ndarray:
-    """Positions in the sorted `admitted` of the admissions that begin a window."""
     anchors = []
     current, count = -math.inf, 0
     for i, a in enumerate(admitted.tolist()):  # Python floats: the same sums, faster

@@ -30,14 +30,13 @@ class Candidate:
                 "agreement": round(self.agreement, 5), "weighted": round(self.weighted, 5)}
 
 
-def reproduced(algorithm: str, params: dict, s: Stream, readings: int = 4) -> np.ndarray:
+def reproduced(algorithm: str, params: dict, s: Stream) -> np.ndarray:
     """Per scored decision: does the model give the observed answer at some reading of when
-    the server decided (this request's and the earlier ones', each between send and reply)?
-    `readings=1` tries only the typical reading: a cheap first pass."""
+    the server decided (this request's and the earlier ones', each between send and reply)?"""
     replay = family(algorithm).replay
     ok = s.ok[s.scored]
     hit = np.zeros(int(s.scored.sum()), bool)
-    pairs = [(s.t, s.t), (s.t_late, s.t_late), (s.t, s.t_late), (s.t_late, s.t)][:readings]
+    pairs = [(s.t, s.t), (s.t_late, s.t_late), (s.t, s.t_late), (s.t_late, s.t)]
     for t, h in pairs:
         hit |= replay(params, s, t, h)[s.scored] == ok
         if hit.all():
@@ -45,8 +44,7 @@ def reproduced(algorithm: str, params: dict, s: Stream, readings: int = 4) -> np
     return hit
 
 
-def agreement(algorithm: str, params: dict, streams: list[Stream],
-              readings: int = 4) -> tuple[float, float]:
+def agreement(algorithm: str, params: dict, streams: list[Stream]) -> tuple[float, float]:
     """(plain, weighted) agreement. Plain: the fraction of decisions reproduced. Weighted:
     accepts count up to ACCEPT_WEIGHT_CAP times a refusal (as many times as refusals outnumber
     them), so that thousands of 429s in a tight loop cannot hide a model that gets the few
@@ -56,7 +54,7 @@ def agreement(algorithm: str, params: dict, streams: list[Stream],
     totals = {True: 0, False: 0}
     for s in streams:
         if s.scored.any():
-            r = reproduced(algorithm, params, s, readings)
+            r = reproduced(algorithm, params, s)
             ok = s.ok[s.scored]
             for side in (True, False):
                 hits[side] += int(r[ok == side].sum())

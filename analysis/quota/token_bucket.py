@@ -82,7 +82,7 @@ def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: fl
     tat_j = (j+1) T + max_{i<=j} (a_i - i T). The state chains through every admission, so a
     tight loop admitted right at each reopening carries any timing error forward, both ways:
     - An observed admission that reads up to `slack` before the bucket had room proves it had
-      room: the chain restarts from it (as window_starts does for anchored windows).
+      room: the chain restarts from it (as an anchored window's anchors do).
     - `floor[j]`, the latest refusal before attempt j plus the tolerance, proves the bucket
       had no room until then: the chain moves forward to it. In a drained bucket tat runs a
       whole tolerance ahead of the attempts, so without this a chain that started a few

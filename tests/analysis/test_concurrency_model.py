@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import given, settings, strategies as st
 
 from analysis.decisions import decide
-from analysis.quota import Stream, fit_quota, predict
+from analysis.quota import Stream, fit_quota
 from analysis.quota.concurrency import replay
 
 
@@ -43,7 +43,6 @@ def test_concurrency_admits_while_fewer_than_the_limit_are_in_flight(reqs, limit
     s = stream(starts, ends, passed)
     hand = admitted_by_hand(list(starts), ends, passed, limit)
     assert replay({"limit": limit}, s, s.t, s.t).tolist() == hand
-    assert predict("concurrency", {"limit": limit}, s).tolist() == hand
 
 
 def test_a_request_answered_at_the_decision_no_longer_counts():

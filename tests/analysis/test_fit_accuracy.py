@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from analysis.decisions import decide
-from analysis.quota import TIE, QuotaFit, fit_quota, quota_fields
+from analysis.quota import TIE, QuotaFit, family, fit_quota
 from analysis.retry_after import audit_retry_after
 from analysis.rundir import load_run
 from gateway.nginx import Nginx
@@ -101,7 +101,7 @@ def check(fit, expected):
         assert twin["weighted"] >= fit.candidates[0]["weighted"] - TIE, fit.candidates[:3]
         assert expected["algorithm"].replace("_", " ") in fit.note, fit.note
         fit = QuotaFit(twin["algorithm"], twin["scope"],
-                       **quota_fields(twin["algorithm"], twin))
+                       **family(twin["algorithm"]).fields(twin))
     assert fit.algorithm == expected["algorithm"], (fit.algorithm, fit.candidates[:3])
     aligned_note = "explain the run equally (its windows began on multiples"
     if "alignment" in expected and fit.alignment != expected["alignment"] \
@@ -118,7 +118,7 @@ def check(fit, expected):
         named = {"epoch": "aligned to the clock", "first_request": "anchored at the first request"}
         assert named[expected["alignment"]] in fit.note, fit.note
         fit = QuotaFit(twin["algorithm"], twin["scope"],
-                       **quota_fields(twin["algorithm"], twin))
+                       **family(twin["algorithm"]).fields(twin))
     if "alignment" in expected:
         assert fit.alignment == expected["alignment"], (
             [(c["alignment"], c["window_s"], c["agreement"], c["weighted"])

@@ -16,8 +16,7 @@ from analysis.backoff import ServerModel, online_limiter
 from analysis.quota import FAMILIES, Stream
 
 PUBLIC = ["FAMILIES", "Candidate", "QuotaFit", "Stream", "TIE", "describe", "family",
-          "fit_quota", "fitted_window_starts", "make_stream", "model_reopenings",
-          "online_limiter", "predict", "quota_fields"]
+          "fit_quota", "fitted_window_starts", "model_reopenings", "online_limiter"]
 INTERFACE = ["NAME", "PENALTY", "propose", "replay", "online", "reopens", "fields",
              "from_fields", "short", "describe"]
 

@@ -9,7 +9,8 @@ from hypothesis import given, strategies as st
 
 from analysis.decisions import decide
 from analysis.quota import fit_quota
-from analysis.quota.fixed_window import window_starts
+from analysis.quota import Stream
+from analysis.quota.fixed_window import anchored_window_starts
 from analysis.quota.sliding_counter import wait as sliding_counter_wait
 
 
@@ -38,10 +39,17 @@ def test_sliding_counter_wait_is_the_first_admitting_moment(prev, cur, elapsed, 
 def test_window_starts_and_the_full_window_slack():
     # 3 per 1 s: admissions at 0, .1, .2, then one read 1 ms before the window ends.
     admitted = np.array([0.0, 0.1, 0.2, 0.999, 1.2, 2.5])
-    assert list(window_starts(admitted, 3, 1.0)) == [0.0, 1.2, 2.5]
+
+    def window_starts(admitted, slack=0.0):
+        yes = np.ones(len(admitted), bool)
+        s = Stream(t=admitted, t_late=admitted, slack=slack, passed=yes, rejected=~yes,
+                   scored=yes, ok=yes, end=admitted, retry_after=np.full(len(admitted), np.nan))
+        return anchored_window_starts(s, s.t, 3, 1.0)[0]
+
+    assert list(window_starts(admitted)) == [0.0, 1.2, 2.5]
     # With slack, the full window cannot admit a fourth: 0.999 starts the next window.
-    assert list(window_starts(admitted, 3, 1.0, slack=0.005)) == [0.0, 0.999, 2.5]
-    assert len(window_starts(np.array([]), 3, 1.0)) == 0
+    assert list(window_starts(admitted, slack=0.005)) == [0.0, 0.999, 2.5]
+    assert len(window_starts(np.array([]))) == 0
 
 
 def test_gcra_restarts_from_an_admission_read_a_hair_early():

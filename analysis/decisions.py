@@ -101,6 +101,12 @@ class Decisions:
     def streams(self, scope: str, head: int | None = None) -> list[Stream]:
         return [s for _, s in self.keyed_streams(scope, head)]
 
+    def forget_memos(self) -> None:
+        """Drop what replays kept on the streams built so far (Stream.memo)."""
+        for built in self._streams.values():
+            for _, s in built:
+                s.memo.clear()
+
 
 def decide(events: pd.DataFrame) -> Decisions:
     """The decisions of a run's events (nothing is computed until a stage asks)."""

@@ -95,7 +95,15 @@ def describe(fit: QuotaFit) -> str:
 def fit_quota(decisions: Decisions) -> QuotaFit:
     """The quota model that best explains the run's decisions (analysis.decisions)."""
     if isinstance(decisions, pd.DataFrame):
-        raise TypeError("fit_quota takes the run's decisions: fit_quota(analysis.decisions.decide(events))")
+        raise TypeError("fit_quota takes the run's decisions: "
+                        "fit_quota(analysis.decisions.decide(events))")
+    try:
+        return _fit(decisions)
+    finally:  # what the candidates shared is of no use to the later stages
+        decisions.forget_memos()
+
+
+def _fit(decisions: Decisions) -> QuotaFit:
     df = decisions.rows
     keys = int(df["key_id"].nunique()) if len(df) else 0
     n_rejected = int((df["status"] == REJECTED).sum()) if len(df) else 0

@@ -8,7 +8,9 @@ listed once in `families.FAMILIES`; adding one is one module and one line there.
   (`shape` is `shape.observed_shape(streams)`; the window families share its limit x window
   grid);
 - `replay(params, stream, t, h) -> admitted mask`: teacher-forced, each decision at `t[i]`
-  judged against the admissions that really came before it, read at times `h`;
+  judged against the admissions that really came before it, read at times `h` (the fit
+  replays each family and window's candidates together: what their limits share can be
+  kept with `stream.remembered`);
 - `online(params)`: the same algorithm as a live limiter, `admit(t, end) -> (allowed, exact
   wait until it would admit)`, for the simulator (`end`, when the request would finish, only
   matters to concurrency); fed the same arrivals, it admits what `replay` admits;

@@ -125,6 +125,9 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
 
 
 class Online:
+    """With `counts_rejected`, the wait a refusal states is the one before it took its own
+    slot, as the reference gateway states it: a client retrying on time is refused again."""
+
     __slots__ = ("interval", "tolerance", "counts_rejected", "tat")
 
     def __init__(self, p: dict) -> None:

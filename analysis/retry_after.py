@@ -99,6 +99,11 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
         "phase": rows["phase"].astype(str).array})
 
 
+def _judged(pts: pd.DataFrame) -> pd.DataFrame:
+    """The brackets a verdict can use: a stated wait, and an admission after it."""
+    return pts[pts["stated"].notna() & pts["wait_max"].notna()]
+
+
 def _quantiles(err: np.ndarray) -> dict:
     return {q_: round(float(np.quantile(err, v)), 4) for q_, v in
             (("min", 0), ("p5", .05), ("p50", .5), ("p95", .95), ("max", 1))} | {
@@ -197,10 +202,11 @@ def _audit(decisions: Decisions, scope: str, fit: QuotaFit | None) -> RetryAfter
     if with_header == 0:
         return RetryAfterAudit("absent", rejections=rejections,
                                note="no 429 carried a Retry-After (or retry-after-ms) header")
-    groups = [chat] if scope == "global" else [g for _, g in chat.groupby(
-        "key_id", observed=True)]
-    pts = pd.concat([_brackets(g) for g in groups], ignore_index=True)
-    pts = pts[pts["stated"].notna() & pts["wait_max"].notna()].reset_index(drop=True)
+    # one key's rows at a time: a list of every key's copies doubled the audit's memory
+    groups = [chat] if scope == "global" else (g for _, g in chat.groupby(
+        "key_id", observed=True))
+    pts = pd.concat([_judged(_brackets(g)) for g in groups], ignore_index=True)
+    del groups, chat  # the rows are in the brackets now
     audit = RetryAfterAudit("insufficient_data", rejections=rejections,
                             with_header=with_header, probes=_probes(events))
     if pts.empty:
@@ -209,8 +215,10 @@ def _audit(decisions: Decisions, scope: str, fit: QuotaFit | None) -> RetryAfter
     counts = judge(pts)
     for k, v in counts.items():
         setattr(audit, k, v)
-    audit.points = pts.assign(early=pts["wait_min"] - pts["stated"] > TOL_S,
-                              late=pts["stated"] - pts["wait_max"] > LATE_S + TOL_S)
+    # in place: a copy of every 429's bracket costs hundreds of MB on a long run
+    pts["early"] = pts["wait_min"] - pts["stated"] > TOL_S
+    pts["late"] = pts["stated"] - pts["wait_max"] > LATE_S + TOL_S
+    audit.points = pts
     if fit is not None and fit.agreement and fit.agreement >= 0.95:
         audit.error_vs_model_s = against_model(decisions, fit)
     narrow = (pts["est_max"] - pts["est_min"]) <= NARROW_S

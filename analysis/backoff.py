@@ -11,12 +11,12 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections import deque
 from dataclasses import asdict, dataclass, field
 
 from contract.policies import (SDK_MAX_RETRIES, Pacer, Policy, RetryBudget,  # noqa: F401
                                next_delay, pacer_rate, poisson_arrivals)
-from .quota import sliding_counter_wait
+from .quota import FAMILIES
+from .quota import online_limiter as quota_online_limiter
 
 # --- the server -----------------------------------------------------------------------------
 
@@ -53,75 +53,31 @@ class ServerModel:
         return math.inf
 
 
-class OnlineLimiter:
-    """The fitted quota as a live limiter: admit(t) -> (allowed, exact wait until reopening)."""
+class _Unlimited:
+    """No quota observed: every attempt passes it (503s are drawn apart)."""
 
-    def __init__(self, m: ServerModel) -> None:
-        self.m = m
-        self.count = 0
-        self.start = -math.inf
-        self.log: deque[float] = deque()
-        self.tat = -math.inf
-        self.windows: dict[int, int] = {}
+    def admit(self, t: float, end: float = math.inf) -> tuple[bool, float]:
+        return True, 0.0
 
-    def admit(self, t: float) -> tuple[bool, float]:
-        m = self.m
-        a = m.algorithm
-        if a in ("none_observed", "unknown", "concurrency"):
-            return True, 0.0
-        if a == "token_bucket":
-            interval = 1 / m.rate_per_s
-            tolerance = (m.burst - 1) * interval
-            tat = max(self.tat, t)
-            if tat - t > tolerance + 1e-9:
-                if m.counts_rejected:
-                    self.tat = tat + interval
-                return False, tat - tolerance - t
-            self.tat = tat + interval
-            return True, 0.0
-        w, lim = m.window_s, m.limit
-        if a == "fixed_window" and m.alignment == "epoch":
-            k = math.floor(t / w)
-            if k * w != self.start:
-                self.start, self.count = k * w, 0
-            if self.count < lim:
-                self.count += 1
-                return True, 0.0
-            return False, self.start + w - t
-        if a == "fixed_window":
-            if t >= self.start + w:
-                self.start, self.count = t, 0
-            if self.count < lim:
-                self.count += 1
-                return True, 0.0
-            return False, self.start + w - t
-        if a == "sliding_log":
-            while self.log and self.log[0] <= t - w:
-                self.log.popleft()
-            if len(self.log) < lim:
-                self.log.append(t)
-                return True, 0.0
-            if m.counts_rejected:
-                self.log.append(t)
-            return False, self.log[len(self.log) - lim] + w - t
-        # sliding window counter on epoch windows
-        k = math.floor(t / w)
-        elapsed = t - k * w
-        prev, cur = self.windows.get(k - 1, 0), self.windows.get(k, 0)
-        if prev * (w - elapsed) / w + cur < lim:
-            self.windows[k] = cur + 1
-            return True, 0.0
-        return False, float(sliding_counter_wait(prev, cur, elapsed, w, lim))
 
-    def stated(self, wait: float) -> float | None:
-        mode = self.m.retry_after
-        if mode == "absent":
-            return None
-        if mode == "constant":
-            return self.m.retry_after_constant_s
-        if mode == "exact":
-            return math.ceil(wait * 1000) / 1000
-        return float(max(1, math.ceil(wait)))
+def online_limiter(m: ServerModel):
+    """The fitted quota as a live limiter: admit(t, end) -> (allowed, exact wait until
+    reopening); the same algorithm the fit replays (analysis.quota's families)."""
+    if m.algorithm in FAMILIES:
+        return quota_online_limiter(m)
+    return _Unlimited()
+
+
+def stated_wait(m: ServerModel, wait: float) -> float | None:
+    """The Retry-After the server model sends for an exact wait."""
+    mode = m.retry_after
+    if mode == "absent":
+        return None
+    if mode == "constant":
+        return m.retry_after_constant_s
+    if mode == "exact":
+        return math.ceil(wait * 1000) / 1000
+    return float(max(1, math.ceil(wait)))
 
 
 # --- the simulation -------------------------------------------------------------------------
@@ -157,7 +113,7 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
                                                                       seed)
     logical = len(intended)
     rng = random.Random(seed + 1_000_003)  # jitter and 503 draws, apart from the arrivals
-    limiter = OnlineLimiter(server)
+    limiter = online_limiter(server)
     events = [(t, i, i, 0, 0.0) for i, t in enumerate(intended)]  # (time, seq, req, retry, prev)
     seq = len(events)
     heapq.heapify(events)
@@ -176,7 +132,7 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
         if retry == 0:
             budget.earn()
         jitter = rng.uniform(0, server.decision_jitter_s) if server.decision_jitter_s else 0.0
-        allowed, wait = limiter.admit(send + jitter)
+        allowed, wait = limiter.admit(send + jitter, send + server.latency_ok_s)
         if allowed and rng.random() >= p_unavailable_at(server, send):
             finish = send + server.latency_ok_s
             if finish - intended[req] <= deadline_s:
@@ -190,7 +146,7 @@ def simulate(policy: Policy, server: ServerModel, offered_per_s: float, logical:
         else:
             rejected += 1
             finish = send + server.latency_rejected_s
-            stated = limiter.stated(wait)
+            stated = stated_wait(server, wait)
         delay = next_delay(policy, retry, stated, previous, rng)
         if delay is None or finish + delay - intended[req] > deadline_s:
             continue

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .backoff import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
                       simulate, steady_rate)
-from .quota import CHAT
+from contract.events import CHAT
 from contract.run_folder import LIVE_SUFFIX
 from contract.runner import runner_command
 from contract.target import KeyListError, env_keys

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .quota import CHAT
+from .decisions import CHAT
 from .throughput_words import describe_throughput
 
 SATURATION_GAIN = 0.05  # goodput growing by less than this share no longer counts as growth

@@ -50,26 +50,28 @@ class Analysis:
     html: str
 
 
-def fit_and_audit(events, say: Say, fit=None, audit=None):
-    """The quota fit and the Retry-After audit (the one place each is called); what was
-    already made is used as it is."""
+def fit_and_audit(decisions, say: Say, fit=None, audit=None):
+    """The quota fit and the Retry-After audit (the one place each is called) over the
+    decisions computed once; what was already made is used as it is."""
     from .quota import fit_quota
     from .retry_after import audit_retry_after
 
     if fit is None:
-        say(f"fitting the quota to {len(events)} events")
-        fit = fit_quota(events)
+        say(f"fitting the quota to {len(decisions.events)} events")
+        fit = fit_quota(decisions)
     if audit is None:
         say("auditing Retry-After")
-        audit = audit_retry_after(events, "global" if fit.scope == "global" else "per_key",
+        audit = audit_retry_after(decisions, "global" if fit.scope == "global" else "per_key",
                                   fit)
     return fit, audit
 
 
 def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
-            fit=None, audit=None) -> Analysis:
-    """Every stage once, in order; a fit and audit already made are used as they are."""
+            fit=None, audit=None, decisions=None) -> Analysis:
+    """Every stage once, in order; the decisions, a fit and an audit already made are used
+    as they are."""
     from . import load_levels
+    from .decisions import decide
     from .figures import backoff_figure, run_figures
     from .pages.report import render_report
     from .quota import fitted_window_starts
@@ -78,7 +80,8 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
     from .verdict import summary_doc
 
     events = run.events
-    fit, audit = fit_and_audit(events, say, fit, audit)
+    decisions = decisions if decisions is not None else decide(events)
+    fit, audit = fit_and_audit(decisions, say, fit, audit)
     say("throughput, latency, 503s")
     sections = {"throughput": load_levels.throughput(events, fit.summary()),
                 "unavailable": load_levels.unavailable(events),
@@ -89,7 +92,7 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
                       generated_at=now_utc().isoformat(timespec="seconds"))
     say("drawing figures")
     figures = run_figures(events, fit, audit.points, doc["throughput"],
-                          fitted_window_starts(fit, events)) if len(events) else {}
+                          fitted_window_starts(fit, decisions)) if len(events) else {}
     if doc["backoff"].get("policies"):
         figures |= backoff_figure(doc["backoff"])
     summary = make_summary(doc | {"figures": list(figures)})
@@ -210,11 +213,13 @@ def tune(run_dir: str | None, reports: Path, console: Console, *, offered: float
     """Retry policies simulated against the run's fitted quota, the best and the SDK's
     default checked live, and the report rebuilt with them."""
     from . import tune as tuner
+    from .decisions import decide
     from .live import LiveError, live_check, live_lines
 
     say = progress(console)
     run = _open_run(run_dir, reports, say)
-    fit, audit = fit_and_audit(run.events, say)
+    decisions = decide(run.events)
+    fit, audit = fit_and_audit(decisions, say)
     try:
         server = tuner.server_model(run.events, fit, audit)
     except tuner.TuneError as exc:
@@ -244,7 +249,7 @@ def tune(run_dir: str | None, reports: Path, console: Console, *, offered: float
         except LiveError as exc:
             console.error(f"live check skipped: {exc}")
             backoff["live"] = {"skipped": str(exc)}
-    _finish(run, analyse(run, say, backoff, fit, audit), console)
+    _finish(run, analyse(run, say, backoff, fit, audit, decisions), console)
     return 0
 
 

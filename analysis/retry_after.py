@@ -19,13 +19,16 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .quota import CHAT, QuotaFit, model_reopenings, quota_events
+from .decisions import CHAT, Decisions
+from .quota import QuotaFit, model_reopenings
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
 LATE_S = 1.0  # a wait this much longer than needed costs a client real time
 NARROW_S = 0.5  # a bracket this narrow gives an error figure
 OPTIMISTIC_SHARE = 0.05
 CONSERVATIVE_SHARE = 0.5
+BRACKET_COLUMNS = ("key_id", "sent_ts", "status", "ttfb_ms", "latency_ms", "retry_after_s",
+                   "phase")
 RULE = (f"Each 429's stated wait is checked against the interval in which the quota "
         f"reopened after it: from the last refusal to the first admission (same key, or any "
         f"key for a shared quota). It is early when a request sent after the wait ran out "
@@ -88,12 +91,17 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     last_sent = rej_sent[np.clip(last, 0, len(rej_sent) - 1)]
     opens_after = np.where(has, np.maximum(last_sent, s), np.nan)
     return pd.DataFrame({
-        "key_id": rows["key_id"].astype(str).to_numpy(), "sent": s,
+        "key_id": rows["key_id"].astype(str).array, "sent": s,
         "stated": rows["retry_after_s"].to_numpy(float),
         "wait_min": np.maximum(opens_after - recv, 0), "wait_max": reply_by - s,
         # the estimate, if every request took as long from send to decision: for error figures
         "est_min": np.maximum(opens_after - s, 0), "est_max": opens_by - s,
-        "phase": rows["phase"].astype(str).to_numpy()})
+        "phase": rows["phase"].astype(str).array})
+
+
+def _judged(pts: pd.DataFrame) -> pd.DataFrame:
+    """The brackets a verdict can use: a stated wait, and an admission after it."""
+    return pts[pts["stated"].notna() & pts["wait_max"].notna()]
 
 
 def _quantiles(err: np.ndarray) -> dict:
@@ -102,14 +110,14 @@ def _quantiles(err: np.ndarray) -> dict:
         "count": int(len(err))}
 
 
-def against_model(events: pd.DataFrame, fit: QuotaFit) -> dict:
+def against_model(decisions: Decisions, fit: QuotaFit) -> dict:
     """Stated wait minus the fitted model's wait, over the 429s that state one. The model
     reads only the first 429s of each stream, so each is paired with the same 429 by its
     place in its own stream, never by its place in the whole run."""
-    predicted = model_reopenings(fit, events)
+    predicted = model_reopenings(fit, decisions)
     if predicted.empty:
         return {}
-    q = quota_events(events)
+    q = decisions.rows
     rej = q[q["status"] == 429]
     stream = (pd.Series("*", index=rej.index) if fit.scope == "global"
               else rej["key_id"].astype(str))
@@ -170,16 +178,23 @@ def judge(pts: pd.DataFrame) -> dict:
     return out
 
 
-def audit_retry_after(events: pd.DataFrame, scope: str = "per_key",
+def audit_retry_after(decisions: Decisions, scope: str = "per_key",
                       fit: QuotaFit | None = None) -> RetryAfterAudit:
-    audit = _audit(events, scope, fit)
+    """The audit of the run's decisions (analysis.decisions.decide(events))."""
+    if not isinstance(decisions, Decisions):
+        raise TypeError("audit_retry_after takes the run's decisions: "
+                        "audit_retry_after(analysis.decisions.decide(events), ...)")
+    audit = _audit(decisions, scope, fit)
     audit.headline, audit.note = describe_audit(audit)
     return audit
 
 
-def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfterAudit:
-    chat = events[(events["endpoint"] == CHAT) & events["status"].isin(
-        [200, 201, 202, 204, 429])]
+def _audit(decisions: Decisions, scope: str, fit: QuotaFit | None) -> RetryAfterAudit:
+    events = decisions.events
+    # only the columns the brackets read: copying every column of a million rows (and again
+    # per key) was most of the audit's cost
+    chat = events.loc[(events["endpoint"] == CHAT) & events["status"].isin(
+        [200, 201, 202, 204, 429]), [c for c in BRACKET_COLUMNS if c in events]]
     rejections = int((chat["status"] == 429).sum())
     if rejections == 0:
         return RetryAfterAudit("insufficient_data", note="no 429 in the run")
@@ -187,10 +202,11 @@ def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfter
     if with_header == 0:
         return RetryAfterAudit("absent", rejections=rejections,
                                note="no 429 carried a Retry-After (or retry-after-ms) header")
-    groups = [chat] if scope == "global" else [g for _, g in chat.groupby(
-        "key_id", observed=True)]
-    pts = pd.concat([_brackets(g) for g in groups], ignore_index=True)
-    pts = pts[pts["stated"].notna() & pts["wait_max"].notna()].reset_index(drop=True)
+    # one key's rows at a time: a list of every key's copies doubled the audit's memory
+    groups = [chat] if scope == "global" else (g for _, g in chat.groupby(
+        "key_id", observed=True))
+    pts = pd.concat([_judged(_brackets(g)) for g in groups], ignore_index=True)
+    del groups, chat  # the rows are in the brackets now
     audit = RetryAfterAudit("insufficient_data", rejections=rejections,
                             with_header=with_header, probes=_probes(events))
     if pts.empty:
@@ -199,10 +215,12 @@ def _audit(events: pd.DataFrame, scope: str, fit: QuotaFit | None) -> RetryAfter
     counts = judge(pts)
     for k, v in counts.items():
         setattr(audit, k, v)
-    audit.points = pts.assign(early=pts["wait_min"] - pts["stated"] > TOL_S,
-                              late=pts["stated"] - pts["wait_max"] > LATE_S + TOL_S)
+    # in place: a copy of every 429's bracket costs hundreds of MB on a long run
+    pts["early"] = pts["wait_min"] - pts["stated"] > TOL_S
+    pts["late"] = pts["stated"] - pts["wait_max"] > LATE_S + TOL_S
+    audit.points = pts
     if fit is not None and fit.agreement and fit.agreement >= 0.95:
-        audit.error_vs_model_s = against_model(events, fit)
+        audit.error_vs_model_s = against_model(decisions, fit)
     narrow = (pts["est_max"] - pts["est_min"]) <= NARROW_S
     if narrow.any():
         observed = (pts["est_min"] + pts["est_max"]) / 2

@@ -10,7 +10,8 @@ import pandas as pd
 
 from .backoff import (Outcome, Policy, ServerModel, poisson_arrivals, policy_grid, recommend,
                       simulate)
-from .quota import CHAT, QuotaFit
+from .decisions import CHAT
+from .quota import QuotaFit
 from .retry_after import RetryAfterAudit
 
 

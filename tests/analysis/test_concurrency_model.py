@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings, strategies as st
 
-from analysis.quota import Stream, concurrency, fit_quota, predict
+from analysis.decisions import decide
+from analysis.quota import Stream, fit_quota
+from analysis.quota.concurrency import replay
 
 
 def admitted_by_hand(starts, ends, passed, limit) -> list[bool]:
@@ -40,14 +42,13 @@ def test_concurrency_admits_while_fewer_than_the_limit_are_in_flight(reqs, limit
     passed = [p for _, _, p in reqs]
     s = stream(starts, ends, passed)
     hand = admitted_by_hand(list(starts), ends, passed, limit)
-    assert concurrency(s, s.t, s.t, limit).tolist() == hand
-    assert predict("concurrency", {"limit": limit}, s).tolist() == hand
+    assert replay({"limit": limit}, s, s.t, s.t).tolist() == hand
 
 
 def test_a_request_answered_at_the_decision_no_longer_counts():
     # Two in flight at most: the third is decided at the very moment the first one ends.
     s = stream([0.0, 0.1, 1.0, 1.0], [1.0, 2.0, 3.0, 3.0], [True, True, True, True])
-    assert concurrency(s, s.t, s.t, 2).tolist() == [True, True, True, False]
+    assert replay({"limit": 2}, s, s.t, s.t).tolist() == [True, True, True, False]
     assert admitted_by_hand([0.0, 0.1, 1.0, 1.0], [1.0, 2.0, 3.0, 3.0], [True] * 4, 2) == \
         [True, True, True, False]
 
@@ -80,6 +81,6 @@ def concurrency_limited_run(limit: int, users: int, seconds: float) -> pd.DataFr
 def test_a_concurrency_limited_server_is_fitted_as_one():
     events = concurrency_limited_run(limit=2, users=5, seconds=20)
     assert (events["status"] == 429).any() and (events["status"] == 200).any()
-    fit = fit_quota(events)
+    fit = fit_quota(decide(events))
     assert (fit.algorithm, fit.limit) == ("concurrency", 2), fit.candidates[:3]
     assert fit.agreement >= 0.99

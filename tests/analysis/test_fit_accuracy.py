@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.quota import TIE, QuotaFit, fit_quota, quota_fields
+from analysis.decisions import decide
+from analysis.quota import TIE, QuotaFit, family, fit_quota
 from analysis.retry_after import audit_retry_after
 from analysis.store import load_run
 from gateway.nginx import Nginx
@@ -100,7 +101,7 @@ def check(fit, expected):
         assert twin["weighted"] >= fit.candidates[0]["weighted"] - TIE, fit.candidates[:3]
         assert expected["algorithm"].replace("_", " ") in fit.note, fit.note
         fit = QuotaFit(twin["algorithm"], twin["scope"],
-                       **quota_fields(twin["algorithm"], twin))
+                       **family(twin["algorithm"]).fields(twin))
     assert fit.algorithm == expected["algorithm"], (fit.algorithm, fit.candidates[:3])
     aligned_note = "explain the run equally (its windows began on multiples"
     if "alignment" in expected and fit.alignment != expected["alignment"] \
@@ -117,7 +118,7 @@ def check(fit, expected):
         named = {"epoch": "aligned to the clock", "first_request": "anchored at the first request"}
         assert named[expected["alignment"]] in fit.note, fit.note
         fit = QuotaFit(twin["algorithm"], twin["scope"],
-                       **quota_fields(twin["algorithm"], twin))
+                       **family(twin["algorithm"]).fields(twin))
     if "alignment" in expected:
         assert fit.alignment == expected["alignment"], (
             [(c["alignment"], c["window_s"], c["agreement"], c["weighted"])
@@ -145,7 +146,7 @@ def test_reference_gateway(tmp_path, sets, scenario, seconds, users, args, expec
     limit_s = 3 * expected["window_s"] if "window_s" in expected else \
         expected["burst"] / expected["rate_per_s"] + 5
     assert span <= limit_s + 0.5, f"the run took {span:.1f} s, more than {limit_s} s"
-    check(fit_quota(run.events), expected)
+    check(fit_quota(decide(run.events)), expected)
 
 
 NGINX_CASES = [("5r/s", 4, dict(algorithm="token_bucket", rate_per_s=5, burst=5)),
@@ -166,8 +167,8 @@ def test_nginx_limit_req(tmp_path, rate, burst, expected):
     seconds = int(expected["burst"] / expected["rate_per_s"] + 5)
     with Nginx(block) as ngx:
         run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], base_url=ngx.url + "/v1")
-    check(fit_quota(run.events), expected)
-    assert audit_retry_after(run.events).verdict == "absent"  # nginx sends no Retry-After
+    check(fit_quota(decide(run.events)), expected)
+    assert audit_retry_after(decide(run.events)).verdict == "absent"  # nginx sends no Retry-After
 
 
 @pytest.mark.parametrize("mode, seconds, verdict", [
@@ -177,4 +178,4 @@ def test_retry_after_verdicts(tmp_path, mode, seconds, verdict):
     # The default profile's Retry-After, the liar's constant 1 s, and none at all.
     sets = FAST + ["quota.limit=5", "quota.window_s=3", f"quota.retry_after='{mode}'"]
     run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], sets=sets)
-    assert audit_retry_after(run.events).verdict == verdict
+    assert audit_retry_after(decide(run.events)).verdict == verdict

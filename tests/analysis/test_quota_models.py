@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from analysis.quota import sliding_counter_wait, window_starts
+from analysis.decisions import decide
+from analysis.quota import fit_quota
+from analysis.quota import Stream
+from analysis.quota.fixed_window import anchored_window_starts
+from analysis.quota.sliding_counter import wait as sliding_counter_wait
 
 
 def admits(prev, cur, elapsed, window, limit):
@@ -35,14 +39,21 @@ def test_sliding_counter_wait_is_the_first_admitting_moment(prev, cur, elapsed, 
 def test_window_starts_and_the_full_window_slack():
     # 3 per 1 s: admissions at 0, .1, .2, then one read 1 ms before the window ends.
     admitted = np.array([0.0, 0.1, 0.2, 0.999, 1.2, 2.5])
-    assert list(window_starts(admitted, 3, 1.0)) == [0.0, 1.2, 2.5]
+
+    def window_starts(admitted, slack=0.0):
+        yes = np.ones(len(admitted), bool)
+        s = Stream(t=admitted, t_late=admitted, slack=slack, passed=yes, rejected=~yes,
+                   scored=yes, ok=yes, end=admitted, retry_after=np.full(len(admitted), np.nan))
+        return anchored_window_starts(s, s.t, 3, 1.0)[0]
+
+    assert list(window_starts(admitted)) == [0.0, 1.2, 2.5]
     # With slack, the full window cannot admit a fourth: 0.999 starts the next window.
-    assert list(window_starts(admitted, 3, 1.0, slack=0.005)) == [0.0, 0.999, 2.5]
-    assert len(window_starts(np.array([]), 3, 1.0)) == 0
+    assert list(window_starts(admitted, slack=0.005)) == [0.0, 0.999, 2.5]
+    assert len(window_starts(np.array([]))) == 0
 
 
 def test_gcra_restarts_from_an_admission_read_a_hair_early():
-    from analysis.quota import gcra_tat
+    from analysis.quota.token_bucket import gcra_tat
 
     # 2/s, burst 3: three at once, then one admitted right at each reopening; the fourth
     # reads 0.4 ms before the model thought the bucket had room (timing noise).
@@ -67,24 +78,24 @@ def test_a_window_inside_the_timing_noise_is_no_candidate(monkeypatch):
     longer candidates."""
     import pandas as pd
 
-    import analysis.quota as quota
+    from analysis.quota import shape
 
     events = pd.read_parquet(Path(__file__).parent / "data" /
                              "token-bucket-busy-machine.parquet")
-    fit = quota.fit_quota(events)
+    fit = fit_quota(decide(events))
     assert (fit.algorithm, fit.rate_per_s, fit.burst, fit.scope) == \
         ("token_bucket", 2.0, 10, "per_key")
     assert not any((c.get("window_s") or 1) < 0.01 for c in fit.candidates)
     # Without the rule it is a candidate again (it won before refusals moved the bucket's
     # chain forward and admissions were read up to their reply, below).
-    monkeypatch.setattr(quota, "MIN_WINDOW_SLACKS", 0)
-    without = quota.fit_quota(events).candidates
+    monkeypatch.setattr(shape, "MIN_WINDOW_SLACKS", 0)
+    without = fit_quota(decide(events)).candidates
     assert any(c["algorithm"] == "sliding_log" and (c.get("window_s") or 1) < 0.01
                for c in without)
 
 
 def test_gcra_moves_forward_to_what_a_refusal_proves():
-    from analysis.quota import gcra_tat, refusal_floor
+    from analysis.quota.token_bucket import gcra_tat, refusal_floor
 
     # 10/s, burst 3 (tolerance 0.2 s): three at once, then one admitted at each reopening.
     # The server's chain began 4 ms after the first send (a slow first request), so each
@@ -114,17 +125,15 @@ def test_a_slow_first_request_does_not_hide_the_bucket():
     99.8%. With refusals moving the chain forward, the bucket reproduces 99.9%."""
     import pandas as pd
 
-    import analysis.quota as quota
-
     events = pd.read_parquet(Path(__file__).parent / "data" /
                              "token-bucket-slow-first-request.parquet")
-    fit = quota.fit_quota(events)
+    fit = fit_quota(decide(events))
     assert (fit.algorithm, fit.rate_per_s, fit.burst) == ("token_bucket", 10.0, 8)
     assert fit.agreement >= 0.995
 
 
 def test_an_epoch_window_that_is_full_sends_the_next_admission_on():
-    from analysis.quota import epoch_admissions
+    from analysis.quota.fixed_window import epoch_admissions
 
     # 2 per 1 s on the clock. The third admission reads 20 ms before 1.0, when [0, 1) was
     # already full, and its reply came at 1.03: it was decided in [1, 2).
@@ -146,11 +155,9 @@ def test_a_stalled_server_does_not_hide_the_epoch_window():
     window cannot hold now go to the next window when their reply came after it began."""
     import pandas as pd
 
-    import analysis.quota as quota
-
     events = pd.read_parquet(Path(__file__).parent / "data" /
                              "fixed-epoch-stalled-server.parquet")
-    fit = quota.fit_quota(events)
+    fit = fit_quota(decide(events))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
         ("fixed_window", "epoch", 6, 3.0, "global")
     assert fit.agreement >= 0.995
@@ -163,10 +170,8 @@ def test_a_run_two_models_explain_alike_says_so():
     fit names the winner and says the other explains the run as well."""
     import pandas as pd
 
-    from analysis.quota import fit_quota
-
-    fit = fit_quota(pd.read_parquet(Path(__file__).parent / "data" /
-                                    "sliding-counter-like-a-bucket.parquet"))
+    fit = fit_quota(decide(pd.read_parquet(Path(__file__).parent / "data" /
+                                    "sliding-counter-like-a-bucket.parquet")))
     assert fit.agreement == 1.0
     assert "explain the run equally" in fit.note
     assert "sliding counter of 10 per 2 s" in fit.note
@@ -180,12 +185,13 @@ def test_the_retry_after_audit_reads_the_same_chain_as_the_fit():
     tick, when the audit's chain ignored refusals)."""
     import pandas as pd
 
-    from analysis.quota import fit_quota, model_reopenings, quota_events
+    from analysis.quota import model_reopenings
 
     events = pd.read_parquet(Path(__file__).parent / "data" /
                              "token-bucket-slow-first-request.parquet")
-    reopenings = model_reopenings(fit_quota(events), events)
-    refused = quota_events(events)
+    decisions = decide(events)
+    reopenings = model_reopenings(fit_quota(decisions), decisions)
+    refused = decisions.rows
     refused = refused[refused["status"] == 429]
     stated = (refused["decided"] + refused["retry_after_s"]).to_numpy()
     assert len(reopenings) == len(stated)
@@ -201,17 +207,16 @@ def test_an_admission_is_read_up_to_what_its_reply_allows():
     10 s reproduces every decision and wins."""
     import pandas as pd
 
-    from analysis.quota import fit_quota
-
-    fit = fit_quota(pd.read_parquet(Path(__file__).parent / "data" /
-                                    "fixed-window-late-first-request.parquet"))
+    fit = fit_quota(decide(pd.read_parquet(Path(__file__).parent / "data" /
+                                    "fixed-window-late-first-request.parquet")))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
         ("fixed_window", "first_request", 20, 10.0, "per_key")
     assert fit.agreement == 1.0
 
 
 def test_refusals_move_a_late_anchor_forward_up_to_its_reply():
-    from analysis.quota import Stream, anchored_window_starts
+    from analysis.quota import Stream
+    from analysis.quota.fixed_window import anchored_window_starts
 
     # 2 per 1 s anchored at the first request. The first admission reads at 0.0 but its reply
     # allows a decision up to 0.15; refusals at 0.95 and 1.08 show the window lasted past 1.0.
@@ -244,10 +249,8 @@ def test_a_first_request_decided_past_the_late_cap_does_not_stretch_the_window()
     every decision."""
     import pandas as pd
 
-    from analysis.quota import fit_quota
-
-    fit = fit_quota(pd.read_parquet(Path(__file__).parent / "data" /
-                                    "fixed-window-first-request-115ms-late.parquet"))
+    fit = fit_quota(decide(pd.read_parquet(Path(__file__).parent / "data" /
+                                    "fixed-window-first-request-115ms-late.parquet")))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s, fit.scope) == \
         ("fixed_window", "first_request", 20, 10.0, "per_key")
     assert fit.agreement == 1.0
@@ -286,9 +289,9 @@ def test_windows_on_the_clock_say_both_alignments_explain_the_run():
     anchored window reproduces every decision too. The fit says so, names both and what
     would tell them apart, and reports the clock-aligned one (the more specific claim), not
     whichever was listed first."""
-    from analysis.quota import TIE, fit_quota
+    from analysis.quota import TIE
 
-    fit = fit_quota(_tight_loop(1_700_000_000.0, "epoch"))
+    fit = fit_quota(decide(_tight_loop(1_700_000_000.0, "epoch")))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s) == \
         ("fixed_window", "epoch", 3, 1.0)
     assert fit.agreement == 1.0
@@ -309,9 +312,9 @@ def test_a_loop_starting_mid_window_tells_the_alignments_apart(alignment):
     """The same loop started half a second past a whole second: a clock-aligned window
     reopens at the next whole second, an anchored one a second after the first request.
     Only the true alignment reproduces the run, and no tie is reported."""
-    from analysis.quota import TIE, fit_quota
+    from analysis.quota import TIE
 
-    fit = fit_quota(_tight_loop(1_700_000_000.5, alignment))
+    fit = fit_quota(decide(_tight_loop(1_700_000_000.5, alignment)))
     assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s) == \
         ("fixed_window", alignment, 3, 1.0)
     assert fit.agreement == 1.0

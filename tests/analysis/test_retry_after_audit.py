@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from analysis.decisions import decide  # noqa: E402
 from analysis.figures.evidence import draw_retry_after  # noqa: E402
 from analysis.quota import QuotaFit  # noqa: E402
 from analysis.verdict import verdict  # noqa: E402
@@ -55,7 +56,7 @@ def honest(needed):
 
 
 def test_honest_stated_waits_are_honest_and_say_none_early():
-    audit = audit_retry_after(fixed_window_run(honest))
+    audit = audit_retry_after(decide(fixed_window_run(honest)))
     assert audit.verdict == "honest"
     assert audit.too_early == 0 and audit.over_1s_late == 0
     assert audit.headline == (f"Retry-After honest: none of {audit.evaluable} early; "
@@ -67,7 +68,7 @@ def test_honest_stated_waits_are_honest_and_say_none_early():
 
 
 def test_waits_far_longer_than_needed_are_conservative():
-    audit = audit_retry_after(fixed_window_run(lambda needed: needed + 5))
+    audit = audit_retry_after(decide(fixed_window_run(lambda needed: needed + 5)))
     assert audit.verdict == "conservative"
     assert audit.too_early == 0 and audit.over_1s_late == audit.evaluable > 0
     # 5 s more than needed, less the admission's 20 ms reply (the bracket ends at the reply,
@@ -83,7 +84,7 @@ def test_waits_far_longer_than_needed_are_conservative():
 
 
 def test_a_constant_short_wait_is_optimistic_with_its_share():
-    audit = audit_retry_after(fixed_window_run(lambda needed: 0.2 + 0 * needed))
+    audit = audit_retry_after(decide(fixed_window_run(lambda needed: 0.2 + 0 * needed)))
     assert audit.verdict == "optimistic"
     # early exactly when the window had more than 0.2 s (and the 50 ms allowed) left
     pts = audit.points
@@ -100,7 +101,7 @@ def test_a_few_early_waits_are_reported_as_such_not_as_never_early():
     def mostly_honest(needed):
         calls["n"] += 1
         return needed - 0.5 if calls["n"] % 40 == 0 and needed > 0.7 else honest(needed)
-    audit = audit_retry_after(fixed_window_run(mostly_honest))
+    audit = audit_retry_after(decide(fixed_window_run(mostly_honest)))
     assert audit.verdict == "honest" and 0 < audit.too_early <= 0.05 * audit.evaluable
     assert "none" not in audit.headline.split(";")[0]
     assert f"{audit.too_early} of {audit.evaluable}" in audit.headline
@@ -109,7 +110,7 @@ def test_a_few_early_waits_are_reported_as_such_not_as_never_early():
 
 def test_every_bracket_drawn_as_honest_touches_the_honest_band():
     for stated in (honest, lambda n: n + 5, lambda n: 0.2 + 0 * n):
-        audit = audit_retry_after(fixed_window_run(stated))
+        audit = audit_retry_after(decide(fixed_window_run(stated)))
         p = audit.points
         ok = p[~p["early"] & ~p["late"]]
         # touching the band: stated in [needed, needed + 1] for some needed in the bracket
@@ -137,7 +138,7 @@ def test_model_comparison_pairs_each_429_with_its_own_reopening():
     assert (events["key_id"] == "a").sum() > 21_000
     fit = QuotaFit("fixed_window", "per_key", limit=5, window_s=2.0, rate_per_s=2.5, burst=5,
                    alignment="first_request", agreement=1.0, decisions=len(events), keys=2)
-    audit = audit_retry_after(events, "per_key", fit)
+    audit = audit_retry_after(decide(events), "per_key", fit)
     err = audit.error_vs_model_s
     assert err["count"] == 20_000 + int((events["key_id"] == "b").sum() - 25)
     assert err["early"] == 0 and err["over_1s_late"] == 0

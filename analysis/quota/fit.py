@@ -1,0 +1,259 @@
+"""Fit a quota model to the accept/reject decisions a run observed.
+
+Every family in the registry (families.FAMILIES) proposes parameter candidates read off the
+decisions (shape.py), then every candidate is replayed over the observed decision times and
+scored by the fraction of 2xx/429 decisions it reproduces (score.py). Replays are
+teacher-forced: each decision is judged against the admissions that really happened before it,
+so one boundary miss does not throw every later decision off. The best score wins, after a
+small penalty for complexity. Pure: decisions in, dataclass out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .families import FAMILIES, family
+from .score import Candidate, agreements, penalty
+from .shape import observed_shape
+from ..stream import REJECTED, Stream, runs
+
+if TYPE_CHECKING:
+    from ..decisions import Decisions
+
+MIN_AGREEMENT = 0.9
+TIE = 1e-4  # weighted agreements this close explain a run equally
+# Fixed windows this close (relative) are the same window to the fit: the tolerance its
+# candidate windows are read with (shape.nice) and the accuracy table allows.
+SAME_WINDOW_REL = 0.03
+FINALISTS_PER_FAMILY = 6
+SCREEN_EVENTS = 20_000
+
+
+@dataclass
+class QuotaFit:
+    algorithm: str
+    scope: str
+    limit: int | None = None
+    window_s: float | None = None
+    rate_per_s: float | None = None
+    burst: int | None = None
+    alignment: str | None = None
+    counts_rejected: bool = False
+    agreement: float | None = None
+    decisions: int = 0
+    keys: int = 0
+    rate_reached_per_s: float | None = None
+    burst_observed: int | None = None
+    candidates: list[dict] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> dict:
+        """The summary.json `quota` object: every field, and the quota in words."""
+        return asdict(self) | {"description": describe(self)}
+
+
+def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
+    """Every family's candidates. Equal scores rank in this order: the windowed ones by
+    limit, then window, each (limit, window) in registry order (simpler families first),
+    then the others in registry order."""
+    shape = observed_shape(streams)
+    if not shape["first"]:
+        return []
+    out = [(f.NAME, p) for f in FAMILIES.values() for p in f.propose(streams, shape)]
+    return sorted(out, key=lambda c: (0, c[1]["limit"], c[1]["window_s"])
+                  if "window_s" in c[1] else (1, 0, 0.0))
+
+
+def _screened_out(c: Candidate) -> Candidate:
+    """A candidate that did not reach the second pass: its score can no longer win."""
+    c.params = dict(c.params, screened_only=True)
+    c.score = -1.0
+    return c
+
+
+def _short(c: Candidate) -> str:
+    return family(c.algorithm).short(c.params)
+
+
+def describe(fit: QuotaFit) -> str:
+    """The quota in words, for the report's verdict."""
+    scope = {"per_key": " per key", "global": " shared by all keys", "unknown": ""}[fit.scope]
+    if fit.algorithm == "none_observed":
+        reached = f" at up to {fit.rate_reached_per_s:.2f} requests/s" \
+            if fit.rate_reached_per_s else ""
+        return f"no rate limit observed{reached}"
+    if fit.algorithm == "unknown":
+        return "quota not identified" + (f" ({fit.note})" if fit.note else "")
+    f = family(fit.algorithm)
+    return f.describe(f.from_fields(fit), scope)
+
+
+def fit_quota(decisions: Decisions) -> QuotaFit:
+    """The quota model that best explains the run's decisions (analysis.decisions)."""
+    if isinstance(decisions, pd.DataFrame):
+        raise TypeError("fit_quota takes the run's decisions: "
+                        "fit_quota(analysis.decisions.decide(events))")
+    try:
+        return _fit(decisions)
+    finally:  # what the candidates shared is of no use to the later stages
+        decisions.forget_memos()
+
+
+def _fit(decisions: Decisions) -> QuotaFit:
+    df = decisions.rows
+    keys = int(df["key_id"].nunique()) if len(df) else 0
+    n_rejected = int((df["status"] == REJECTED).sum()) if len(df) else 0
+    n_ok = int(((df["status"] >= 200) & (df["status"] < 300)).sum()) if len(df) else 0
+    span = float(df["decided"].max() - df["decided"].min()) if len(df) > 1 else 0.0
+    reached = n_ok / span if span > 0 else None
+    if len(df) == 0:
+        return QuotaFit("unknown", "unknown", note="no chat completion reached the quota "
+                        "(only errors before it, or no events)")
+    if n_rejected == 0:
+        return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
+                        rate_reached_per_s=reached,
+                        note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "
+                             f"{reached:.2f} requests/s" if reached else "no 429 observed")
+    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    tried: list[tuple[str, Candidate]] = []
+    key_streams = decisions.streams("per_key")
+    key_shape = observed_shape(key_streams)
+    spans = key_shape["reopen_span"]
+    stated_window = float(np.median(spans)) if spans else None
+    # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
+    # best few of each model family (and scope) on all of them. Short runs: one pass.
+    screened: list[tuple[str, Candidate, list[Stream]]] = []
+    for scope in scopes:
+        streams = decisions.streams(scope)
+        screen_streams = decisions.streams(scope, SCREEN_EVENTS)
+        candidates = candidate_params(streams)
+        for (algorithm, params), (plain, weighted) in zip(
+                candidates, agreements(candidates, screen_streams)):
+            cost = penalty(algorithm, params, stated_window)
+            screened.append((scope, Candidate(algorithm, params, plain, weighted,
+                                              weighted - cost), streams))
+    screened.sort(key=lambda x: -x[1].score)
+    finalists, per_family = [], {}
+    for scope, cand, streams in screened:
+        kind = (scope, cand.algorithm, cand.params.get("alignment"),
+                cand.params.get("counts_rejected", False))
+        if len(df) <= SCREEN_EVENTS or per_family.get(kind, 0) < FINALISTS_PER_FAMILY:
+            per_family[kind] = per_family.get(kind, 0) + 1
+            finalists.append((scope, cand, streams))
+    if len(df) > SCREEN_EVENTS:
+        for scope in scopes:
+            again = [c for sc, c, _ in finalists if sc == scope]
+            for cand, (plain, weighted) in zip(again, agreements(
+                    [(c.algorithm, c.params) for c in again], decisions.streams(scope))):
+                cand.agreement, cand.weighted = plain, weighted
+                cand.score = weighted - penalty(cand.algorithm, cand.params, stated_window)
+    tried += [(scope, cand) for scope, cand, _ in finalists]
+    final_ids = {id(c) for _, c, _ in finalists}
+    tried += [(scope, _screened_out(c)) for scope, c, _ in screened if id(c) not in final_ids]
+    if not tried and not (df["status"] != REJECTED).any():
+        return QuotaFit("unknown", "unknown", decisions=len(df), keys=keys,
+                        note="every request was refused: no accepted request to derive a "
+                             "quota from")
+    reopened = any(len(runs(st)[2]) > 1 for st in key_streams)
+    if not reopened and not key_shape["reopen_span"]:
+        first = max(key_shape["first"] or [0])
+        return QuotaFit("unknown", "unknown", limit=first or None, burst_observed=first,
+                        decisions=len(df), keys=keys, rate_reached_per_s=reached,
+                        candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried],
+                        note=f"{first} requests were admitted, then the quota did not reopen "
+                             f"during the run ({span:.1f} s): its window is longer; run for "
+                             "longer than one window, or use the probe")
+    tried.sort(key=lambda sc: -sc[1].score)
+    scope, best = tried[0]
+    aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
+    if aligned:
+        # A tie between alignments goes to the clock, not to whichever is listed first. A
+        # clock-aligned window is the more specific claim: it puts every window at a multiple
+        # of the window since the epoch, whatever the traffic does, and any window that
+        # began elsewhere would have contradicted it. An anchored window fits a run starting
+        # at any phase, so its fitting this run is no evidence for it; windows that all began
+        # on the clock's multiples are what a clock-aligned limiter always does and an
+        # anchored one only when its first request happens to land on a boundary. The note
+        # names the other (below); only a candidate as good after penalties (the same
+        # roundness) takes over, so the window's tie-breaks stand.
+        epoch = next((c for c in [best] + aligned if c.params.get("alignment") == "epoch"
+                      and best.score - c.score < TIE), best)
+        if epoch is not best:
+            tried.remove((scope, epoch))
+            tried.insert(0, (scope, epoch))
+            best = epoch
+            aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
+    rival = next((c for sc, c in tried if sc != scope), None)
+    scope_tie = rival is not None and best.weighted - rival.weighted < TIE
+    streams = decisions.streams(scope)
+    burst_seen = max((key_shape if scope == "per_key" else observed_shape(streams))["first"]
+                     or [0])
+    fit = QuotaFit(
+        algorithm=best.algorithm if best.weighted >= MIN_AGREEMENT else "unknown",
+        scope=scope if keys >= 2 and not scope_tie else "unknown",
+        agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
+        keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
+        candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
+    for name, value in family(best.algorithm).fields(best.params).items():
+        setattr(fit, name, value)
+    if fit.algorithm == "unknown":
+        fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
+                    "(accepts weighted up against refusals); "
+                    "the best is listed first among the candidates")
+    else:
+        notes = []
+        if not reopened:
+            notes.append("the quota did not reopen during the run: its window comes from "
+                         "Retry-After alone")
+        twin = next((c for sc, c in tried if c.algorithm != best.algorithm
+                     and not c.params.get("screened_only")
+                     and best.weighted - c.weighted < TIE), None)
+        if twin is not None:
+            notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
+                         f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
+                         "run equally (a tight loop can meet them at the same moments): the "
+                         "probe, which idles, bursts and splits a window, tells them apart")
+        if aligned:
+            other = aligned[0]
+            where = {"epoch": "aligned to the clock", "first_request":
+                     "anchored at the first request"}
+            clock = best if best.params["alignment"] == "epoch" else other
+            why = "the clock-aligned one is reported, as the more specific claim" \
+                if clock is best else "the anchored one is reported, its window the rounder"
+            notes.append(f"a fixed window of {_short(best)} {where[best.params['alignment']]} "
+                         f"and one of {_short(other)} {where[other.params['alignment']]} "
+                         f"explain the run equally (its windows began on multiples of "
+                         f"{clock.params['window_s']:g} s since the epoch); {why}: start keys at "
+                         "different clock phases, or idle longer than a window and then "
+                         "send mid-window (a clock-aligned window reopens at the next "
+                         "multiple of the window, an anchored one a whole window after "
+                         "that request), to tell them apart")
+        if keys < 2:
+            notes.append("one key in the run: per-key and global quotas look the same")
+        elif scope_tie:
+            notes.append(f"the keys were used alike, so {_short(best)} {scope} and "
+                         f"{_short(rival)} {'global' if scope == 'per_key' else 'per key'} "
+                         "explain the run equally: load the keys unevenly (for example 3 "
+                         "users on 2 keys) to tell them apart")
+        fit.note = "; ".join(notes)
+    return fit
+
+
+def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate]:
+    """Fixed windows that differ from `best` only in alignment (the same limit, the same
+    window within SAME_WINDOW_REL) and explain the run equally (weighted within TIE), best
+    first: a run whose windows began on the clock's multiples cannot tell an anchored window
+    from a clock-aligned one."""
+    if best.algorithm != "fixed_window":
+        return []
+    p = best.params
+    return [c for c in others if c is not best and c.algorithm == "fixed_window"
+            and not c.params.get("screened_only")
+            and c.params.get("alignment") != p.get("alignment")
+            and c.params["limit"] == p["limit"]
+            and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
+            and best.weighted - c.weighted < TIE]

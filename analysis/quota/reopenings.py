@@ -1,0 +1,59 @@
+"""What a fitted model says about the run, read back onto its decisions: where its windows
+began (the figures) and when it says the quota reopened after each 429 (the audit)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .families import FAMILIES
+from .fit import QuotaFit
+from .fixed_window import anchored_window_starts
+
+if TYPE_CHECKING:
+    from ..decisions import Decisions
+
+
+def fitted_window_starts(fit: QuotaFit, decisions: Decisions, most: int = 200) -> np.ndarray:
+    """Where the fitted fixed windows begin (for the first key, or for everyone when the quota
+    is global): what the report draws on the accepts."""
+    if fit.algorithm != "fixed_window" or not fit.window_s:
+        return np.array([])
+    df = decisions.rows
+    if df.empty:
+        return np.array([])
+    w = fit.window_s
+    if fit.alignment == "epoch":
+        first, last = df["decided"].min(), df["decided"].max()
+        return np.arange(math.ceil(first / w) * w, last, w)[:most]
+    if fit.scope == "global":
+        s = decisions.streams("global")[0]
+    else:
+        s = dict(decisions.keyed_streams("per_key")).get(str(df["key_id"].iloc[0]))
+        if s is None:
+            return np.array([])
+    return anchored_window_starts(s, s.t, fit.limit, w)[0][:most]
+
+
+def model_reopenings(fit: QuotaFit, decisions: Decisions, most: int = 20_000) -> pd.DataFrame:
+    """For each 429 (the first `most` of each stream): when the fitted model says the quota
+    reopens, from the admissions observed before it. Columns: key_id, decided, reopens
+    (empty where the model cannot say, as for a concurrency limit)."""
+    empty = pd.DataFrame(columns=["key_id", "decided", "reopens"])
+    f = FAMILIES.get(fit.algorithm)
+    if f is None:
+        return empty
+    params = f.from_fields(fit)
+    out = []
+    for key, s in decisions.keyed_streams("global" if fit.scope == "global" else "per_key"):
+        rej = np.flatnonzero(s.rejected)[:most]
+        reopen = f.reopens(params, s, rej)
+        if reopen is None:
+            return empty
+        t = s.t[rej]
+        out.append(pd.DataFrame({"key_id": key, "decided": t,
+                                 "reopens": np.maximum(reopen, t)}))
+    return pd.concat(out, ignore_index=True) if out else empty

@@ -1,0 +1,126 @@
+"""What a run's decisions look like (clumps of accepts, their spacing, the long-run admitted
+rate, stated Retry-After), and the limits and windows read off it that the window families
+propose from."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..stream import Stream, runs
+
+# A candidate window must be this many times the decision timing slack (see windows below).
+MIN_WINDOW_SLACKS = 10
+
+
+def nice(values, rel: float = 0.03) -> set[float]:
+    """Each value, and the round numbers within `rel` of it (windows are usually whole)."""
+    out = set()
+    for v in values:
+        if not (v and math.isfinite(v) and v > 0):
+            continue
+        out.add(round(v, 6))
+        for step in (1.0, 0.5, 0.1):
+            r = round(v / step) * step
+            if r > 0 and abs(r - v) <= rel * v:
+                out.add(round(r, 6))
+    return out
+
+
+def whole_near(values, rel: float = 0.3) -> set[float]:
+    """Whole and half seconds within `rel` of each estimate: estimates read off a short run
+    are a few percent off, and real windows are almost always whole seconds."""
+    out = set()
+    for v in values:
+        if not (v and math.isfinite(v) and v > 0):
+            continue
+        for step in (1.0, 0.5):
+            lo, hi = math.ceil(v * (1 - rel) / step), math.floor(v * (1 + rel) / step)
+            out |= {round(k * step, 6) for k in range(max(lo, 1), hi + 1)}
+    return out
+
+
+def is_round(v: float) -> bool:
+    """Whole or half seconds, or a rate of at most two significant digits."""
+    if abs(v * 2 - round(v * 2)) < 1e-9:
+        return True
+    digits = f"{v:.2g}"
+    return abs(float(digits) - v) < 1e-9
+
+
+def observed_shape(streams: list[Stream]) -> dict:
+    first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
+    first_durations, reopen_spans = [], []
+    for s in streams:
+        starts, ends, sizes = runs(s)
+        if len(sizes) == 0:
+            continue
+        first_sizes.append(int(sizes[0]))
+        first_durations.append(float(ends[0] - starts[0]))
+        rest_sizes += [int(x) for x in sizes[1:]]
+        big = starts[sizes >= 2]
+        if len(big) >= 2:
+            spacings += list(np.diff(big))
+        admitted = s.t[s.passed]
+        later = admitted[int(sizes[0]):]
+        if len(later) >= 2 and later[-1] > ends[0]:
+            rates.append(len(later) / (later[-1] - ends[0]))
+            gaps += list(np.diff(later))
+        ra = s.retry_after[s.rejected]
+        stated += list(ra[np.isfinite(ra)])
+        # The first 429 after a run of accepts says when the quota reopens; for a window
+        # anchored at that run's start, reopening minus start is the window.
+        order = s.passed | s.rejected
+        t_all, rej_all, ra_all = s.t[order], s.rejected[order], s.retry_after[order]
+        after = np.searchsorted(t_all, ends, "right")
+        for start, i in zip(starts, after):
+            if i < len(t_all) and rej_all[i] and np.isfinite(ra_all[i]):
+                reopen_spans.append(t_all[i] + ra_all[i] - start)
+    return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
+            "gaps": gaps, "stated": stated, "first_duration": first_durations,
+            "reopen_span": reopen_spans}
+
+
+def limits(shape: dict) -> list[int]:
+    """Candidate limits: the first clump, the later clumps' typical and largest, each +-1."""
+    out = {max(shape["first"])}
+    if shape["rest"]:
+        rest = np.asarray(shape["rest"])
+        out |= {int(np.median(rest)), int(rest.max()), int(np.bincount(rest).argmax())}
+    out |= {x + d for x in list(out) for d in (-1, 1)}
+    return sorted(x for x in out if x >= 1)
+
+
+def rate(shape: dict) -> float | None:
+    """The long-run admitted rate after the first clump (median over streams)."""
+    return float(np.median(shape["rate"])) if shape["rate"] else None
+
+
+def windows(streams: list[Stream], shape: dict) -> list[float]:
+    """Candidate windows: the clumps' spacing, limit / rate, the stated reopenings, and the
+    whole and half seconds near them."""
+    out = set()
+    if shape["spacing"]:
+        out |= nice([float(np.median(shape["spacing"]))])
+    r = rate(shape)
+    if r:
+        out |= nice([lim / r for lim in limits(shape)])
+    if shape["reopen_span"]:
+        spans = np.asarray(shape["reopen_span"])
+        out |= nice([float(np.median(spans)), float(spans.min())])
+    out |= whole_near(list(out))
+    # A window within ten times the timing slack is timing noise, not a quota: a sliding
+    # log of 1 per 1.2 ms "counting rejects" once beat the true token bucket on a loaded
+    # machine by reading which requests happened to follow a slow reply.
+    shortest = MIN_WINDOW_SLACKS * max(s.slack for s in streams)
+    return sorted(w for w in out if w >= shortest)
+
+
+def window_grid(streams: list[Stream], shape: dict) -> list[dict]:
+    """Every (limit, window) pair the window families try, in limit then window order."""
+    if "grid" not in shape:  # three families ask for it
+        ws = windows(streams, shape)
+        shape["grid"] = [{"limit": int(lim), "window_s": float(w)}
+                         for lim in limits(shape) for w in ws]
+    return [dict(p) for p in shape["grid"]]

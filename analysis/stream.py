@@ -1,0 +1,102 @@
+"""One quota stream's decisions (a key's, or everyone's for a global quota), as the replays
+read them, and the teacher-forced history arithmetic every family shares.
+
+A replay answers, for every event, "would it be admitted at time t[i], given the admissions
+that really came before it", where the history's times are `h` (the same events' decision
+times, read early or late). Counts of earlier admissions are by event order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+REJECTED = 429
+# Entries kept per stream: the fit replays the candidates of one family and window together,
+# so a few readings' worth is all that is ever reused.
+MEMO_SIZE = 32
+
+
+@dataclass
+class Stream:
+    t: np.ndarray  # earliest decision times (sent + a one-way trip), sorted
+    t_late: np.ndarray  # latest: sent + a slow round trip (or the first byte, if sooner)
+    slack: float  # how far apart the two readings can be
+    passed: np.ndarray  # passed the quota (2xx, 503, 4xx after the quota)
+    rejected: np.ndarray  # 429
+    scored: np.ndarray  # 2xx or 429: the decisions a model is judged on
+    ok: np.ndarray  # 2xx
+    end: np.ndarray  # when the response finished (for concurrency)
+    retry_after: np.ndarray  # stated wait on 429s, NaN elsewhere
+    # latest the reply allows, uncapped (an admission's first byte less the quickest
+    # generation); only refusals may read a window's anchor this late (anchored_window_starts)
+    t_latest: np.ndarray | None = None
+    # what replays of many candidates share (see remembered); never part of a comparison
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+def make_stream(df: pd.DataFrame) -> Stream:
+    """A stream from decision rows (analysis.decisions: `decided`, `decided_late`, ...)."""
+    status = df["status"].to_numpy()
+    ok = (status >= 200) & (status < 300)
+    rejected = status == REJECTED
+    t = df["decided"].to_numpy(dtype=float)
+    late = np.maximum(t, df["decided_late"].to_numpy(dtype=float))
+    slack = float(np.max(late - t)) if len(t) else 0.0
+    latest = df["decided_latest"].to_numpy(float) if "decided_latest" in df else late
+    return Stream(t=t, t_late=late, slack=max(slack, 0.001), passed=~rejected,
+                  rejected=rejected,
+                  scored=ok | rejected, ok=ok,
+                  end=(df["sent_ts"] + df["latency_ms"].fillna(0) / 1000).to_numpy(float),
+                  retry_after=np.where(rejected, df["retry_after_s"].to_numpy(float), np.nan),
+                  t_latest=np.maximum(late, latest))
+
+
+def before(mask: np.ndarray) -> np.ndarray:
+    """How many True entries come strictly before each position."""
+    c = np.cumsum(mask)
+    return c - mask
+
+
+def since(earlier: np.ndarray, history: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Earlier admissions (`earlier`, as `before` counts them) whose time in the sorted
+    `history` is at or after `start`."""
+    return np.maximum(0, earlier - np.searchsorted(history, start, "left"))
+
+
+def runs(s: Stream) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of consecutive passed decisions: (start times, end times, sizes)."""
+    passed = s.passed[s.passed | s.rejected]
+    t = s.t[s.passed | s.rejected]
+    if not passed.any():
+        return np.array([]), np.array([]), np.array([], int)
+    edges = np.diff(np.r_[False, passed, False].astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return t[starts], t[stops - 1], stops - starts
+
+
+def remembered(s: Stream, key: tuple, t: np.ndarray, h: np.ndarray, compute):
+    """compute(), kept on the stream under `key` and the readings `t` and `h` when they are
+    the stream's own (what the fit passes); anything else is computed afresh. `key` must
+    name everything else the result depends on: a replay's part that every limit shares
+    (how many admissions a window holds) is computed once for all of them."""
+    readings = (_reading(s, t), _reading(s, h))
+    if None in readings:
+        return compute()
+    k = key + readings
+    if k not in s.memo:
+        if len(s.memo) >= MEMO_SIZE:
+            s.memo.clear()
+        s.memo[k] = compute()
+    return s.memo[k]
+
+
+def passed_before(s: Stream) -> np.ndarray:
+    """before(s.passed), kept on the stream: every replay asks for it."""
+    return remembered(s, ("passed_before",), s.t, s.t, lambda: before(s.passed))
+
+
+def _reading(s: Stream, x: np.ndarray) -> str | None:
+    return "t" if x is s.t else "late" if x is s.t_late else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backoff import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
+from .simulate import (Policy, ServerModel, ideal_goodput, latency_figures, poisson_arrivals,
                       simulate, steady_rate)
 from contract.events import CHAT
 from contract.run_folder import LIVE_SUFFIX

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .backoff import (Outcome, Policy, ServerModel, poisson_arrivals, policy_grid, recommend,
+from .simulate import (Outcome, Policy, ServerModel, poisson_arrivals, policy_grid, recommend,
                       simulate)
 from .decisions import CHAT
 from .quota import QuotaFit

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.backoff import ServerModel, policy_grid  # noqa: E402
+from analysis.simulate import ServerModel, policy_grid  # noqa: E402
 from analysis.tune import tune  # noqa: E402
 
 SERVERS = {

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from analysis.backoff import Policy, ServerModel, poisson_arrivals, simulate
+from analysis.simulate import Policy, ServerModel, poisson_arrivals, simulate
 from analysis.live import LiveError, agree, compare, live_figures, plan
 
 CHAT = "/v1/chat/completions"

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import analysis.quota as quota
-from analysis.backoff import ServerModel, online_limiter
+from analysis.simulate import ServerModel, online_limiter
 from analysis.quota import FAMILIES, Stream
 
 PUBLIC = ["FAMILIES", "Candidate", "QuotaFit", "Stream", "TIE", "describe", "family",

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from analysis.backoff import Policy, ServerModel
+from analysis.simulate import Policy, ServerModel
 from analysis.tune import client_code
 from ..runs import run_scenario
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.backoff import Policy, ServerModel, ideal_goodput, simulate
+from analysis.simulate import Policy, ServerModel, ideal_goodput, simulate
 from analysis.tune import tune
 from .test_report import write_events
 

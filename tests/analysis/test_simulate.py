@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.backoff import (Policy, ServerModel, next_delay, poisson_arrivals, policy_grid,
+from analysis.simulate import (Policy, ServerModel, next_delay, poisson_arrivals, policy_grid,
                               recommend, simulate)
 
 

@@ -171,11 +171,12 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
     for i, f in enumerate(files, 1):
         if progress:
             progress(f"reading events {i}/{len(files)}: {f.name}")
-        table, problem = read_events(f)
+        table, problem = read_events(f, ANALYSED)
         if problem:
             problems.append(problem)
         tables.append(table)
-    table = pa.concat_tables(tables).select(list(ANALYSED))
+    table = pa.concat_tables(tables)
+    del tables
     # The few-valued columns are dictionary-encoded by Arrow and arrive as categoricals: a
     # pandas string column per row first, then astype("category"), costs twice as much.
     for col in CATEGORIES:
@@ -183,7 +184,9 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
         table = table.set_column(i, col, pc.dictionary_encode(table.column(col)))
     # Only the columns the analysis reads become pandas columns; request ids, raw header text
     # and error strings stay in the events files (a 5M-event run is several GB as objects).
-    events = table.to_pandas()
+    # (self_destruct: each Arrow column is freed once converted, instead of both held at once)
+    events = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
     for col in CATEGORIES:  # in sorted order, as astype("category") had them (groupby's)
         events[col] = events[col].cat.reorder_categories(sorted(events[col].cat.categories))
     # A closed-loop request is intended when it is sent.

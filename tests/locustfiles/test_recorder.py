@@ -246,7 +246,7 @@ def test_a_failing_write_never_reaches_locust(tmp_path):
 
 
 def test_first_flush_imports_nothing(tmp_path):
-    """pyarrow's one-time imports (pandas, half a second) happen when the recorder is made,
+    """pyarrow's one-time work (its look for pandas) happens when the recorder is made,
     before the load starts, not at the first flush in the middle of a run."""
     path = tmp_path / "events" / "i.arrows"
     script = textwrap.dedent(f"""

@@ -3,9 +3,10 @@
 The user class hands each attempt's row over finished (`finished_row`, in the context of
 Locust's request event); `on_request` only appends it. Rows are buffered as tuples and written
 as one record batch at least every second (and at the end), converted, written and fsynced in
-a worker thread: on the users' gevent loop a flush is one list swap. An IPC stream is a sequence of self-contained batches, so a process killed
-at any moment leaves a file whose whole batches all read back; only the batch being written is
-lost. Nothing here raises into Locust: a row that cannot be built is counted as a harness error.
+a worker thread: on the users' gevent loop a flush is one list swap. An IPC stream is a
+sequence of self-contained batches, so a process killed at any moment leaves a file whose
+whole batches all read back; only the batch being written is lost. Nothing here raises into
+Locust: a row that cannot be built is counted as a harness error.
 """
 
 from __future__ import annotations

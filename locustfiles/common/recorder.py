@@ -60,7 +60,7 @@ _FIXED = ("run_id", "worker", "scenario")
 _ROW_AT = tuple(i for i, name in enumerate(COLUMN_NAMES) if name not in _FIXED)
 ROW_NAMES = tuple(COLUMN_NAMES[i] for i in _ROW_AT)
 _KINDS = tuple(COLUMNS[i][1] for i in _ROW_AT)
-_ROW_TYPES = tuple(ARROW_SCHEMA.field(i).type for i in _ROW_AT)
+_ROW_STRUCT = pa.struct([ARROW_SCHEMA.field(i) for i in _ROW_AT])
 _TYPE = {"str": str, "int": int, "float": float}
 _EXPECTED = tuple(_TYPE[kind] for kind in _KINDS)
 _FIXERS = tuple({"str": _as_str, "int": _as_int, "float": _as_float}[kind] for kind in _KINDS)
@@ -215,9 +215,9 @@ def _salvage(rows: list[tuple], fixed: tuple, exc: Exception) -> tuple[pa.Record
 
 def _to_batch(rows: list[tuple], fixed: tuple) -> pa.RecordBatch | list:
     """The rows as a record batch; with `fixed` () only the rows' own columns, converted (a
-    check that they convert)."""
-    columns = list(zip(*rows)) if rows else [()] * len(_ROW_TYPES)
-    arrays = [pa.array(col, type=t) for col, t in zip(columns, _ROW_TYPES)]
+    check that they convert). The rows go to Arrow as one struct array, tuple by tuple, in
+    C++: no transpose in Python (benchmarks/recorder_overhead.py)."""
+    arrays = pa.array(rows, type=_ROW_STRUCT).flatten()
     if not fixed:
         return arrays
     n = len(rows)

@@ -8,7 +8,7 @@ once (tests/contract/test_exported_members.py pins them); import them from their
 PUBLIC = {
     "contract.events": (
         "SCHEMA_VERSION", "ADDED_IN", "COLUMNS", "COLUMN_NAMES", "OUTCOMES", "SUFFIX", "CHAT",
-        "RAW_MAX", "key_fingerprint", "outcome_for_status"),
+        "RAW_MAX", "key_fingerprint", "attempt_outcome"),
     "contract.events_file": ("ARROW_SCHEMA", "read_events"),
     "contract.headers": (
         "MAX_WAIT_S", "NAN", "NO_FIELDS", "WANTED", "header_text", "pick", "parse_retry_after",

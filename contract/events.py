@@ -65,10 +65,43 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-def outcome_for_status(status: int, has_request_id: bool = True) -> str:
-    """The outcome of an attempt that got an HTTP response (status > 0)."""
-    if 200 <= status < 300:
-        return "ok" if has_request_id else "bad_response"
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "invalid",
-            400: "invalid", 429: "rate_limited", 503: "unavailable"}.get(
-        status, "server_error" if status >= 500 else "invalid")
+# Bound from OUTCOMES itself (unpacking fails at import if the two drift apart), so that the
+# rule below can only answer with a member of it.
+(_OK, _RATE_LIMITED, _UNAVAILABLE, _UNAUTHORIZED, _FORBIDDEN, _NOT_FOUND, _INVALID,
+ _SERVER_ERROR, _TIMEOUT, _TRANSPORT_ERROR, _BAD_RESPONSE) = OUTCOMES
+_BY_STATUS = {401: _UNAUTHORIZED, 403: _FORBIDDEN, 404: _NOT_FOUND, 422: _INVALID,
+              400: _INVALID, 429: _RATE_LIMITED, 503: _UNAVAILABLE}
+
+
+def attempt_outcome(status: int, failure: BaseException | None = None, answer_id=None, *,
+                    body_whole: bool = True, stream_ended: bool = True) -> str:
+    """The outcome of one HTTP attempt: the one rule every client of the harness uses.
+
+    `status` is the response's (0: none arrived). `failure` is what broke the attempt off: no
+    response, or a body that stopped coming (a timeout when it is one, else a transport
+    error); None when nothing did (an HTTP error status is not a failure). A 2xx is `ok` only
+    when its body was read whole (`body_whole`), holds the answer's id (`answer_id`, a
+    non-empty string: a chat completion's top-level request_id, the first model /v1/models
+    lists) and, streamed, reached its end (`stream_ended`)."""
+    if failure is not None or not status:
+        return _TIMEOUT if _is_timeout(failure) else _TRANSPORT_ERROR
+    if not 200 <= status < 300:
+        return _BY_STATUS.get(status, _SERVER_ERROR if status >= 500 else _INVALID)
+    if not body_whole or type(answer_id) is not str or not answer_id:
+        return _BAD_RESPONSE
+    return _OK if stream_ended else _TRANSPORT_ERROR
+
+
+def _is_timeout(failure: BaseException | None) -> bool:
+    """Whether what broke an attempt off was a timeout: a TimeoutError (socket timeouts), an
+    exception whose class or a base of it is named so (gevent's Timeout, httpx's), or one
+    that says it timed out (geventhttpclient's connection errors)."""
+    if failure is None:
+        return False
+    if isinstance(failure, TimeoutError) or any(
+            "timeout" in cls.__name__.lower() for cls in type(failure).__mro__):
+        return True
+    try:
+        return "timed out" in str(failure)
+    except Exception:  # a failure whose text cannot be had is not a known timeout
+        return False

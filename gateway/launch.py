@@ -58,9 +58,6 @@ class RunningGateway:
         if self.remove_log and self.log_path:
             self.log_path.unlink(missing_ok=True)
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
     def __enter__(self) -> RunningGateway:
         return self
 

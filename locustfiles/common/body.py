@@ -25,8 +25,9 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # a 4096-token stream is about 1 MiB o
 DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
-class BodyStalled(Exception):
-    """No byte of the body arrived for the body timeout."""
+class BodyTimeout(Exception):
+    """No byte of the body arrived for the body timeout. (Not a TimeoutError: geventhttpclient
+    takes socket errors, OSError, for its own; its name says timeout to contract's rule.)"""
 
 
 class Body:
@@ -101,7 +102,7 @@ def _release_broken(resp) -> None:
 
 def _pieces(resp, stall_s: float):
     """The body's bytes as they arrive: what the parser holds, then one socket read at a time.
-    Raises BodyStalled after `stall_s` without a byte, ConnectionError on an early close."""
+    Raises BodyTimeout after `stall_s` without a byte, ConnectionError on an early close."""
     buf = resp._body_buffer
     while True:
         if buf:
@@ -114,7 +115,7 @@ def _pieces(resp, stall_s: float):
         sock = resp._sock
         if sock is None:
             raise ConnectionError("connection closed before the end of the body")
-        with gevent.Timeout(stall_s, BodyStalled(f"no byte of the body for {stall_s:g} s "
+        with gevent.Timeout(stall_s, BodyTimeout(f"no byte of the body for {stall_s:g} s "
                                                  "(--body-timeout)")):
             data = sock.recv(resp.block_size)
         resp.feed(data)  # b"": the close ends a body that runs to it, if that is its framing
@@ -125,7 +126,7 @@ def _pieces(resp, stall_s: float):
 def read_body(response, *, max_bytes: int, stall_s: float, sse: bool) -> Body:
     """Read `response`'s body (a geventhttpclient response) into a Body, at most `max_bytes`
     of it on the wire and inflated. `sse`: time each event that carries a token.
-    A stall (BodyStalled) or the socket's error mid-body is kept in `failure`, with what had
+    A stall (BodyTimeout) or the socket's error mid-body is kept in `failure`, with what had
     arrived before it; the connection is then closed, not reused."""
     body = Body()
     headers = response._headers_index

@@ -31,7 +31,7 @@ from contract.target import Target, TargetError, load_target, require_loopback_f
 
 from . import options as checked
 from .options import RUNNER_PID_ENV
-from .recorder import Recorder
+from .recorder import Recorder, request_outcome
 from .run_end import StopReason, stats_counts, write_final_csv
 from .user import CapReached, PinaivuUser, RequestCap
 
@@ -46,7 +46,6 @@ SECRET_OPTION = re.compile(r"auth|key|password|secret|token", re.I)
 
 
 class _State:
-    scenario = ""
     run_dir: Path | None = None
     recorder: Recorder | None = None
     flusher = None
@@ -60,7 +59,6 @@ class _State:
 def register(scenario: str, planned_s=None) -> None:
     """`planned_s(parsed_options)`: how long the scenario's own plan lasts (None when it has
     none), for the runner's --duration auto and a warning when -t cuts the plan short."""
-    _State.scenario = scenario
 
     @events.init_command_line_parser.add_listener
     def _options(parser):
@@ -135,21 +133,22 @@ def register(scenario: str, planned_s=None) -> None:
             _State.stop.watch_sigint(environment)
         _State.stop.watch_runner(environment)
         environment.events.request.add_listener(_count_outcome)
+        PinaivuUser.recording = False
         if not isinstance(runner, MasterRunner) and not (opts and opts.no_record):
             worker = f"{socket.gethostname()}-{os.getpid()}"
             _State.recorder = Recorder(events_path(run_dir, worker), run_id=run_id,
                                        worker=worker, scenario=scenario)
             environment.events.request.add_listener(_State.recorder.on_request)
+            PinaivuUser.recording = True  # the users finish each row for it
             _State.flusher = gevent.spawn(_flush_every_second)
-        # Everything imported so far (Locust, gevent, pyarrow and, with the recorder, pandas)
-        # lives for the whole run: out of the collector's reach, the full collections that
-        # the load's short-lived objects trigger no longer walk it. (Locust does the same
-        # before it forks --processes.)
+        # Everything imported so far (Locust, gevent, pyarrow) lives for the whole run: out
+        # of the collector's reach, the full collections that the load's short-lived objects
+        # trigger no longer walk it. (Locust does the same before it forks --processes.)
         gc.collect()
         gc.freeze()
-        # Making the recorder takes about half a second (pyarrow's first conversion imports
-        # pandas) and nothing above lets the loop run, so its clock is stale: Locust's
-        # -t timer, started next from that clock, would cut the load short by the wait.
+        # Nothing above lets the loop run, so its clock is stale by the time the recorder
+        # and the run folder took: Locust's -t timer, started next from that clock, would
+        # cut the load short by the wait.
         gevent.get_hub().loop.update_now()
 
     @events.test_start.add_listener
@@ -230,9 +229,10 @@ def _refuse(message: str) -> None:
     os._exit(2)  # before any load starts; an exception here would only be logged
 
 
-def _count_outcome(context=None, name=None, exception=None, **_) -> None:
+def _count_outcome(context=None, name=None, exception=None, response=None, **_) -> None:
     ctx = context or {}
-    outcome = ctx.get("outcome") or ("transport_error" if exception else "ok")
+    outcome = ctx.get("outcome") or request_outcome(
+        int(getattr(response, "status_code", 0) or 0), ctx, exception)
     by = _State.counts.setdefault(ctx.get("endpoint") or str(name), {})
     by[outcome] = by.get(outcome, 0) + 1
 

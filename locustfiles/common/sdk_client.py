@@ -15,7 +15,7 @@ import gevent
 import httpx2  # the SDK's own HTTP library (openai>=3 depends on it)
 import openai
 
-from contract.events import outcome_for_status
+from contract.events import attempt_outcome
 
 from .body import inflate, request_id_of
 
@@ -23,14 +23,16 @@ CHAT = "/v1/chat/completions"
 
 
 def classify(status: int, content: bytes, unread: str) -> dict:
-    """The row's outcome, request_id and error for a response read as `_read` reads it."""
-    if not 200 <= status < 300:
-        return {"outcome": outcome_for_status(status), "error": unread or None}
-    if unread:
-        return {"outcome": "bad_response", "error": unread}
-    request_id, why = request_id_of(content, False)
-    return {"outcome": "ok" if request_id else "bad_response", "request_id": request_id,
-            "error": why or None}
+    """The row's outcome (contract's rule), request_id and error for a response read as
+    `_read` reads it."""
+    request_id, why = None, ""
+    if 200 <= status < 300 and not unread:
+        request_id, why = request_id_of(content, False)
+    fields = {"outcome": attempt_outcome(status, None, request_id, body_whole=not unread),
+              "error": unread or why or None}
+    if 200 <= status < 300 and not unread:
+        fields["request_id"] = request_id
+    return fields
 
 
 class _RecordingTransport(httpx2.HTTPTransport):
@@ -120,8 +122,7 @@ class SdkClient:
                "ttfb_ms": ttfb_ms}
         length = 0
         if response is None:
-            timeout = isinstance(exc, httpx2.TimeoutException)
-            ctx["outcome"] = "timeout" if timeout else "transport_error"
+            ctx["outcome"] = attempt_outcome(0, exc)
             ctx["error"] = f"{type(exc).__name__}: {exc}"
         else:
             length = len(response.content)

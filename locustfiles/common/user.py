@@ -1,8 +1,9 @@
 """The Pinaivu user: chat completions with every attempt's details handed to the recorder.
 
 Each attempt is sent with `stream=True` so that the time to the response headers (or, for a
-streamed completion, to the first token) is measured apart from the whole response; the
-context Locust passes to the request event carries the fields of the row.
+streamed completion, to the first token) is measured apart from the whole response. The
+user finishes the attempt's row itself (`recorder.finished_row`) and hands it over in the
+context Locust passes to the request event, with the outcome (contract's rule).
 429 and 503 are expected outcomes: they go to Locust's failure table under their outcome's
 name, and `hooks` keeps them from failing the run by themselves.
 """
@@ -11,20 +12,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 import uuid
 
-import gevent
 from gevent import GreenletExit
 from locust import FastHttpUser, events
 from locust.exception import StopUser
 
-from contract.events import RAW_MAX, key_fingerprint, outcome_for_status
-
-from .body import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyStalled, read_body,
-                   request_id_of)
+from contract.events import RAW_MAX, attempt_outcome, key_fingerprint
 from contract.headers import parse_retry_after, pick
 from contract.target import Target, load_target
+
+from .body import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, read_body, request_id_of
+from .recorder import finished_row
 
 _user_numbers = itertools.count()
 
@@ -108,6 +109,7 @@ class PinaivuUser(FastHttpUser):
 
     target: Target | None = None  # set by hooks at init, from the environment
     cap: RequestCap | None = None  # set by hooks at init when the run has --max-requests
+    recording = False  # set by hooks at init when a recorder takes the rows
 
     def __init__(self, environment) -> None:
         target = PinaivuUser.target or load_target()
@@ -150,18 +152,26 @@ class PinaivuUser(FastHttpUser):
                              name="/v1/models", catch_response=True, stream=True,
                              context={"endpoint": "/v1/models", "key_id": self.key_id,
                                       "user": self.number}) as r:
-            try:
+            status, model, failure = r.status_code or 0, None, None
+            if status:
                 body = read_body(r._response, max_bytes=self.max_body_bytes,
                                  stall_s=self.body_timeout, sse=False)
-                model = json.loads(body.data)["data"][0]["id"]
+                failure = body.failure
+                try:
+                    model = json.loads(body.data)["data"][0]["id"]
+                except Exception:
+                    pass
                 if not (isinstance(model, str) and 0 < len(model) <= RAW_MAX):
-                    raise ValueError("the first model id is not a short string")
-            except Exception:
-                r.failure("bad_response")
-                r.request_meta["context"]["outcome"] = outcome_for_status(r.status_code) \
-                    if r.status_code and r.status_code != 200 else "bad_response"
+                    model = None
+            else:
+                failure = getattr(r, "error", None) or r.request_meta.get("exception")
+            # the first listed id is what a 200 from /v1/models must hold
+            outcome = attempt_outcome(status, failure, model, body_whole=not body.cut
+                                      if status else True)
+            r.request_meta["context"]["outcome"] = outcome
+            if outcome != "ok":
+                r.failure(outcome)
                 return "llama3.2:1b"
-            r.request_meta["context"]["outcome"] = "ok"
             r.success()
         _models_cache[self.host] = model
         return model
@@ -201,7 +211,7 @@ class PinaivuUser(FastHttpUser):
                                   name="/v1/chat/completions", stream=True,
                                   catch_response=True, context=ctx) as r:
                 ctx = r.request_meta["context"]
-                outcome = self._finish(r, ctx, t0)
+                outcome = self._finish(r, ctx, t0, sent)
                 reported = True  # __exit__ reports it, whatever happens from here
             return Attempt(outcome, r.status_code or 0, r.headers, time.time())
         except GreenletExit:
@@ -209,75 +219,82 @@ class PinaivuUser(FastHttpUser):
             # end of the run). The server may have counted the attempt, so it is recorded,
             # not dropped; Locust's statistics count it too.
             if not reported:
-                ctx.update(outcome="transport_error",
-                           error="cancelled: the user was stopped mid-request")
+                cancelled = CancelledRequest("cancelled: the user was stopped mid-request")
+                ctx.pop("event_row", None)
+                ctx.update(outcome=attempt_outcome(0, cancelled), error=str(cancelled))
                 self.environment.events.request.fire(
                     request_type="POST", name="/v1/chat/completions",
                     response_time=(time.perf_counter() - t0) * 1000, response_length=0,
-                    response=None, context=ctx, exception=CancelledRequest(ctx["error"]),
+                    response=None, context=ctx, exception=cancelled,
                     start_time=sent, url=self.path_prefix + "/chat/completions")
             raise
 
-    def _finish(self, r, ctx: dict, t0: float) -> str:
-        """Read the body, classify the attempt, mark it for Locust; returns the outcome."""
-        ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000  # the response headers
+    def _finish(self, r, ctx: dict, t0: float, sent: float) -> str:
+        """Read the body, classify the attempt (contract's rule), finish its row, mark it for
+        Locust; returns the outcome."""
+        ttfb_ms = ctx["ttfb_ms"] = (time.perf_counter() - t0) * 1000  # the response headers
         status = r.status_code or 0
         streamed = self.stream and status == 200
         body = None
         if status:
             body = read_body(r._response, max_bytes=self.max_body_bytes,
                              stall_s=self.body_timeout, sse=streamed)
-        raw = body.data if body is not None else b""
-        r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
-        r.request_meta["response_length"] = len(raw)
-        if streamed:
-            self._stream_fields(body, ctx, t0)
-        failure = body.failure if body is not None else None
-        if isinstance(failure, (BodyStalled, TimeoutError, gevent.Timeout)):
-            ctx["outcome"], ctx["error"] = "timeout", f"{type(failure).__name__}: {failure}"
-        elif failure is not None:  # reset mid-body, stream cut short
-            ctx["outcome"] = "transport_error"
-            ctx["error"] = f"{type(failure).__name__}: {failure}"
-        elif not status:
-            err = getattr(r, "error", None) or r.request_meta.get("exception")
-            timeout = "timeout" in type(err).__name__.lower() or "timed out" in str(err)
-            ctx["outcome"] = "timeout" if timeout else "transport_error"
-            ctx["error"] = f"{type(err).__name__}: {err}" if err else "no response"
+            failure = body.failure  # reset mid-body, stream cut short, a stall
         else:
-            ctx["outcome"] = self._classify(status, body, ctx)
-        if ctx["outcome"] == "ok":
+            failure = getattr(r, "error", None) or r.request_meta.get("exception")
+        raw = body.data if body is not None else b""
+        meta = r.request_meta
+        latency_ms = meta["response_time"] = (time.perf_counter() - t0) * 1000
+        meta["response_length"] = len(raw)
+        request_id = ""
+        if failure is not None or not status:
+            outcome = attempt_outcome(status, failure)
+            error = f"{type(failure).__name__}: {failure}" if failure else "no response"
+        else:
+            outcome, request_id, error = self._classify(status, body)
+        ctx["outcome"] = outcome
+        if error:
+            ctx["error"] = error
+        if request_id:
+            ctx["request_id"] = request_id
+        if streamed:
+            first, mean, longest, chunks = self._stream_fields(body, t0)
+        else:
+            first = mean = longest = math.nan
+            chunks = 0
+        if PinaivuUser.recording:
+            ctx["event_row"] = finished_row(
+                self.number, ctx["phase"], ctx["logical_id"], ctx["attempt"], self.key_id,
+                self.model, "/v1/chat/completions", ctx["intended_ts"], sent, latency_ms,
+                ttfb_ms, status, outcome, r.headers, request_id, len(raw), error, first, mean,
+                longest, chunks)
+        if outcome == "ok":
             r.success()
         else:
-            r.failure(ctx["outcome"])
-        return ctx["outcome"]
+            r.failure(outcome)
+        return outcome
 
-    def _classify(self, status: int, body, ctx: dict) -> str:
-        """The outcome of a response whose body was read (perhaps cut); sets the row's
-        request_id, and its error when the body says something is wrong."""
+    def _classify(self, status: int, body) -> tuple[str, str, str]:
+        """(outcome, request_id, error) of a response whose body was read (perhaps cut): the
+        request_id of an `ok`, else ""; why it is not `ok` when the body says so."""
         unread = body.problem or (f"body cut at {self.max_body_bytes} bytes "
                                   "(--max-body-bytes)" if body.cut else "")
-        if unread:
-            ctx["error"] = unread
-        if not 200 <= status < 300:
-            return outcome_for_status(status)
-        if unread:
-            return "bad_response"
-        request_id, why = request_id_of(body.data, self.stream)
-        if request_id is None:
-            ctx["error"] = why
-            return "bad_response"
-        if self.stream and b"data: [DONE]" not in body.data:
-            ctx["error"] = "ConnectionError: stream ended before data: [DONE]"
-            return "transport_error"
-        ctx["request_id"] = request_id
-        return "ok"
+        request_id, why, ended = None, "", True
+        if 200 <= status < 300 and not unread:
+            request_id, why = request_id_of(body.data, self.stream)
+            ended = not self.stream or b"data: [DONE]" in body.data
+        outcome = attempt_outcome(status, None, request_id, body_whole=not unread,
+                                  stream_ended=ended)
+        error = unread or why or ("" if ended else
+                                  "ConnectionError: stream ended before data: [DONE]")
+        return outcome, request_id if outcome == "ok" else "", error
 
     @staticmethod
-    def _stream_fields(body, ctx: dict, t0: float) -> None:
-        """Time to the first token and between tokens, from a streamed body's events."""
-        ctx["chunks"] = body.tokens
-        if body.first_token is not None:
-            ctx["first_token_ms"] = (body.first_token - t0) * 1000
+    def _stream_fields(body, t0: float) -> tuple[float, float, float, int]:
+        """(first token, mean and longest time between tokens in ms, token events) of a
+        streamed body: NaN where too few tokens came to say."""
+        first = (body.first_token - t0) * 1000 if body.first_token is not None else math.nan
         if body.tokens > 1:
-            ctx["tbt_mean_ms"] = body.gap_sum / (body.tokens - 1) * 1000
-            ctx["tbt_max_ms"] = body.gap_max * 1000
+            return first, body.gap_sum / (body.tokens - 1) * 1000, body.gap_max * 1000, \
+                body.tokens
+        return first, math.nan, math.nan, body.tokens

@@ -7,13 +7,17 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import gevent
 from hypothesis import given, settings, strategies as st
 
 from contract.events import COLUMN_NAMES, COLUMNS
 from contract.events_file import read_events
-from locustfiles.common.recorder import Recorder, row_from_request
+from locustfiles.common.recorder import ROW_NAMES, Recorder, row_from_request
+
+DEFAULTS = {"str": "", "int": 0, "float": math.nan}
+KIND = dict(COLUMNS)
 
 
 class FakeResponse:
@@ -24,6 +28,18 @@ class FakeResponse:
 
 def make(tmp_path, name="w.arrows"):
     return Recorder(tmp_path / "events" / name, run_id="r", worker="w", scenario="s")
+
+
+def finished(**fields) -> tuple:
+    """A row as a user class finishes it, the fields not given empty."""
+    return tuple(fields.get(n, DEFAULTS[KIND[n]]) for n in ROW_NAMES)
+
+
+def add(rec, **fields) -> None:
+    """Hand a finished row over as the user class does: in the request event's context."""
+    rec.on_request(request_type="POST", name="/v1/chat/completions", response_time=1.0,
+                   response_length=0, response=None, context={"event_row": finished(**fields)},
+                   exception=None, start_time=1.0, url="/v1/chat/completions")
 
 
 def test_rows_round_trip_with_every_column(tmp_path):
@@ -46,7 +62,7 @@ def test_rows_round_trip_with_every_column(tmp_path):
 
 
 def row(*args):
-    return dict(zip(COLUMN_NAMES, row_from_request(*args)))
+    return dict(zip(ROW_NAMES, row_from_request(*args)))
 
 
 def test_outcomes_from_status_and_errors():
@@ -76,10 +92,10 @@ def test_listener_never_raises_on_a_broken_response(tmp_path):
 def test_a_value_of_the_wrong_type_loses_nothing(tmp_path):
     """Issue 10 item 11: such a row was dropped as "does not fit the schema"."""
     rec = make(tmp_path)
-    rec.add({"status": 200, "outcome": "ok"})
-    rec.add({"status": "not a number", "outcome": {"a": 1}, "retry_after_s": "7",
-             "request_id": 42, "user": 10 ** 30})
-    rec.add({"status": 429, "outcome": "rate_limited"})
+    add(rec, status=200, outcome="ok")
+    add(rec, status="not a number", outcome={"a": 1}, retry_after_s="7", request_id=42,
+        user=10 ** 30)
+    add(rec, status=429, outcome="rate_limited")
     rec.close()
     rows = read_events(rec.path)[0].to_pylist()
     assert [r["status"] for r in rows] == [200, 0, 429]
@@ -124,26 +140,31 @@ def test_a_request_id_that_is_not_a_string_is_a_bad_response():
         assert got["outcome"] == "bad_response" and got["request_id"] == ""
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def test_killed_process_leaves_rows_up_to_last_flush(tmp_path):
     """Killed while it keeps adding rows, the recorder leaves every row it had said was on
     disk (rows_written, counted after each batch's fsync), in order, in whole batches."""
     path = tmp_path / "events" / "k.arrows"
     script = textwrap.dedent(f"""
         from locustfiles.common.recorder import Recorder
+        from tests.locustfiles.test_recorder import add
         rec = Recorder({str(path)!r}, run_id="r", worker="k", scenario="s",
                        max_buffered_rows=1000)
         for i in range(300):
-            rec.add({{"status": 200, "outcome": "ok", "attempt": i}})
+            add(rec, status=200, outcome="ok", attempt=i)
         rec.flush()
         print("flushed", rec.rows_written, flush=True)
         said = False
         for i in range(300, 10**9):
-            rec.add({{"status": 429, "outcome": "rate_limited", "attempt": i}})
-            if not said and rec.rows_written >= 5300:  # five batches written by add itself
+            add(rec, status=429, outcome="rate_limited", attempt=i)
+            if not said and rec.rows_written >= 5300:  # five batches, each flushed when full
                 print("written", rec.rows_written, flush=True)
                 said = True
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
     try:
         assert proc.stdout.readline().split() == ["flushed", "300"]
         word, written = proc.stdout.readline().split()
@@ -167,7 +188,7 @@ def test_rows_stay_whole_and_in_order_when_greenlets_flush_at_once(tmp_path):
 
     def user():
         for _ in range(300):
-            rec.add({"attempt": next(numbers), "status": 429})
+            add(rec, attempt=next(numbers), status=429)
             gevent.sleep(0)
 
     def flusher():
@@ -198,7 +219,7 @@ def test_the_loop_runs_while_a_batch_is_written(tmp_path, monkeypatch):
 
     monkeypatch.setattr(recorder_module.os, "fsync", slow_fsync)
     rec = make(tmp_path)
-    rec.add({"attempt": 1})
+    add(rec, attempt=1)
     ticker = gevent.spawn(loop_ran.set)
     rec.flush()
     ticker.join()
@@ -225,21 +246,23 @@ def test_a_failing_write_never_reaches_locust(tmp_path):
 
 
 def test_first_flush_imports_nothing(tmp_path):
-    """pyarrow's one-time imports (pandas, half a second) happen when the recorder is made,
+    """pyarrow's one-time work (its look for pandas) happens when the recorder is made,
     before the load starts, not at the first flush in the middle of a run."""
     path = tmp_path / "events" / "i.arrows"
     script = textwrap.dedent(f"""
         import math, sys
         from locustfiles.common.recorder import Recorder
+        from tests.locustfiles.test_recorder import add
         rec = Recorder({str(path)!r}, run_id="r", worker="i", scenario="s")
         before = set(sys.modules)
-        rec.add({{"status": 429, "outcome": "rate_limited", "retry_after_s": 7.0,
-                  "ratelimit_reset_s": math.nan, "retry_after_raw": "7"}})
+        add(rec, status=429, outcome="rate_limited", retry_after_s=7.0,
+            ratelimit_reset_s=math.nan, retry_after_raw="7")
         rec.flush()
         print(sorted(set(sys.modules) - before))
         rec.close()
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=ROOT,
                          check=True).stdout
     assert out.strip() == "[]"
     assert read_events(path)[0].num_rows == 1
@@ -248,10 +271,10 @@ def test_first_flush_imports_nothing(tmp_path):
 def test_cut_and_corrupt_files_give_a_clear_message(tmp_path):
     rec = make(tmp_path)
     for i in range(50):
-        rec.add({"attempt": i})
+        add(rec, attempt=i)
     rec.flush()
     for i in range(50):
-        rec.add({"attempt": 100 + i})
+        add(rec, attempt=100 + i)
     rec.close()
     data = rec.path.read_bytes()
     cut = tmp_path / "cut.arrows"

@@ -38,8 +38,8 @@ def test_rows_match_locust_count_and_no_key_leaks(gateway_factory, tmp_path):
     assert all(r["request_id"].startswith("req_") for r in every if r["outcome"] == "ok"
                and r["endpoint"] == "/v1/chat/completions")
     assert len({r["key_id"] for r in every}) == 2
-    # -t 4s is four seconds of load: the recorder's start-up wait (pyarrow importing pandas)
-    # does not come off it (the loop's clock is refreshed before Locust starts its timer).
+    # -t 4s is four seconds of load: the recorder's start-up wait (its file, pyarrow's first
+    # conversion) does not come off it (the loop's clock is refreshed before Locust starts its timer).
     sent = [r["sent_ts"] for r in every]
     assert max(sent) - min(sent) > 3.5
     manifest = json.loads((run_dir / "run.json").read_text())

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from contract.run_folder import new_run_id  # noqa: E402
 from contract.runner import runner_command  # noqa: E402
 from contract.target import REPORTS_DIR_ENV, reports_dir  # noqa: E402
 from gateway.launch import GatewayStartError, start_gateway  # noqa: E402
@@ -116,7 +117,7 @@ def finish(proc: subprocess.Popen, what: str) -> str | None:
 
 
 def load_and_report(profile: str, reports_root: Path) -> int:
-    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+    started = dt.datetime.now(dt.UTC)  # one run-id time for the demo's three runs
     runs: dict[str, Path] = {}
     # The spike and the sweep are light (tens of requests a second) and run side by side, each
     # against its own gateway; the tight loop keeps both cores to itself.
@@ -125,7 +126,7 @@ def load_and_report(profile: str, reports_root: Path) -> int:
              f", {'each ' if len(group) > 1 else ''}against a fresh gateway ({profile})...")
         procs = []
         for scenario, _, runner_args, locust_args in group:
-            runs[scenario] = reports_root / f"{stamp}-demo-{profile}-{scenario}"
+            runs[scenario] = reports_root / new_run_id(f"demo-{profile}-{scenario}", started)
             procs.append((scenario, start(runner_command(
                 scenario, profile=profile, runner_args=runner_args, run_dir=runs[scenario],
                 locust_args=locust_args)[1:])))

@@ -107,7 +107,13 @@ def test_a_revoked_key_fails_the_run_on_the_terminal_and_on_the_page(tmp_path):
                   env=env_without_target(PINAIVU_API_KEY="pk-revoked-0000"))
     assert proc.returncode == 1, proc.stderr[-2000:]
     counts = outcome_counts(run_dir)
-    assert set(counts["/v1/chat/completions"]) == {"unauthorized"}
+    # An attempt Locust cancels at shutdown is recorded too, as a transport error that says
+    # so (the harness stopping, not the target answering): every other attempt was a 401.
+    # (A CI run once met one: tests/locustfiles/test_bad_targets.py allows for it the same way.)
+    answered = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"
+                and not r["error"].startswith("cancelled:")]
+    assert answered and {r["outcome"] for r in answered} == {"unauthorized"}
+    assert set(counts["/v1/chat/completions"]) <= {"unauthorized", "transport_error"}
     assert table_counts(proc.stdout) == counts
     assert "run: FAILED: " in proc.stderr and "unauthorized), over the failure ratio 0.05" \
         in proc.stderr

@@ -143,3 +143,15 @@ def test_the_simulator_uses_the_families_own_limiters():
     for server, name in cases:
         assert type(online_limiter(server)) is FAMILIES[name].Online
     assert online_limiter(ServerModel("none_observed")).admit(0.0, math.inf) == (True, 0.0)
+
+
+def test_summary_names_every_family_the_fit_can_answer():
+    """summary.json's quota.algorithm (a Literal in analysis/summary.py, kept free of the fit's
+    numpy imports) lists the registry's families and the two verdicts that are not one: a
+    family added to quota/families.py without it would fail validation on its first report."""
+    import typing
+
+    from analysis.summary import Quota
+
+    allowed = set(typing.get_args(Quota.model_fields["algorithm"].annotation))
+    assert allowed == set(FAMILIES) | {"none_observed", "unknown"}

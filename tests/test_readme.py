@@ -49,3 +49,18 @@ def test_the_readme_points_only_inside_the_repository():
     assert "locustfiles/locust_help.py" in paths
     missing = [p for p in paths if not list(ROOT.glob(p.rstrip("/")))]
     assert not missing, missing
+
+
+def _profile_table_rows() -> list[str]:
+    section = README.split("### Profiles", 1)[1]
+    rows = re.findall(r"^\| `([\w-]+)` \|", section.split("\n### ", 1)[0], re.M)
+    return rows
+
+
+def test_the_profile_table_lists_every_profile_and_only_profiles():
+    rows = _profile_table_rows()
+    assert "default" in rows
+    on_disk = sorted(p.stem for p in (ROOT / "gateway" / "profiles").glob("*.toml"))
+    assert sorted(set(rows)) == on_disk, {"not in the table": sorted(set(on_disk) - set(rows)),
+                                          "not a profile": sorted(set(rows) - set(on_disk))}
+    assert len(rows) == len(set(rows)), "a profile is listed twice"

@@ -171,7 +171,8 @@ def create_app(profile: Profile) -> FastAPI:
     app = FastAPI(title=f"Pinaivu reference gateway ({profile.name})", docs_url=None,
                   redoc_url=None)
     app.state.gateway = gw
-    app.add_middleware(ReleaseAtEnd)  # frees a place in flight once a response is done
+    if quota_cfg.algorithm == "concurrency":
+        app.add_middleware(ReleaseAtEnd)  # frees a place in flight once a response is done
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -16,17 +16,19 @@ once. Each answer is checked for its status and its delay (receive minus send):
   - a 200 is wrong if the definition refuses it at its send time and ARRIVAL_LAG later (the
     latest we allow it to have reached the server: a held answer's receive time is late by
     the hold, so it cannot serve as the end here); the schedules keep every decision at least
-    0.2 s from its boundary;
+    0.2 s from its boundary (checked below);
   - a delay is wrong if it is shorter than the definition's wait with the earlier let-in
     requests at their send times (no server can answer a request before its token), or longer
     than the wait with them at their receive times plus MARGIN (the server's own arrival lag
     and its work after the hold).
-Retry-After-ms on a 429 must point into the span where the definition first lets a request in.
+Retry-After-ms and Retry-After on a 429 (rounded up to the ms and to the second) must point
+into the span where the definition first lets a request in again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -145,13 +147,14 @@ def violations(obs: list[Obs], d: Shaping, scope: str, check_retry_after: bool =
                     bad.append(("refused, but the definition lets it in", o))
                 if took > MARGIN:
                     bad.append((f"refused only after {took:.3f} s, not at once", o))
-                if check_retry_after:
+                if check_retry_after:  # rounded up: to the ms, and to the second
                     opens = [d.reopening(h, o.sent) for h in hists]
-                    wait = (o.retry_after_ms or float("nan")) / 1000
-                    if not (o.recv + wait >= min(opens) - EPS
-                            and o.sent + wait <= max(opens) + 0.001 + EPS):
-                        bad.append((f"retry-after-ms {o.retry_after_ms}, the definition "
-                                    f"reopens at {[round(x - o.sent, 3) for x in opens]}", o))
+                    for wait, slack in (((o.retry_after_ms or math.nan) / 1000, 0.001),
+                                        (o.retry_after or math.nan, 1.0)):
+                        if not (o.recv + wait >= min(opens) - EPS
+                                and o.sent + wait <= max(opens) + slack + EPS):
+                            bad.append((f"Retry-After {wait} s, the definition reopens at "
+                                        f"{[round(x - o.sent, 3) for x in opens]}", o))
                 continue
             if o.status != 200:
                 bad.append((f"status {o.status}", o))
@@ -178,10 +181,11 @@ def explain(obs: list[Obs], bad) -> str:
 
 # Rate 2/s throughout (a token every 0.5 s), so that every decision is >= 0.2 s from its
 # boundary; what the definition says for each request is noted (wait in s, or refused).
-A = [(0.0, ALICE), (0.1, ALICE), (0.2, ALICE), (0.25, BOB), (0.3, ALICE), (0.35, BOB),
+A = [(0.0, ALICE), (0.1, ALICE), (0.2, ALICE), (0.25, BOB), (0.28, BOB), (0.3, ALICE),
      (0.75, ALICE), (0.8, ALICE)]
 # ALICE: 0, held .4, held .8, refused (2 waiting), held .75 (one left at .5), refused;
-# BOB, per key: 0, held .4; under one global queue BOB's are the 4th and 6th of the same line.
+# BOB, per key: 0, held .47; under one global queue BOB's are the 4th and 5th of ALICE's line,
+# both refused.
 B = [(0.0, ALICE), (0.05, ALICE), (0.1, ALICE), (0.15, ALICE), (0.6, ALICE), (0.65, ALICE),
      (1.2, ALICE)]
 # bucket 2, longest wait 0.6 s: 0, 0, held .4, refused (.85 > .6 with one waiting), held .4,
@@ -218,6 +222,23 @@ def test_shaping_holds_the_excess_and_refuses_beyond_the_queue(gateway_factory):
         health = httpx.get(f"{gateways[name].root_url}/healthz").json()
         assert health["held"] == 0, name  # every held request was answered
         assert 1 <= health["most_held"] <= definition.size, (name, health)
+
+
+def test_the_schedules_keep_every_decision_clear_of_its_boundary():
+    """What the live checks rely on: a request reaching the server up to 0.2 s after it was
+    sent is decided as at its send time (the 0.2 s step lands on a boundary, never past it)."""
+    for name, (_, d, scope, plan) in CASES.items():
+        lines: dict[str, list[float]] = {}
+        for t, key in sorted(plan):
+            lines.setdefault(key if scope == "per_key" else "*", []).append(t)
+        for times in lines.values():
+            hist: list[float] = []
+            for t in times:
+                ok = d.lets_in(hist, t)
+                assert all(d.lets_in(hist, t + step / 1000) == ok for step in range(1, 200)), \
+                    (name, t)
+                if ok:
+                    hist.append(t)
 
 
 def test_nginx_limit_req_without_nodelay_is_the_same_definition():

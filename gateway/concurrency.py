@@ -41,10 +41,12 @@ class ConcurrencyCap:
     def hit(self, ident: str, now: float) -> Decision:
         busy = self.in_flight.get(ident, 0)
         if busy >= self.limit:
-            return Decision(False, self.limit, 0, 0.0, 0.0)
+            return Decision(allowed=False, limit=self.limit, remaining=0, reset_s=0.0,
+                            retry_after_s=0.0)
         self.in_flight[ident] = busy + 1
         self.most_in_flight = max(self.most_in_flight, busy + 1)
-        return Decision(True, self.limit, self.limit - busy - 1, 0.0, 0.0)
+        return Decision(allowed=True, limit=self.limit, remaining=self.limit - busy - 1,
+                        reset_s=0.0, retry_after_s=0.0)
 
     def release(self, ident: str) -> None:
         left = self.in_flight[ident] - 1

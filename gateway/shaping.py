@@ -65,13 +65,15 @@ class ShapedTokenBucket:
         # A whisker of slack so that floating-point noise does not refuse a request that
         # arrives exactly when the queue has room.
         if wait > self.longest_wait + 1e-9:
-            return Decision(False, self.burst, 0, tat - now, wait - self.longest_wait)
+            return Decision(allowed=False, limit=self.burst, remaining=0, reset_s=tat - now,
+                            retry_after_s=wait - self.longest_wait)
         new_tat = tat + self.interval
         self.tat[ident] = new_tat
         answered = now + wait
         remaining = max(0, math.floor((answered + self.tolerance - new_tat) / self.interval
                                       + 1e-9) + 1)
-        return Held(True, self.burst, remaining, new_tat - answered, 0.0, wait)
+        return Held(allowed=True, limit=self.burst, remaining=remaining,
+                    reset_s=new_tat - answered, retry_after_s=0.0, delay_s=wait)
 
     async def hold(self, ident: str, delay_s: float) -> None:
         self.held[ident] = self.held.get(ident, 0) + 1

@@ -19,6 +19,10 @@ import time
 from dataclasses import dataclass
 
 import httpx
+import pytest
+
+from gateway.concurrency import ConcurrencyCap, ReleaseAtEnd, at_end
+from gateway.profile import QuotaConfig
 
 from .helpers import ALICE, BOB, BODY, auth, chat
 
@@ -159,3 +163,31 @@ def test_no_place_leaks_on_refusal_on_error_or_when_the_client_leaves(gateway_fa
     with httpx.Client(base_url=gw.base_url, timeout=10) as c:
         assert chat(c, body=probe).status_code == 200
     assert health(gw)["most_in_flight"] == 1
+
+
+# --- the pieces on their own ---------------------------------------------------------------
+
+def test_cap_counts_per_identity_and_a_refusal_takes_no_place():
+    cap = ConcurrencyCap(QuotaConfig(algorithm="concurrency", limit=2, retry_after="absent"))
+    assert [cap.hit("a", 0).allowed for _ in range(3)] == [True, True, False]
+    assert cap.hit("b", 0).remaining == 1
+    assert cap.counters() == {"in_flight": 3, "most_in_flight": 2}
+    cap.release("a")
+    assert cap.hit("a", 0).allowed and not cap.hit("a", 0).allowed
+    for ident in ("a", "a", "b"):
+        cap.release(ident)
+    assert cap.counters() == {"in_flight": 0, "most_in_flight": 2}
+
+
+def test_release_at_end_runs_after_the_app_even_when_it_fails():
+    released = []
+
+    async def failing_app(scope, receive, send):
+        at_end(scope).append(lambda: released.append("done"))
+        raise RuntimeError("the handler failed")
+
+    with pytest.raises(RuntimeError, match="the handler failed"):
+        asyncio.run(ReleaseAtEnd(failing_app)({"type": "http"}, None, None))
+    assert released == ["done"]
+    with pytest.raises(RuntimeError, match="ReleaseAtEnd is not installed"):
+        at_end({"type": "http"})

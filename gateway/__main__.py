@@ -17,8 +17,14 @@ def describe(profile) -> str:
     q = profile.quota
     if q.algorithm == "none":
         quota = "no quota"
+    elif q.algorithm == "concurrency":
+        quota = f"at most {q.limit} in flight, then {q.concurrency_status or 429}"
     elif q.algorithm == "token_bucket":
         quota = f"token bucket {q.rate_per_s:g}/s, burst {q.burst}"
+        if q.queueing is not None:
+            longest = (f", waits over {q.queueing.max_delay_s:g} s refused"
+                       if q.queueing.max_delay_s is not None else "")
+            quota += f", {q.queueing.size} held at most{longest}"
     else:
         where = f", {q.alignment}" if q.algorithm == "fixed_window" else ""
         quota = f"{q.algorithm} {q.limit} per {q.window_s} s{where}"

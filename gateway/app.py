@@ -2,7 +2,8 @@
 
 A chat completion is checked in this order, and the first wall hit answers:
   401 key missing, malformed, unknown, revoked or expired
-  429 quota (every authenticated request counts, whatever happens to it next)
+  429 quota (every authenticated request counts, whatever happens to it next); a shaping
+      profile holds an excess request here instead, and a concurrency cap may answer 503
   422 body fails validation
   404 model not active
   403 key not allowed to use that model
@@ -27,9 +28,11 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from .admission import Admission
+from .concurrency import ReleaseAtEnd, refusal
 from .nodes import NodePool, Slot
 from .profile import KeyConfig, Profile
-from .quota import make_limiter, quota_headers
+from .quota import quota_headers
 
 MAX_TOKENS_LIMIT = 4096
 WORDS = ("The", "quick", "model", "answers", "from", "a", "GPU", "node", "on", "Pinaivu.")
@@ -79,7 +82,7 @@ class Gateway:
         self.profile = profile
         self.keys = {k.key: k for k in profile.keys}
         self.models = set(profile.models)
-        self.limiter = make_limiter(profile.quota)
+        self.admission = Admission(profile.quota)
         self.pool = NodePool(profile.nodes)
         self.rng = random.Random(profile.latency.seed)
         self.started = time.monotonic()
@@ -168,12 +171,15 @@ def create_app(profile: Profile) -> FastAPI:
     app = FastAPI(title=f"Pinaivu reference gateway ({profile.name})", docs_url=None,
                   redoc_url=None)
     app.state.gateway = gw
+    if quota_cfg.algorithm == "concurrency":
+        app.add_middleware(ReleaseAtEnd)  # frees a place in flight once a response is done
 
     @app.get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok", "profile": profile.name,
                 "nodes_online": gw.pool.online_count(gw.uptime()),
-                "chat_requests": gw.chat_requests, "admitted": gw.admitted}
+                "chat_requests": gw.chat_requests, "admitted": gw.admitted,
+                **gw.admission.counters()}
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
@@ -193,11 +199,13 @@ def create_app(profile: Profile) -> FastAPI:
             return key
         now = time.time()
         ident = key.key if quota_cfg.scope == "per_key" else "*"
-        decision = gw.limiter.hit(ident, now)
+        decision, now = await gw.admission.admit(ident, now, request.scope)
         gw.admitted += decision.allowed
         headers = quota_headers(quota_cfg, decision, now)
         if not decision.allowed:
             scope = "this key" if quota_cfg.scope == "per_key" else "the gateway"
+            if quota_cfg.algorithm == "concurrency":
+                return _error(*refusal(quota_cfg, scope, key_fingerprint(key.key)), headers)
             return _error(429, f"Rate limit reached for {scope} (key {key_fingerprint(key.key)})."
                           " Wait for the time in Retry-After before retrying.",
                           "rate_limit_error", "rate_limit_exceeded", headers)

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from .profile_shaping import QueueingConfig, check_shaping_and_concurrency  # issue 12, shaping
+
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
@@ -36,7 +38,8 @@ class _Strict(BaseModel):
 
 
 class QuotaConfig(_Strict):
-    algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket", "none"]
+    algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket",
+                       "concurrency", "none"]
     # Where fixed windows start: at a key's first request after the previous window ended
     # (the `limits` library's fixed window), or on multiples of window_s since the epoch.
     alignment: Literal["first_request", "epoch"] = "first_request"
@@ -52,6 +55,16 @@ class QuotaConfig(_Strict):
     retry_after_constant_s: NonNegativeFloat = 1
     retry_after_ms: bool = False
     ratelimit_headers: Literal["none", "openai", "ietf", "x"] = "none"
+    # --- shaping and the concurrency cap (issue 12, the "shaping" part) ---
+    queueing: QueueingConfig | None = None
+    # The status a request over the concurrency cap gets (429 when not given).
+    concurrency_status: Literal[429, 503] | None = None
+
+    @model_validator(mode="after")
+    def _shaping_and_concurrency(self) -> QuotaConfig:
+        check_shaping_and_concurrency(self)
+        return self
+    # --- end of the "shaping" part ---
 
     @model_validator(mode="after")
     def _parameters_for_algorithm(self) -> QuotaConfig:

@@ -6,7 +6,7 @@ import pytest
 from gateway.profile import ProfileError, available_profiles, load_profile
 
 SHIPPED = ["default", "token-bucket", "sliding", "sliding-counter", "epoch-window", "liar",
-           "no-retry-after", "busy"]
+           "no-retry-after", "busy", "shaping", "concurrency"]
 
 
 def test_every_shipped_profile_loads():
@@ -39,6 +39,59 @@ def test_bad_field_is_named(overrides, field):
     with pytest.raises(ProfileError) as err:
         load_profile("default", overrides)
     assert field in str(err.value)
+
+
+def test_shaping_and_concurrency_profiles_say_what_they_are():
+    q = load_profile("shaping").quota
+    assert (q.algorithm, q.rate_per_s, q.burst, q.scope) == ("token_bucket", 2.0, 1, "per_key")
+    assert (q.queueing.size, q.queueing.max_delay_s) == (5, None)
+    q = load_profile("concurrency").quota
+    assert (q.algorithm, q.limit, q.scope, q.retry_after) == ("concurrency", 2, "per_key",
+                                                              "absent")
+    assert q.concurrency_status is None  # 429
+
+
+@pytest.mark.parametrize("profile, overrides, field", [
+    ("default", ["quota.queueing.size=3"], "quota.queueing (shaping) is only for algorithm "
+                                           "'token_bucket', not 'fixed_window'"),
+    ("concurrency", ["quota.queueing.size=3"], "only for algorithm 'token_bucket'"),
+    ("shaping", ["quota.queueing.size=0"], "quota.queueing.size: Input should be greater"),
+    ("shaping", ["quota.queueing.size=-2"], "quota.queueing.size: Input should be greater"),
+    ("shaping", ["quota.queueing.size=1000000"], "quota.queueing.size: Input should be less"),
+    ("shaping", ["quota.queueing={max_delay_s=1.0}"], "quota.queueing.size: Field required"),
+    ("shaping", ["quota.queueing.max_delay_s=0"], "quota.queueing.max_delay_s: Input should "
+                                                  "be greater"),
+    ("shaping", ["quota.queueing.max_delay_s=-1.0"], "quota.queueing.max_delay_s"),
+    ("shaping", ["quota.queueing.max_delay_s=86400"], "quota.queueing.max_delay_s: Input "
+                                                      "should be less"),
+    ("shaping", ["quota.queueing.timeout=1"], "quota.queueing.timeout: Extra inputs"),
+    ("shaping", ["quota.queueing=5"], "quota.queueing: Input should be"),
+    ("shaping", ["quota.count_rejected=true"], "quota.count_rejected is not supported with "
+                                               "quota.queueing"),
+    ("concurrency", ["quota.limit=0"], "quota.limit: Input should be greater than 0"),
+    ("concurrency", ["quota.limit=1000000"], "quota.limit=1000000 in flight at once is absurd"),
+    ("concurrency", ["quota.concurrency_status=500"], "quota.concurrency_status: Input should "
+                                                      "be 429 or 503"),
+    ("shaping", ["quota.concurrency_status=503"], "quota.concurrency_status is only for "
+                                                  "algorithm 'concurrency'"),
+    ("concurrency", ["quota.retry_after='honest'"], "quota.retry_after='honest' has no "
+                                                    "meaning for 'concurrency'"),
+    ("concurrency", ["quota.count_rejected=true"], "quota.count_rejected has no meaning for "
+                                                   "'concurrency'"),
+])
+def test_bad_shaping_or_concurrency_setting_is_named(profile, overrides, field):
+    with pytest.raises(ProfileError) as err:
+        load_profile(profile, overrides)
+    assert field in str(err.value)
+
+
+def test_concurrency_without_a_limit_is_named(tmp_path):
+    lone = tmp_path / "lone.toml"  # inherits nothing, so no limit comes from `default`
+    lone.write_text('[quota]\nalgorithm = "concurrency"\nretry_after = "absent"\n'
+                    '[[keys]]\nname = "x"\nkey = "pk-xxxxxxxx"\n')
+    with pytest.raises(ProfileError, match=r"quota\.limit \(the most requests in flight at "
+                                           r"once\) is required for algorithm 'concurrency'"):
+        load_profile(str(lone))
 
 
 def test_bad_files(tmp_path):

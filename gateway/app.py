@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from .nodes import NodePool, Slot
 from .profile import KeyConfig, Profile
-from .quota import make_limiter, quota_headers
+from .quota import make_limiter
+from .ratelimit_headers import quota_headers
 
 MAX_TOKENS_LIMIT = 4096
 WORDS = ("The", "quick", "model", "answers", "from", "a", "GPU", "node", "on", "Pinaivu.")

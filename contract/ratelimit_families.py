@@ -228,7 +228,7 @@ def read_declared(h: Mapping[str, str], now: float) -> tuple[tuple, float | None
     if any(n in h for n in _IETF06) or (int_policy is not None and entries is None):
         figures = _ietf06(h, int_policy, bad)
         readings.append(("ietf-06", *_epoch(figures, now)))
-    for family in ("anthropic", "openai", "github"):
+    for family in FAMILIES[3:]:  # the vendor families, in precedence order
         names = _VENDOR[family]
         if not any(n in h for n in names):
             continue

@@ -152,8 +152,8 @@ def _ietf_sf(policies, limits, bad: list) -> tuple:
 def _window_of(policies, limit: float) -> tuple[float, float]:
     """(limit, window) from -06/-07 policies: the one whose quota is the limit, else the one."""
     pick = [p for v, p in policies if v == limit] if limit == limit else []
-    if not pick and len(policies) == 1 and limit != limit:
-        limit, pick = policies[0][0], [policies[0][1]]
+    if not pick and len(policies) == 1 and limit != limit and _count(policies[0][0]) >= 0:
+        limit, pick = _count(policies[0][0]), [policies[0][1]]
     w = _count(pick[0].get("w")) if len(pick) == 1 else NAN
     return limit, (w if w > 0 else NAN)
 

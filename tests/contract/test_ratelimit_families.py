@@ -6,11 +6,13 @@ import datetime as dt
 import math
 
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, example, given, strategies as st
 
 from contract.events import RAW_MAX
 from contract.headers import header_fields, parse_declared, pick
 from contract.ratelimit_families import FAMILIES
+
+from .test_structured_fields import BARE, KEYS, ser_member
 
 NOW = 1_800_000_000.0
 NAN = math.nan
@@ -242,3 +244,25 @@ def test_precedence_follows_families_and_skips_what_cannot_be_read():
         present.pop(0)
     junk_first = {"RateLimit": "x?", "x-ratelimit-limit-requests": "4"}
     assert read(junk_first)[::4] == (4, "openai") and read(junk_first)[5] == "ratelimit: x?"
+
+
+# the families' own parameter names and keys, and small numbers, come up often
+SF_PARAMS = st.dictionaries(st.one_of(st.sampled_from(["w", "q", "r", "t", "qu", "pk"]), KEYS),
+                            st.one_of(st.integers(-2, 20), BARE), max_size=3)
+SF_VALUES = st.lists(st.tuples(st.one_of(st.integers(-2, 20), BARE), SF_PARAMS), max_size=4)
+SF_DICT = st.lists(st.tuples(st.sampled_from(["limit", "remaining", "reset"]),
+                             st.one_of(st.integers(-2, 20), BARE)), min_size=1, max_size=4)
+
+
+@given(st.dictionaries(st.sampled_from(ALL_NAMES), st.one_of(
+    SF_VALUES.map(lambda ms: ", ".join(ser_member(m) for m in ms)),
+    SF_DICT.map(lambda es: ", ".join(f"{k}={ser_member((v, {}))}" for k, v in es))),
+    min_size=1))
+@example({"RateLimit-Limit": "-1, abc;w=3"})  # a bad limit beside one inline policy
+@example({"X-RateLimit-Limit": "-1, 5;w=3"})
+def test_well_formed_fields_of_the_wrong_shape_give_floats_or_nan(headers):
+    """Structured values of any kind in any field: the figures stay numbers (or NaN)."""
+    limit, window, remaining, reset, family, raw = read(headers)
+    for v in (limit, window, remaining, reset):
+        assert type(v) is float and (math.isnan(v) or 0 <= v < math.inf)
+    assert family in FAMILIES + ("",) and len(raw) <= RAW_MAX

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.utils
 import math
 from collections.abc import Mapping
-from itertools import repeat
 
 from .events import RAW_MAX
 from .ratelimit_families import RATELIMIT_NAMES, read_declared
@@ -183,7 +182,14 @@ def parse_declared(headers: Mapping[str, str],
 # retry_after_s, retry_after_raw, ratelimit_limit, ratelimit_remaining, ratelimit_reset_s,
 # ratelimit_window_s, ratelimit_family, ratelimit_raw
 NO_FIELDS = (NAN, "", NAN, NAN, NAN, NAN, "", "")
-_ORDER = tuple(sorted(WANTED))
+# The names the memo's key is made of (header_fields writes them out); WANTED exactly.
+_KEY_NAMES = ("retry-after-ms", "retry-after", "ratelimit", "ratelimit-policy",
+              "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+              "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+              "anthropic-ratelimit-requests-reset", "x-ratelimit-limit-requests",
+              "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+              "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+assert frozenset(_KEY_NAMES) == WANTED and len(_KEY_NAMES) == len(WANTED)
 _dict_get = dict.get
 _fields_memo: dict[tuple, tuple] = {}
 
@@ -202,7 +208,18 @@ def header_fields(headers, now: float) -> tuple:
     """
     if _is_lowered(headers):
         try:
-            key = tuple(map(_dict_get, repeat(headers), _ORDER))
+            g = _dict_get  # written out, not a loop: this is the hot path
+            key = (g(headers, "retry-after-ms"), g(headers, "retry-after"),
+                   g(headers, "ratelimit"), g(headers, "ratelimit-policy"),
+                   g(headers, "ratelimit-limit"), g(headers, "ratelimit-remaining"),
+                   g(headers, "ratelimit-reset"),
+                   g(headers, "anthropic-ratelimit-requests-limit"),
+                   g(headers, "anthropic-ratelimit-requests-remaining"),
+                   g(headers, "anthropic-ratelimit-requests-reset"),
+                   g(headers, "x-ratelimit-limit-requests"),
+                   g(headers, "x-ratelimit-remaining-requests"),
+                   g(headers, "x-ratelimit-reset-requests"), g(headers, "x-ratelimit-limit"),
+                   g(headers, "x-ratelimit-remaining"), g(headers, "x-ratelimit-reset"))
             found = _fields_memo.get(key)  # TypeError: a repeated header (a list)
         except TypeError:
             found = key = None

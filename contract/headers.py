@@ -5,7 +5,9 @@ The one parser: the recorder (every attempt) and the doctor (one answer at a tim
 it. Standard library only. Headers may come as any mapping (httpx's, with multi_items), an
 iterable of pairs, or geventhttpclient's Headers (Locust's FastHttpUser answers with them), a
 dict keyed by lower-cased names, which gets a fast path. That class is recognised by its module
-name, so that this module (and the doctor) never import the load tool.
+name, so that this module (and the doctor) never import the load tool. The rate-limit families
+themselves are read by contract.ratelimit_families (on contract.structured_fields, RFC 9651),
+which this module is the front of.
 """
 
 from __future__ import annotations

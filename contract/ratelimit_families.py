@@ -55,9 +55,9 @@ RATELIMIT_NAMES = frozenset(("ratelimit", "ratelimit-policy") + _IETF06
 _EPOCH = 1e9  # a "reset" past this is a point in time, not a delay
 _REQUESTS = ("requests", "request")  # -10's registry table writes the singular
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
-                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?\s*$")
+                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?\s*$", re.ASCII)
 _RFC3339 = re.compile(r"^\s*(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?"
-                      r"(?:([Zz])|([+-])(\d\d):(\d\d))\s*$")
+                      r"(?:([Zz])|([+-])(\d\d):(\d\d))\s*$", re.ASCII)
 _NONE = (NAN, NAN, NAN, NAN)
 
 

@@ -6,7 +6,7 @@ import pytest
 from gateway.profile import ProfileError, available_profiles, load_profile
 
 SHIPPED = ["default", "token-bucket", "sliding", "sliding-counter", "epoch-window", "liar",
-           "no-retry-after", "busy"]
+           "no-retry-after", "busy", "many-headers", "header-liar"]
 
 
 def test_every_shipped_profile_loads():

@@ -53,15 +53,16 @@ FAMILIES = ("ietf-06", "ietf-07", "ietf-08", "github", "openai", "anthropic")
 CLASHES = ({"ietf-06", "ietf-08"}, {"ietf-07", "ietf-08"})
 
 
-def declared_policy(cfg) -> tuple[int, float | None]:
-    """(limit, window in seconds or None) that the headers declare."""
+def declared_policy(cfg, decision) -> tuple[int, float | None]:
+    """(limit, window in seconds or None) that the headers declare: the limiter's own limit
+    (a window's limit, a bucket's burst) unless `declares` says otherwise."""
     if cfg.declares is not None:
         return cfg.declares.limit, float(cfg.declares.window_s)
     if cfg.algorithm == "token_bucket":
-        return cfg.burst, cfg.burst / cfg.rate_per_s
-    if cfg.window_s is not None and cfg.limit is not None:
-        return cfg.limit, float(cfg.window_s)
-    return (cfg.limit or 0), None
+        return decision.limit, cfg.burst / cfg.rate_per_s
+    if cfg.algorithm in ("fixed_window", "sliding_log", "sliding_counter"):
+        return decision.limit, float(cfg.window_s)
+    return decision.limit, None
 
 
 def go_duration(seconds: float) -> str:
@@ -94,7 +95,7 @@ def quota_headers(cfg, decision, now: float) -> dict[str, str]:
         _retry_after(cfg, decision, headers)
     if not cfg.headers:
         return headers
-    limit, window = declared_policy(cfg)
+    limit, window = declared_policy(cfg, decision)
     remaining, reset = decision.remaining, decision.reset_s
     reset_s = math.ceil(reset)
     w = None if window is None else math.ceil(window)

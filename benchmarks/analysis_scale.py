@@ -90,6 +90,9 @@ def make_run(folder: Path, n: int, seed: int = 0) -> None:
             # not streamed: schema 2's streaming columns empty, as the recorder writes them
             "first_token_ms": np.full(m, np.nan), "tbt_mean_ms": np.full(m, np.nan),
             "tbt_max_ms": np.full(m, np.nan), "chunks": np.zeros(m, np.int64),
+            # schema 3: the policy declared (as the recorder reads draft-06's headers)
+            "ratelimit_window_s": np.full(m, float(WINDOW)),
+            "ratelimit_family": np.full(m, "ietf-06"), "ratelimit_raw": np.full(m, ""),
         }
         table = pa.table({n: pa.array(cols[n], type=ARROW_SCHEMA.field(n).type)
                           for n in ARROW_SCHEMA.names}, schema=ARROW_SCHEMA)

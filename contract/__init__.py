@@ -12,7 +12,10 @@ PUBLIC = {
     "contract.events_file": ("ARROW_SCHEMA", "read_events"),
     "contract.headers": (
         "MAX_WAIT_S", "NAN", "NO_FIELDS", "WANTED", "header_text", "pick", "parse_retry_after",
-        "parse_ratelimit", "header_fields"),
+        "parse_ratelimit", "parse_declared", "header_fields"),
+    "contract.ratelimit_families": ("NAN", "FAMILIES", "RATELIMIT_NAMES", "read_declared"),
+    "contract.structured_fields": (
+        "StructuredFieldError", "Token", "parse_list", "parse_dictionary", "parse_item"),
     "contract.target": (
         "DEFAULT_BASE_URL", "REPORTS_DIR_ENV", "KeyListError", "TargetError", "Target",
         "split_keys", "keys_variable", "env_keys", "load_target", "require_loopback_for_load",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns each version added, so that older files still read (the added columns empty).
-ADDED_IN = {2: ("first_token_ms", "tbt_mean_ms", "tbt_max_ms", "chunks")}
+ADDED_IN = {2: ("first_token_ms", "tbt_mean_ms", "tbt_max_ms", "chunks"),
+            3: ("ratelimit_window_s", "ratelimit_family", "ratelimit_raw")}
 
 # (name, kind): kind is one of str, int, float. Order is the file's column order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -44,6 +45,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("tbt_mean_ms", "float"),  # mean time between tokens (two tokens or more)
     ("tbt_max_ms", "float"),  # longest time between tokens
     ("chunks", "int"),  # token events received
+    # The policy the rate-limit headers declare (contract.ratelimit_families): the limit,
+    # remaining and reset above and this window come from one family, named here ("" when
+    # none came); the text of any rate-limit header that could not be read, cut to RAW_MAX.
+    ("ratelimit_window_s", "float"),
+    ("ratelimit_family", "str"),
+    ("ratelimit_raw", "str"),
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 

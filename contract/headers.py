@@ -5,32 +5,26 @@ The one parser: the recorder (every attempt) and the doctor (one answer at a tim
 it. Standard library only. Headers may come as any mapping (httpx's, with multi_items), an
 iterable of pairs, or geventhttpclient's Headers (Locust's FastHttpUser answers with them), a
 dict keyed by lower-cased names, which gets a fast path. That class is recognised by its module
-name, so that this module (and the doctor) never import the load tool.
+name, so that this module (and the doctor) never import the load tool. The rate-limit families
+themselves are read by contract.ratelimit_families (on contract.structured_fields, RFC 9651),
+which this module is the front of.
 """
 
 from __future__ import annotations
 
 import email.utils
 import math
-import re
 from collections.abc import Mapping
 
 from .events import RAW_MAX
+from .ratelimit_families import RATELIMIT_NAMES, read_declared
 
 NAN = math.nan
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
-                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?\s*$")
 # Beyond this a Retry-After is not a wait but a mistake (a year).
 MAX_WAIT_S = 365 * 86400.0
 
 # The only headers the recorder reads; `pick` copies them out of a response in one pass.
-WANTED = frozenset({
-    "retry-after", "retry-after-ms",
-    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-    "x-ratelimit-reset-requests",
-    "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
-    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
-})
+WANTED = frozenset({"retry-after", "retry-after-ms"}) | RATELIMIT_NAMES
 
 
 def header_text(value) -> str:
@@ -121,26 +115,26 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> tuple[float, st
     return _retry_after(headers, now)[:2]
 
 
-def _retry_after(headers: Mapping[str, str], now: float) -> tuple[float, str, bool]:
-    """parse_retry_after's answer, and whether it depended on `now` (an HTTP-date)."""
+def _retry_after(headers: Mapping[str, str], now: float) -> tuple[float, str, float | None]:
+    """parse_retry_after's answer, and the HTTP-date's epoch time when it was one (the answer
+    then depends on `now`), else None."""
     ms = headers.get("retry-after-ms")
     ra = headers.get("retry-after")
     if ms is None and ra is None:
-        return NAN, "", False
+        return NAN, "", None
     raw = (ra if ms is None else f"ms={ms}" + (f"; {ra}" if ra else ""))[:RAW_MAX]
     if ms is not None:
         value = _plain_number(ms) / 1000
         if value <= MAX_WAIT_S:  # NaN compares false
-            return value, raw, False
+            return value, raw, None
     if ra is None:
-        return NAN, raw, False
+        return NAN, raw, None
     value = _plain_number(ra)
     if value == value:
-        return (value if value <= MAX_WAIT_S else NAN), raw, False
+        return (value if value <= MAX_WAIT_S else NAN), raw, None
     when = _http_date(ra)
     if when is not None:
-        # A date in the past means "now"; the server's clock may simply be behind.
-        return min(MAX_WAIT_S, max(0.0, when - now)), raw, True
+        return _wait_until(when, now), raw, when
     if "," in ra:
         # A repeated header arrives joined with commas. Retry-After holds one value: lines
         # that agree say that value; lines that differ say nothing certain (NaN, raw kept).
@@ -148,8 +142,13 @@ def _retry_after(headers: Mapping[str, str], now: float) -> tuple[float, str, bo
         if len(values) == 1:
             value = values.pop()
             if value == value:
-                return (value if value <= MAX_WAIT_S else NAN), raw, False
-    return NAN, raw, False
+                return (value if value <= MAX_WAIT_S else NAN), raw, None
+    return NAN, raw, None
+
+
+def _wait_until(when: float, now: float) -> float:
+    # A date in the past means "now"; the server's clock may simply be behind.
+    return min(MAX_WAIT_S, max(0.0, when - now))
 
 
 def _http_date(text: str) -> float | None:
@@ -168,101 +167,91 @@ def _http_date(text: str) -> float | None:
         return None
 
 
-def _number(text: str | None) -> float:
-    if text is None:
-        return NAN
-    return _plain_number(text.split(",")[0].split(";")[0])
-
-
-def _duration(text: str | None) -> float:
-    """OpenAI's reset values: '1s', '6m0s', '20ms', '1h2m3.5s'; a plain number is seconds."""
-    if text is None:
-        return NAN
-    value = _plain_number(text)
-    if value == value:
-        return value
-    if text.endswith("s") and not text.endswith("ms"):
-        value = _plain_number(text[:-1])
-        if value == value:
-            return value
-    m = _DURATION.match(text)
-    if not m or not any(m.groups()):
-        return NAN
-    h, mnt, s, ms = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mnt * 60 + s + ms / 1000
-
-
 def parse_ratelimit(headers: Mapping[str, str], now: float) -> tuple[float, float, float]:
-    """(limit, remaining, seconds until reset) from picked headers: IETF RateLimit-*,
-    X-RateLimit-* or OpenAI's x-ratelimit-*-requests, whichever the response carries."""
-    return _ratelimit(headers, now)[0]
+    """(limit, remaining, seconds until reset) from picked headers, of whichever family the
+    response carries (contract.ratelimit_families' precedence)."""
+    limit, _, remaining, reset, _, _ = read_declared(headers, now)[0]
+    return limit, remaining, reset
 
 
-def _ratelimit(headers: Mapping[str, str],
-               now: float) -> tuple[tuple[float, float, float], bool]:
-    """parse_ratelimit's answer, and whether it depended on `now` (an epoch reset)."""
-    get = headers.get
-    if "x-ratelimit-limit-requests" in headers or "x-ratelimit-remaining-requests" in headers:
-        return (_number(get("x-ratelimit-limit-requests")),
-                _number(get("x-ratelimit-remaining-requests")),
-                _duration(get("x-ratelimit-reset-requests"))), False
-    for prefix in ("ratelimit-", "x-ratelimit-"):
-        if prefix + "limit" in headers or prefix + "remaining" in headers:
-            reset = _number(get(prefix + "reset"))
-            # X-RateLimit-Reset is often an epoch timestamp (GitHub's convention).
-            epoch = reset > 1e9
-            if epoch:
-                reset = max(0.0, reset - now)
-            return (_number(get(prefix + "limit")), _number(get(prefix + "remaining")),
-                    reset), epoch
-    return (NAN, NAN, NAN), False
+def parse_declared(headers: Mapping[str, str],
+                   now: float) -> tuple[float, float, float, float, str, str]:
+    """(limit, window_s, remaining, reset_s, family, raw) from picked headers: the policy the
+    response declares (contract.ratelimit_families)."""
+    return read_declared(headers, now)[0]
 
 
-NO_FIELDS = (NAN, "", NAN, NAN, NAN)
-_OPENAI = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-           "x-ratelimit-reset-requests")
-_OTHERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
-           "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+# retry_after_s, retry_after_raw, ratelimit_limit, ratelimit_remaining, ratelimit_reset_s,
+# ratelimit_window_s, ratelimit_family, ratelimit_raw
+NO_FIELDS = (NAN, "", NAN, NAN, NAN, NAN, "", "")
+# The names the memo's key is made of (header_fields writes them out); WANTED exactly.
+_KEY_NAMES = ("retry-after-ms", "retry-after", "ratelimit", "ratelimit-policy",
+              "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+              "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+              "anthropic-ratelimit-requests-reset", "x-ratelimit-limit-requests",
+              "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+              "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+assert frozenset(_KEY_NAMES) == WANTED and len(_KEY_NAMES) == len(WANTED)
 _dict_get = dict.get
 _fields_memo: dict[tuple, tuple] = {}
 
 
-def header_fields(headers, now: float) -> tuple[float, str, float, float, float]:
-    """The row's header columns of one response: (retry_after_s, retry_after_raw,
-    ratelimit_limit, ratelimit_remaining, ratelimit_reset_s). Never raises.
+def header_fields(headers, now: float) -> tuple:
+    """The row's header columns of one response, NO_FIELDS' order: (retry_after_s,
+    retry_after_raw, ratelimit_limit, ratelimit_remaining, ratelimit_reset_s,
+    ratelimit_window_s, ratelimit_family, ratelimit_raw). Never raises.
 
     Runs once per attempt (benchmarks/recorder_overhead.py). For geventhttpclient's headers
     (Locust's FastHttpUser) the wanted values are read straight from the dict underneath
     (lowered name -> (name, value)) and the answer is memoised on them: a server repeats the
-    same few values. Answers that depend on `now` (an HTTP-date, an epoch reset) are not
-    memoised. Anything else goes the general way, `pick` then the parsers.
+    same few values. An answer that depends on `now` (an HTTP-date, an epoch or RFC 3339
+    reset) is memoised with the point in time it names, and the waits are taken from `now`
+    again. Anything else goes the general way, `pick` then the parsers.
     """
     if _is_lowered(headers):
         try:
-            key = (_dict_get(headers, "retry-after-ms"), _dict_get(headers, "retry-after"),
-                   _dict_get(headers, _OPENAI[0]), _dict_get(headers, _OPENAI[1]),
-                   _dict_get(headers, _OPENAI[2]))
-            if key[2] is None and key[3] is None:  # not OpenAI's names: look at the rest
-                key += tuple([_dict_get(headers, name) for name in _OTHERS])
+            g = _dict_get  # written out, not a loop: this is the hot path
+            key = (g(headers, "retry-after-ms"), g(headers, "retry-after"),
+                   g(headers, "ratelimit"), g(headers, "ratelimit-policy"),
+                   g(headers, "ratelimit-limit"), g(headers, "ratelimit-remaining"),
+                   g(headers, "ratelimit-reset"),
+                   g(headers, "anthropic-ratelimit-requests-limit"),
+                   g(headers, "anthropic-ratelimit-requests-remaining"),
+                   g(headers, "anthropic-ratelimit-requests-reset"),
+                   g(headers, "x-ratelimit-limit-requests"),
+                   g(headers, "x-ratelimit-remaining-requests"),
+                   g(headers, "x-ratelimit-reset-requests"), g(headers, "x-ratelimit-limit"),
+                   g(headers, "x-ratelimit-remaining"), g(headers, "x-ratelimit-reset"))
             found = _fields_memo.get(key)  # TypeError: a repeated header (a list)
         except TypeError:
             found = key = None
         if found is not None:
-            return found
+            fields, ra_at, reset_at = found
+            if ra_at is None and reset_at is None:
+                return fields
+            return _from_now(fields, ra_at, reset_at, now)
     else:
         key = None
     picked = pick(headers)
     if not picked:
         return NO_FIELDS
     try:
-        ra, raw, ra_now = _retry_after(picked, now)
-        (limit, remaining, reset), rl_now = _ratelimit(picked, now)
+        ra, raw, ra_at = _retry_after(picked, now)
+        (limit, window, remaining, reset, family, rl_raw), reset_at = read_declared(picked, now)
     except Exception:  # the parsers do not raise; this is only a last guard
         return NO_FIELDS
-    fields = (ra, raw, limit, remaining, reset)
-    if key is not None and not (ra_now or rl_now) and \
-            all(len(v) <= _MEMO_TEXT_MAX for v in picked.values()):
+    fields = (ra, raw, limit, remaining, reset, window, family, rl_raw)
+    if key is not None and all(len(v) <= _MEMO_TEXT_MAX for v in picked.values()):
         if len(_fields_memo) >= 4096:
             _fields_memo.clear()
-        _fields_memo[key] = fields
+        _fields_memo[key] = (fields, ra_at, reset_at)
     return fields
+
+
+def _from_now(fields: tuple, ra_at, reset_at, now: float) -> tuple:
+    ra, raw, limit, remaining, reset, window, family, rl_raw = fields
+    if ra_at is not None:
+        ra = _wait_until(ra_at, now)
+    if reset_at is not None:
+        reset = max(0.0, reset_at - now)
+    return ra, raw, limit, remaining, reset, window, family, rl_raw

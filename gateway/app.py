@@ -32,7 +32,7 @@ from .admission import Admission
 from .concurrency import ReleaseAtEnd, refusal
 from .nodes import NodePool, Slot
 from .profile import KeyConfig, Profile
-from .quota import quota_headers
+from .ratelimit_headers import quota_headers
 
 MAX_TOKENS_LIMIT = 4096
 WORDS = ("The", "quick", "model", "answers", "from", "a", "GPU", "node", "on", "Pinaivu.")

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .profile_shaping import QueueingConfig, check_shaping_and_concurrency  # issue 12, shaping
+from .ratelimit_headers import CLASHES as HEADER_CLASHES, FAMILIES as HEADER_FAMILIES
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -35,6 +36,13 @@ class ProfileError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# (issue 12, "headers" part)
+class DeclaredPolicy(_Strict):
+    """What the rate-limit headers declare instead of the real policy (a lying header)."""
+    limit: PositiveInt
+    window_s: PositiveFloat
 
 
 class QuotaConfig(_Strict):
@@ -54,7 +62,6 @@ class QuotaConfig(_Strict):
     retry_after: Literal["honest", "constant", "absent"] = "honest"
     retry_after_constant_s: NonNegativeFloat = 1
     retry_after_ms: bool = False
-    ratelimit_headers: Literal["none", "openai", "ietf", "x"] = "none"
     # --- shaping and the concurrency cap (issue 12, the "shaping" part) ---
     queueing: QueueingConfig | None = None
     # The status a request over the concurrency cap gets (429 when not given).
@@ -65,6 +72,38 @@ class QuotaConfig(_Strict):
         check_shaping_and_concurrency(self)
         return self
     # --- end of the "shaping" part ---
+    # -- rate-limit headers (issue 12, "headers" part): families sent, and a declared lie --
+    headers: list[Literal[HEADER_FAMILIES]] = []
+    declares: DeclaredPolicy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_headers_field(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "ratelimit_headers" in data:
+            raise ValueError("quota.ratelimit_headers was replaced by quota.headers, a list of "
+                             f"families ({', '.join(HEADER_FAMILIES)}), e.g. headers = "
+                             "[\"openai\"]; 'ietf' is now 'ietf-06' and 'x' is 'github'")
+        return data
+
+    @field_validator("headers")
+    @classmethod
+    def _families_distinct_and_compatible(cls, v: list[str]) -> list[str]:
+        for name in set(v):
+            if v.count(name) > 1:
+                raise ValueError(f"{name!r} is listed twice")
+        for pair in HEADER_CLASHES:
+            if pair <= set(v):
+                a, b = sorted(pair)
+                raise ValueError(f"{a!r} and {b!r} write RateLimit and RateLimit-Policy in "
+                                 "two different shapes; send one of them")
+        return v
+
+    @model_validator(mode="after")
+    def _declares_needs_headers(self) -> QuotaConfig:
+        if self.declares is not None and not self.headers:
+            raise ValueError("quota.declares needs quota.headers: no header would declare it")
+        return self
+    # -- end of the rate-limit headers part --
 
     @model_validator(mode="after")
     def _parameters_for_algorithm(self) -> QuotaConfig:

@@ -178,38 +178,3 @@ def make_limiter(cfg: QuotaConfig):
     if cfg.algorithm == "sliding_log":
         return SlidingLog(cfg)
     return SlidingCounter(cfg)
-
-
-def _go_duration(seconds: float) -> str:
-    # OpenAI's x-ratelimit-reset-* values look like "1s", "6m0s", "0.5s".
-    seconds = max(0.0, seconds)
-    minutes, secs = divmod(seconds, 60)
-    secs_text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
-    return f"{int(minutes)}m{secs_text}" if minutes >= 1 else secs_text
-
-
-def quota_headers(cfg: QuotaConfig, decision: Decision, now: float) -> dict[str, str]:
-    """Retry-After (on a rejection) and the profile's family of rate-limit headers."""
-    headers: dict[str, str] = {}
-    if not decision.allowed:
-        if cfg.retry_after == "honest":
-            headers["retry-after"] = str(max(1, math.ceil(decision.retry_after_s)))
-            if cfg.retry_after_ms:
-                headers["retry-after-ms"] = str(max(1, math.ceil(decision.retry_after_s * 1000)))
-        elif cfg.retry_after == "constant":
-            headers["retry-after"] = f"{cfg.retry_after_constant_s:g}"
-    family = cfg.ratelimit_headers
-    if family == "openai":
-        headers["x-ratelimit-limit-requests"] = str(decision.limit)
-        headers["x-ratelimit-remaining-requests"] = str(decision.remaining)
-        headers["x-ratelimit-reset-requests"] = _go_duration(decision.reset_s)
-    elif family == "ietf":
-        headers["ratelimit-limit"] = str(decision.limit)
-        headers["ratelimit-remaining"] = str(decision.remaining)
-        headers["ratelimit-reset"] = str(math.ceil(decision.reset_s))
-    elif family == "x":
-        # The GitHub convention: X-RateLimit-Reset is an epoch timestamp.
-        headers["x-ratelimit-limit"] = str(decision.limit)
-        headers["x-ratelimit-remaining"] = str(decision.remaining)
-        headers["x-ratelimit-reset"] = str(math.ceil(now + decision.reset_s))
-    return headers

@@ -239,10 +239,12 @@ def finished_row(user, phase, logical_id, attempt, key_id, model, endpoint, inte
     class calls it once per attempt, so it stays lean (benchmarks/recorder_overhead.py).
     `headers` are the response's (read only when `status`, i.e. a response arrived)."""
     if status:
-        retry_after_s, retry_after_raw, limit, remaining, reset = header_fields(
-            headers, sent_ts + latency_ms / 1000 if latency_ms == latency_ms else sent_ts)
+        retry_after_s, retry_after_raw, limit, remaining, reset, window, family, rl_raw = \
+            header_fields(headers,
+                          sent_ts + latency_ms / 1000 if latency_ms == latency_ms else sent_ts)
     else:
-        retry_after_s, retry_after_raw, limit, remaining, reset = NO_FIELDS
+        retry_after_s, retry_after_raw, limit, remaining, reset, window, family, rl_raw = \
+            NO_FIELDS
     # Not made total here: what a server sends is made total above (headers) and by the
     # callers (request_id); a value of the wrong type from a caller fails its batch's
     # conversion, and _salvage makes that row total.
@@ -252,7 +254,8 @@ def finished_row(user, phase, logical_id, attempt, key_id, model, endpoint, inte
             retry_after_raw, limit, remaining, reset,
             request_id[:RAW_MAX] if len(request_id) > RAW_MAX else request_id,
             response_bytes, _cut(error) if error else "",
-            NAN if first_token_ms is None else first_token_ms, tbt_mean_ms, tbt_max_ms, chunks)
+            NAN if first_token_ms is None else first_token_ms, tbt_mean_ms, tbt_max_ms, chunks,
+            window, family, rl_raw)
 
 
 def request_outcome(status: int, context: dict, exception) -> str:

@@ -59,3 +59,17 @@ def test_a_cut_file_reads_its_whole_batches_of_the_columns(tmp_path):
 def test_an_unknown_column_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="no such event columns: nope"):
         read_events(write(tmp_path / "w.arrows", ARROW_SCHEMA), ["status", "nope"])
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_files_before_the_declared_policy_columns_read_them_empty(tmp_path, version):
+    """Issue 12 added ratelimit_window_s, ratelimit_family and ratelimit_raw (version 3)."""
+    gone = {n for v, names in ADDED_IN.items() if v > version for n in names}
+    assert {"ratelimit_window_s", "ratelimit_family", "ratelimit_raw"} <= gone
+    old = pa.schema([f for f in ARROW_SCHEMA if f.name not in gone],
+                    metadata={"pinaivu_schema_version": str(version)})
+    table, problem = read_events(write(tmp_path / f"v{version}.arrows", old))
+    assert problem is None and table.schema.equals(ARROW_SCHEMA) and table.num_rows == 12
+    rows = table.to_pylist()
+    assert all(math.isnan(r["ratelimit_window_s"]) and r["ratelimit_family"] == ""
+               and r["ratelimit_raw"] == "" and r["ratelimit_limit"] == 1.5 for r in rows)

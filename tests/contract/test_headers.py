@@ -8,8 +8,8 @@ from hypothesis import given, strategies as st
 
 from geventhttpclient.header import Headers
 
-from contract.headers import (MAX_WAIT_S, NO_FIELDS, header_fields, parse_ratelimit,
-                              parse_retry_after, pick)
+from contract.headers import (MAX_WAIT_S, NO_FIELDS, header_fields, parse_declared,
+                              parse_ratelimit, parse_retry_after, pick)
 
 NOW = 1_800_000_000.0
 
@@ -110,7 +110,9 @@ def same(a, b):
 
 
 def expected_fields(headers, now):
-    return parse_retry_after(pick(headers), now) + parse_ratelimit(pick(headers), now)
+    limit, window, remaining, reset, family, raw = parse_declared(pick(headers), now)
+    return parse_retry_after(pick(headers), now) + (limit, remaining, reset, window, family,
+                                                    raw)
 
 
 def ghc(items):
@@ -124,10 +126,15 @@ def ghc(items):
 NAMES = ["Retry-After", "retry-after-ms", "x-ratelimit-limit-requests",
          "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "RateLimit-Limit",
          "ratelimit-remaining", "ratelimit-reset", "X-RateLimit-Limit", "x-ratelimit-remaining",
-         "x-ratelimit-reset", "Server"]
+         "x-ratelimit-reset", "Server", "RateLimit", "RateLimit-Policy",
+         "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+         "anthropic-ratelimit-requests-reset"]
 VALUES = st.one_of(st.sampled_from(["7", "0", "6500", "1.5", "6.5s", "20ms", "6m0s", "-1",
                                     str(int(NOW) + 30), email.utils.formatdate(NOW + 30,
-                                                                                usegmt=True)]),
+                                                                                usegmt=True),
+                                    '"default";q=10;w=5', '"default";r=3;t=4', "10;w=5",
+                                    "limit=10, remaining=3, reset=4",
+                                    "2027-01-15T08:00:30Z"]),
                    st.text(max_size=12))
 
 
@@ -143,10 +150,11 @@ def test_header_fields_match_the_parsers_memoised_or_not(items, now):
     assert same(header_fields(plain, now), expected_fields(plain, now))
 
 
-def test_answers_that_depend_on_now_are_not_memoised():
+@pytest.mark.parametrize("reset", [str(int(NOW) + 60), "2027-01-15T08:01:00Z"])
+def test_answers_that_depend_on_now_are_taken_from_now_again(reset):
     date = email.utils.formatdate(NOW + 30, usegmt=True)
-    headers = ghc([("Retry-After", date), ("x-ratelimit-reset", str(int(NOW) + 60)),
-                   ("x-ratelimit-limit", "10")])
+    name = "x-ratelimit-reset" if reset.isdigit() else "anthropic-ratelimit-requests-reset"
+    headers = ghc([("Retry-After", date), (name, reset), ("x-ratelimit-limit", "10")])
     first, later = header_fields(headers, NOW), header_fields(headers, NOW + 10)
     assert first[0] == pytest.approx(30, abs=1) and later[0] == pytest.approx(20, abs=1)
     assert first[4] == 60 and later[4] == 50

@@ -6,7 +6,8 @@ import pytest
 from gateway.profile import ProfileError, available_profiles, load_profile
 
 SHIPPED = ["default", "token-bucket", "sliding", "sliding-counter", "epoch-window", "liar",
-           "no-retry-after", "busy", "shaping", "concurrency"]
+           "no-retry-after", "busy", "shaping", "concurrency", "many-headers",
+           "header-liar"]
 
 
 def test_every_shipped_profile_loads():

@@ -295,11 +295,11 @@ def test_sliding_log_counting_rejections_keeps_a_tight_loop_out(gateway_factory)
 @pytest.mark.parametrize("family, names", [
     ("openai", ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                 "x-ratelimit-reset-requests"]),
-    ("ietf", ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]),
-    ("x", ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]),
+    ("ietf-06", ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]),
+    ("github", ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]),
 ])
 def test_ratelimit_header_families(gateway_factory, family, names):
-    gw = gateway_factory("default", FAST + [f"quota.ratelimit_headers='{family}'",
+    gw = gateway_factory("default", FAST + [f"quota.headers=['{family}']",
                                             "quota.limit=3"])
     with httpx.Client(base_url=gw.base_url) as c:
         rs = [c.post("/chat/completions", json=BODY, headers=auth(ALICE)) for _ in range(4)]

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gateway.profile import QuotaConfig
-from gateway.quota import (Decision, FixedWindowEpoch, TokenBucket, quota_headers,
-                           sliding_counter_reopening)
+from gateway.quota import Decision, FixedWindowEpoch, TokenBucket, sliding_counter_reopening
+from gateway.ratelimit_headers import quota_headers
 
 
 def cfg(**kw):
@@ -68,16 +68,16 @@ def test_sliding_counter_reopening_matches_brute_force(prev, cur, elapsed, limit
 
 def test_headers_honest_rounds_up_and_families():
     q = cfg(algorithm="fixed_window", limit=5, window_s=10, retry_after_ms=True,
-            ratelimit_headers="openai")
+            headers=["openai"])
     h = quota_headers(q, Decision(False, 5, 0, 75.25, 2.001), now=0)
     assert h["retry-after"] == "3" and h["retry-after-ms"] == "2001"
     assert h["x-ratelimit-reset-requests"] == "1m15.25s"
     q2 = cfg(algorithm="fixed_window", limit=5, window_s=10, retry_after="constant",
-             retry_after_constant_s=30, ratelimit_headers="x")
+             retry_after_constant_s=30, headers=["github"])
     h2 = quota_headers(q2, Decision(False, 5, 0, 4.2, 4.2), now=1000)
     assert h2["retry-after"] == "30" and h2["x-ratelimit-reset"] == "1005"
     q3 = cfg(algorithm="fixed_window", limit=5, window_s=10, retry_after="absent",
-             ratelimit_headers="ietf")
+             headers=["ietf-06"])
     h3 = quota_headers(q3, Decision(False, 5, 0, 4.2, 4.2), now=0)
     assert "retry-after" not in h3 and h3["ratelimit-reset"] == "5"
     assert "retry-after" not in quota_headers(q, Decision(True, 5, 4, 9.0, 0.0), now=0)

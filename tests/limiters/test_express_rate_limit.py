@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 
+from contract.headers import parse_declared, pick
 from limiters import express_rate_limit
 from limiters.express_rate_limit import ExpressRateLimit
 
@@ -75,6 +76,19 @@ def test_draft8_headers_declare_the_real_policy(express):
     assert replies[-1].headers["retry-after"] == state[2]  # the same reset, in seconds
 
 
+def test_the_recorder_reads_the_policy_its_draft8_headers_declare(express):
+    """The recorder's parser (contract.ratelimit_families) on headers we did not write."""
+    n, w = express.limit, express.window_s
+    with httpx.Client(base_url=express.url) as c:
+        key = fresh_key("erl-read")
+        replies = [post(c, key) for _ in range(n + 1)]
+    for i, r in enumerate(replies):
+        limit, window, remaining, reset, family, raw = parse_declared(pick(r.headers), 0.0)
+        assert (limit, window, remaining, family, raw) == (n, w, max(n - 1 - i, 0), "ietf-08",
+                                                           "")
+        assert 1 <= reset <= w
+
+
 @pytest.mark.parametrize("family,expected", [
     ("draft-6", {"ratelimit-policy": "4;w=3", "ratelimit-limit": "4",
                  "ratelimit-remaining": "3", "ratelimit-reset": "3"}),
@@ -88,3 +102,6 @@ def test_older_drafts_shapes(family, expected):
     assert reply.status == 200
     # reset is ceil(seconds left) read right after the request started the window: 3
     assert {k: reply.headers.get(k) for k in expected} == expected
+    # ... and the recorder's parser reads them as the draft they are (issue 12)
+    assert parse_declared(pick(reply.headers), 0.0) == (
+        4, 3, 3, 3, {"draft-6": "ietf-06", "draft-7": "ietf-07"}[family], "")

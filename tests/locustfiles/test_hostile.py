@@ -37,6 +37,7 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=255,
 HEADER_NAMES = ["Retry-After", "retry-after-ms", "x-ratelimit-limit-requests",
                 "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
                 "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-RateLimit-Reset",
+                "RateLimit", "RateLimit-Policy", "anthropic-ratelimit-requests-reset",
                 "Content-Type", "X-Junk"]
 STATUS_LINES = st.one_of(
     st.builds(lambda code, reason: f"HTTP/1.1 {code} {reason}",

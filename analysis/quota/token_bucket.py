@@ -125,8 +125,8 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
 
 
 class Online:
-    """With `counts_rejected`, the wait a refusal states is the one before it took its own
-    slot, as the reference gateway states it: a client retrying on time is refused again."""
+    """With `counts_rejected`, a refusal takes its slot and the wait it states is from the
+    bucket it leaves, as the reference gateway states it: a client retrying on time is let in."""
 
     __slots__ = ("interval", "tolerance", "counts_rejected", "tat")
 
@@ -140,7 +140,8 @@ class Online:
         tat = max(self.tat, t)
         if tat - t > self.tolerance + 1e-9:
             if self.counts_rejected:
-                self.tat = tat + self.interval
+                tat += self.interval
+                self.tat = tat
             return False, tat - self.tolerance - t
         self.tat = tat + self.interval
         return True, 0.0

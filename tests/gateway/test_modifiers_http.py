@@ -219,11 +219,15 @@ def violations(obs, make):
 
 
 def _timeline(obs, bad):
+    """The first problem and the requests around it (times from the first send); with no
+    problem, the whole run's first requests."""
     if not bad:
-        return ""
+        return str([(round(o.sent - obs[0].sent, 4), o.status, o.retry_after,
+                     o.retry_after_ms) for o in obs[:12]]) if obs else "no requests"
     first = bad[0][0] if isinstance(bad[0], tuple) else bad[0]
     t0, i = obs[0].sent, obs.index(first)
-    return (f"{len(bad)} of {len(obs)}: first at {first.sent - t0:.4f}s: {bad[0]}; around it "
+    return (f"{len(bad)} problems in {len(obs)} requests: first at {first.sent - t0:.4f}s: "
+            f"{bad[0]}; around it "
             + str([(round(o.sent - t0, 4), o.status, o.retry_after, o.retry_after_ms)
                    for o in obs[max(0, i - 4):i + 2]]))
 
@@ -245,15 +249,15 @@ def run_all(gw, make, seconds, max_gap_s, honoured=(3, 2)):
         th.start()
     for th in threads:
         th.join(timeout=120)
+    for unit, n in zip(("ms", "s"), honoured):
+        after_wait = results[unit][1]
+        assert after_wait == [200] * n, (unit, after_wait, _timeline(results[unit][0], []))
     loop = results["loop"]
     assert {o.status for o in loop} == {200, 429}, {o.status for o in loop}
     for name, obs in [("loop", loop), ("ms", results["ms"][0]), ("s", results["s"][0])]:
         wrong, dishonest = violations(obs, make)
         assert not wrong, f"{name}: decisions " + _timeline(obs, wrong)
         assert not dishonest, f"{name}: Retry-After " + _timeline(obs, dishonest)
-    for unit, n in zip(("ms", "s"), honoured):
-        after_wait = results[unit][1]
-        assert after_wait == [200] * n, (unit, after_wait)
     return loop
 
 

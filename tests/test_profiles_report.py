@@ -24,7 +24,12 @@ from .conftest import require_program
 from .runs import env_without_target, rows
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = sorted(p.stem for p in (ROOT / "gateway" / "profiles").glob("*.toml"))
+# Modifiers the fit does not learn yet (issue 12 builds the targets, the next issue the fit);
+# tests/gateway/test_modifiers_http.py checks these profiles against their definitions.
+NOT_FITTED_YET = {"counts-rejected", "sliding-counter-counts-rejected", "lockout",
+                  "lockout-extends", "epoch-phase", "epoch-key-phase"}
+PROFILES = sorted(p.stem for p in (ROOT / "gateway" / "profiles").glob("*.toml")
+                  if p.stem not in NOT_FITTED_YET)
 USERS = {"busy": "12"}
 CHAT = "/v1/chat/completions"
 

@@ -1,12 +1,14 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from gateway.profile import ProfileError, available_profiles, load_profile
 
 SHIPPED = ["default", "token-bucket", "sliding", "sliding-counter", "epoch-window", "liar",
-           "no-retry-after", "busy"]
+           "no-retry-after", "busy", "counts-rejected", "sliding-counter-counts-rejected",
+           "lockout", "lockout-extends", "epoch-phase", "epoch-key-phase"]
 
 
 def test_every_shipped_profile_loads():
@@ -66,3 +68,10 @@ def test_bad_profile_stops_server_with_message():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "quota.limit: Input should be greater than 0" in proc.stderr
+
+
+def test_every_profile_has_a_line_in_the_readme_table():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("### Profiles", 1)[1].split("\n\n", 2)[1]
+    named = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert named == set(available_profiles())

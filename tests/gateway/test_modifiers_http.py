@@ -20,13 +20,15 @@ import bisect
 import copy
 import hashlib
 import math
-import random
 import threading
 import time
 
 import httpx
 import pytest
 
+from limiters.haproxy import HAProxyRate as RealHAProxyRate
+
+from ..conftest import require_program
 from .helpers import ALICE, BOB, BODY, CAROL, auth
 from .test_quota_http import EPS, FAST, Obs
 
@@ -67,27 +69,30 @@ class FixedEpoch:
             self.counts[self._index(t)] = self.counts.get(self._index(t), 0) + 1
 
 
-class SlidingLogAll:
-    """At most N requests, refused ones included, in the W before a request."""
+class SlidingLog:
+    """At most N requests, refused ones included (unless not `counts`), in the W before a
+    request."""
 
-    def __init__(self, limit, window):
-        self.limit, self.window, self.times = limit, window, []
+    def __init__(self, limit, window, counts=True):
+        self.limit, self.window, self.counts, self.times = limit, window, counts, []
 
     def admits(self, t):
         inside = len(self.times) - bisect.bisect_right(self.times, t - self.window)
         return inside < self.limit
 
     def record(self, t, ok):
-        self.times.append(t)
+        if ok or self.counts:
+            self.times.append(t)
 
 
 class HAProxyRate:
     """HAProxy's http_req_rate, every request counted before it is judged: periods of W from
     the first request, each next one exactly W later (a new first period after two idle
-    ones); refused when floor(previous * time left in the period / W + current) > N."""
+    ones); refused when floor(previous * time left in the period / W + current) > N. (Not
+    `counts`: a refused request is judged the same way, then not counted.)"""
 
-    def __init__(self, limit, window):
-        self.limit, self.window, self.state = limit, window, None
+    def __init__(self, limit, window, counts=True):
+        self.limit, self.window, self.counts, self.state = limit, window, counts, None
 
     def _counted(self, t):
         w = self.window
@@ -103,21 +108,25 @@ class HAProxyRate:
         return math.floor(prev * (start + self.window - t) / self.window + cur) <= self.limit
 
     def record(self, t, ok):
-        self.state = self._counted(t)
+        if ok or self.counts:
+            self.state = self._counted(t)
 
 
-class CountingBucket:
-    """GCRA at rate r with bucket b where every request, refused or not, takes a slot: tat
-    moves to max(tat, t) + 1/r; a request is admitted when tat - t <= (b - 1)/r."""
+class Bucket:
+    """GCRA at rate r with bucket b where every request, refused or not (unless not
+    `counts`), takes a slot: tat moves to max(tat, t) + 1/r; a request is admitted when
+    tat - t <= (b - 1)/r."""
 
-    def __init__(self, rate, burst):
+    def __init__(self, rate, burst, counts=True):
         self.interval, self.tolerance, self.tat = 1 / rate, (burst - 1) / rate, None
+        self.counts = counts
 
     def admits(self, t):
         return self.tat is None or self.tat - t <= self.tolerance + 1e-9
 
     def record(self, t, ok):
-        self.tat = max(self.tat if self.tat is not None else t, t) + self.interval
+        if ok or self.counts:
+            self.tat = max(self.tat if self.tat is not None else t, t) + self.interval
 
 
 class Lockout:
@@ -152,17 +161,28 @@ def _send(client, key, out):
     return out[-1]
 
 
-def gappy_loop(base_url, key, seconds, max_gap_s, seed=12, max_requests=5000):
-    """A tight loop broken by pauses: after each request, no wait (two times in three) or a
-    wait drawn up to max_gap_s. Bounded in time and count."""
-    rng, out = random.Random(seed), []
+def gappy_loop(base_url, key, seconds, runs, max_requests=5000):
+    """Runs of requests back to back, each followed by a pause, taken in turn from `runs`:
+    (a number of requests, or a float of seconds, then the pause). The pauses are chosen
+    around the reopenings, so that some are too short and some long enough. Bounded in time
+    and count."""
+    out, i = [], 0
     with httpx.Client(base_url=base_url, timeout=10) as client:
         end = time.time() + seconds
         while time.time() < end and len(out) < max_requests:
-            _send(client, key, out)
-            if rng.random() < 1 / 3:
-                time.sleep(rng.uniform(0, max_gap_s))
+            run, pause = runs[i % len(runs)]
+            run_end, n = time.time() + run, 0
+            while (n < run if isinstance(run, int) else time.time() < run_end) \
+                    and len(out) < max_requests:
+                _send(client, key, out)
+                n += 1
+            time.sleep(max(0.0, min(pause, end - time.time())))
+            i += 1
     return out
+
+
+def each(run, pauses):
+    return [(run, pause) for pause in pauses]
 
 
 def honouring_client(base_url, key, unit, refusals, max_requests=400):
@@ -196,8 +216,9 @@ def _reopening(d, t):
     return hi
 
 
-def violations(obs, make):
-    """(decisions the definition cannot explain, 429s whose stated wait it contradicts)."""
+def violations(obs, make, stated=True):
+    """(decisions the definition cannot explain, 429s whose stated wait it contradicts; with
+    `stated` False, for a limiter that states none, decisions only)."""
     at_send, at_recv = make(), make()
     wrong, dishonest = [], []
     for o in obs:
@@ -207,8 +228,9 @@ def violations(obs, make):
             wrong.append(o)
         at_send.record(o.sent, ok)
         at_recv.record(o.recv, ok)
-        if ok:
+        if ok or not stated:
             continue
+        assert o.retry_after is not None, f"a 429 without Retry-After: {o}"
         opens = [_reopening(copy.deepcopy(d), o.sent) for d in (at_send, at_recv)]
         waits = [(o.retry_after, 1.0)] + ([(o.retry_after_ms / 1000, 0.002)]
                                           if o.retry_after_ms is not None else [])
@@ -232,7 +254,7 @@ def _timeline(obs, bad):
                    for o in obs[max(0, i - 4):i + 2]]))
 
 
-def run_all(gw, make, seconds, max_gap_s, honoured=(3, 2)):
+def run_all(gw, make, seconds, runs, honoured=(3, 2)):
     """The gappy loop on ALICE while BOB honours retry-after-ms and CAROL whole seconds."""
     results = {}
 
@@ -240,7 +262,7 @@ def run_all(gw, make, seconds, max_gap_s, honoured=(3, 2)):
         results[name] = fn(*args)
 
     threads = [threading.Thread(target=run, args=("loop", gappy_loop, gw.base_url, ALICE,
-                                                  seconds, max_gap_s)),
+                                                  seconds, runs)),
                threading.Thread(target=run, args=("ms", honouring_client, gw.base_url, BOB,
                                                   "ms", honoured[0])),
                threading.Thread(target=run, args=("s", honouring_client, gw.base_url, CAROL,
@@ -261,42 +283,89 @@ def run_all(gw, make, seconds, max_gap_s, honoured=(3, 2)):
     return loop
 
 
+# (profile, overrides, definition, the same limiter not counting refusals, runs); a long run
+# keeps a counting limiter closed until the loop stops for about a window, so runs are short
+FIXED = ["quota.algorithm='fixed_window'", "quota.limit=3", "quota.window_s=1"]
 COUNTS_REJECTED = [
-    pytest.param("counts-rejected", ["quota.algorithm='fixed_window'",
-                                     "quota.alignment='first_request'", "quota.limit=3",
-                                     "quota.window_s=1"],
-                 lambda: FixedAnchored(3, 1), 0.4, id="fixed-first-request-3-per-1s"),
-    pytest.param("counts-rejected", ["quota.algorithm='fixed_window'", "quota.alignment='epoch'",
-                                     "quota.limit=3", "quota.window_s=1"],
-                 lambda: FixedEpoch(3, 1), 0.4, id="fixed-epoch-3-per-1s"),
+    pytest.param("counts-rejected", FIXED + ["quota.alignment='first_request'"],
+                 lambda: FixedAnchored(3, 1), None, each(40, [0.1, 0.3, 0.5, 0.7]),
+                 id="fixed-first-request-3-per-1s"),
+    pytest.param("counts-rejected", FIXED + ["quota.alignment='epoch'"],
+                 lambda: FixedEpoch(3, 1), None, each(40, [0.1, 0.3, 0.5, 0.7]),
+                 id="fixed-epoch-3-per-1s"),
     pytest.param("counts-rejected", ["quota.algorithm='sliding_log'", "quota.limit=3",
                                      "quota.window_s=1"],
-                 lambda: SlidingLogAll(3, 1), 0.9, id="sliding-log-3-per-1s"),
+                 lambda: SlidingLog(3, 1), lambda: SlidingLog(3, 1, counts=False),
+                 each(2, [0.2, 0.45, 0.7, 0.3]), id="sliding-log-3-per-1s"),
     pytest.param("sliding-counter-counts-rejected", ["quota.limit=3", "quota.window_s=1"],
-                 lambda: HAProxyRate(3, 1), 0.9, id="sliding-counter-haproxy-3-per-1s"),
-    pytest.param("counts-rejected", [], lambda: CountingBucket(10, 2), 0.25,
+                 lambda: HAProxyRate(3, 1), lambda: HAProxyRate(3, 1, counts=False),
+                 each(2, [0.35, 0.65, 0.95]), id="sliding-counter-haproxy-3-per-1s"),
+    pytest.param("counts-rejected", [], lambda: Bucket(10, 2),
+                 lambda: Bucket(10, 2, counts=False), each(2, [0.1, 0.25, 0.4, 0.15]),
                  id="token-bucket-10ps-burst-2"),
 ]
 
 
-@pytest.mark.parametrize("profile, overrides, make, max_gap_s", COUNTS_REJECTED)
+@pytest.mark.parametrize("profile, overrides, make, uncounted, runs", COUNTS_REJECTED)
 def test_counts_rejected_matches_its_definition_and_its_wait_lets_the_client_in(
-        gateway_factory, profile, overrides, make, max_gap_s):
+        gateway_factory, profile, overrides, make, uncounted, runs):
     gw = gateway_factory(profile, FAST + overrides)
-    run_all(gw, make, 3.0, max_gap_s)
+    loop = run_all(gw, make, 3.0, runs)
+    if uncounted is not None:
+        # the check can fail: not counting refusals is not what the gateway did (on fixed
+        # windows counting changes nothing, and the one definition serves both)
+        assert violations(loop, uncounted)[0]
 
 
-@pytest.mark.parametrize("profile, length, extends", [("lockout", 1.5, False),
-                                                      ("lockout-extends", 0.8, True)])
+@pytest.mark.system
+def test_the_counting_sliding_counter_definition_is_real_haproxys():
+    """The definition the gateway is held to, held to HAProxy itself (limiters/haproxy.py:
+    tracked before the deny rule, so refusals count), over the same kind of loop."""
+    require_program("haproxy")
+    with RealHAProxyRate(limit=3, window_s=1, counts_rejected=True) as real:
+        obs = gappy_loop(real.base_url, ALICE, 3.0, each(2, [0.35, 0.65, 0.95]))
+    assert {o.status for o in obs} == {200, 429}
+    wrong, _ = violations(obs, lambda: HAProxyRate(3, 1), stated=False)
+    assert not wrong, _timeline(obs, wrong)
+    # the check can fail: neither limits' counter (admissions only, windows on the clock) nor
+    # HAProxy tracking after the deny rule (admissions only) is what it did
+    assert violations(obs, lambda: LimitsCounter(3, 1), stated=False)[0]
+    assert violations(obs, lambda: HAProxyRate(3, 1, counts=False), stated=False)[0]
+
+
+class LimitsCounter:
+    """For contrast: only admissions counted, windows on multiples of W since the epoch."""
+
+    def __init__(self, limit, window):
+        self.limit, self.window, self.counts = limit, window, {}
+
+    def admits(self, t):
+        k = math.floor(t / self.window)
+        prev, cur = self.counts.get(k - 1, 0), self.counts.get(k, 0)
+        return prev * (1 - (t / self.window - k)) + cur < self.limit
+
+    def record(self, t, ok):
+        if ok:
+            k = math.floor(t / self.window)
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+
+# Runs that start after the window has reopened but before the lockout ends, and one after a
+# non-extending lockout would have ended but before an extended one does.
+@pytest.mark.parametrize("profile, length, extends, runs", [
+    ("lockout", 1.5, False, [(0.3, 0.8), (0.3, 0.25)]),
+    ("lockout-extends", 1.2, True, [(0.3, 1.0), (0.1, 1.2)]),
+])
 def test_lockout_matches_its_definition_and_its_wait_lets_the_client_in(
-        gateway_factory, profile, length, extends):
+        gateway_factory, profile, length, extends, runs):
     gw = gateway_factory(profile, FAST + ["quota.limit=3", "quota.window_s=1",
                                           f"quota.lockout_s={length}"])
-    loop = run_all(gw, lambda: Lockout(FixedAnchored(3, 1), length, extends), 3.5, 1.0,
+    loop = run_all(gw, lambda: Lockout(FixedAnchored(3, 1), length, extends), 3.5, runs,
                    honoured=(2, 2))
-    # the check can fail: the same loop without a lockout is not what the gateway did
-    wrong, _ = violations(loop, lambda: FixedAnchored(3, 1))
-    assert wrong
+    # the check can fail: neither the window alone nor the other kind of lockout is what the
+    # gateway did
+    assert violations(loop, lambda: FixedAnchored(3, 1))[0]
+    assert violations(loop, lambda: Lockout(FixedAnchored(3, 1), length, not extends))[0]
 
 
 def key_phase(key, window_s):
@@ -317,7 +386,7 @@ def test_epoch_phase_matches_its_definition(gateway_factory, profile, phases):
     loops = {}
 
     def run(key):
-        loops[key] = gappy_loop(gw.base_url, key, 4.2, 0.3, seed=len(loops))
+        loops[key] = gappy_loop(gw.base_url, key, 4.2, each(40, [0.2, 0.5, 0.35]))
 
     threads = [threading.Thread(target=run, args=(k,)) for k in phases]
     for th in threads:

@@ -117,6 +117,11 @@ def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: fl
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
     interval = 1 / p["rate_per_s"]
     tol = (p["burst"] - 1) * interval
+    if p.get("counts_rejected"):
+        # every attempt took its slot, the refusal itself too: the bucket it left says when
+        basis = s.passed | s.rejected
+        tat = gcra_tat(s.t[basis], s.passed[basis], interval, tol, s.slack)
+        return tat[before(basis)[rej]] - tol
     admitted = s.t[s.passed]
     floor = None if p.get("counts_rejected") else refusal_floor(admitted, s.t[s.rejected], tol)
     tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval, tol, s.slack,

@@ -42,7 +42,10 @@ COUNTS_REJECTED = [
     pytest.param("sliding-counter-counts-rejected", ["quota.limit=3", "quota.window_s=1"],
                  lambda: HAProxyRate(3, 1), lambda: HAProxyRate(3, 1, counts=False),
                  each(2, [0.35, 0.65, 0.95]), id="sliding-counter-haproxy-3-per-1s"),
-    pytest.param("counts-rejected", [], lambda: Bucket(10, 2),
+    # the case: at 10/s, burst 2, a wait stated from before the refusal's own slot
+    # kept a client that waited it out for ever
+    pytest.param("counts-rejected", ["quota.rate_per_s=10.0", "quota.burst=2"],
+                 lambda: Bucket(10, 2),
                  lambda: Bucket(10, 2, counts=False), each(2, [0.1, 0.25, 0.4, 0.15]),
                  id="token-bucket-10ps-burst-2"),
 ]

@@ -93,7 +93,7 @@ class QuotaConfig(_Strict):
             if self.scope == "global":
                 raise ValueError("quota.phase_s = 'key_hash' needs scope 'per_key': one "
                                  "window shared by all keys has no key to hash; give a number")
-        elif self.phase_s >= self.window_s:
+        elif self.window_s is not None and self.phase_s >= self.window_s:
             raise ValueError(f"quota.phase_s must be in [0, window_s={self.window_s}): "
                              f"got {self.phase_s:g}")
         return self

@@ -170,3 +170,12 @@ def test_bad_modifier_settings_name_the_field(overrides, message):
     with pytest.raises(ProfileError) as err:
         load_profile("default", overrides)
     assert message in str(err.value)
+
+
+def test_a_phase_without_a_window_names_the_missing_window(tmp_path):
+    # not a TypeError from comparing the phase with a window that is not there
+    path = tmp_path / "no-window.toml"
+    path.write_text('[quota]\nalgorithm = "fixed_window"\nalignment = "epoch"\nlimit = 3\n'
+                    'phase_s = 1\n[[keys]]\nname = "a"\nkey = "pk-test-0000001"\n')
+    with pytest.raises(ProfileError, match="quota.window_s is required"):
+        load_profile(str(path))

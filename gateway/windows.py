@@ -7,7 +7,8 @@ digest of the key's UTF-8 bytes read as a big-endian integer, modulo W*1000, in 
 
 HAProxy's `http_req_rate(W)` (a stick-table freq_ctr; read from haproxy's
 include/haproxy/freq_ctr.h, update_freq_ctr_period and read_freq_ctr_period, and
-src/freq_ctr.c, update_freq_ctr_period_slow and _freq_ctr_total_from_values):
+src/freq_ctr.c, update_freq_ctr_period_slow and _freq_ctr_total_from_values, at commit
+50872daa of 2026-08):
 - a key's state is (period start, previous period's count, current period's count); its first
   request starts its first period;
 - each request, admitted or not, is counted before the decision: within W of the period start
@@ -16,7 +17,14 @@ src/freq_ctr.c, update_freq_ctr_period_slow and _freq_ctr_total_from_values):
   start, when the previous count is zeroed and the period restarts at the request;
 - the estimate is floor(previous * (start + W - now) / W + current), the request itself
   included; the request is refused when it is above the limit (`gt`, as the `deny` rule of
-  limiters/haproxy.py). HAProxy ticks in whole milliseconds; this runs on float seconds.
+  limiters/haproxy.py). HAProxy ticks in whole milliseconds (and keeps period starts on
+  even ones); this runs on float seconds.
+HAProxy's 429 states no wait. Its next_event_delay_period() (src/listener.c paces new
+connections and sessions with it, src/flt_bwlim.c bandwidth; no stick-table deny uses it)
+estimates one as (total - limit*W) / limit, the excess spread at the limit's rate, which is
+not when the estimate next admits; freq_ctr_remain_period() is the room left, limit minus the
+estimate; swrate_* are per-event averages, another thing. The wait stated here is the exact
+reopening of the rule above (haproxy_reopening).
 """
 
 from __future__ import annotations

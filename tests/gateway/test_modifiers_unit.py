@@ -137,6 +137,7 @@ def test_lockout_wait_is_the_quota_reopening_when_that_is_later():
 @pytest.mark.parametrize("extends", [False, True])
 @pytest.mark.parametrize("quota", [
     dict(algorithm="token_bucket", rate_per_s=10.0, burst=2, counts_rejected=True),
+    dict(algorithm="token_bucket", rate_per_s=10.0, burst=2),
     dict(algorithm="fixed_window", alignment="epoch", limit=3, window_s=1, phase_s=0.25),
     dict(algorithm="sliding_counter", limit=3, window_s=1, counts_rejected=True),
 ])

@@ -56,9 +56,6 @@ class QuotaConfig(_Strict):
     rate_per_s: PositiveFloat | None = None
     burst: PositiveInt | None = None
     scope: Literal["per_key", "global"] = "per_key"
-    # Rejected requests also use up quota (some gateways do this; sliding log and token bucket
-    # then keep a tight loop locked out). Has no effect on fixed windows.
-    count_rejected: bool = False
     retry_after: Literal["honest", "constant", "absent"] = "honest"
     retry_after_constant_s: NonNegativeFloat = 1
     retry_after_ms: bool = False
@@ -104,6 +101,55 @@ class QuotaConfig(_Strict):
             raise ValueError("quota.declares needs quota.headers: no header would declare it")
         return self
     # -- end of the rate-limit headers part --
+    # --- modifiers (issue 12, "modifiers": counts_rejected, lockout, epoch phase) ----------
+    # Refused requests use up quota too. Sliding log and token bucket then keep a tight loop
+    # locked out; the sliding counter becomes HAProxy's (gateway/windows.py); on fixed windows
+    # refusals add to the count but never move the window's end, so admission is unchanged.
+    counts_rejected: bool = False
+    # After the quota refuses a key, the key is refused for lockout_s whatever the quota says;
+    # lockout_extends: a refusal during the lockout restarts it from that refusal.
+    lockout_s: PositiveFloat | None = None
+    lockout_extends: bool = False
+    # Epoch-aligned windows start at phase_s + k*window_s since the Unix epoch; "key_hash"
+    # derives the phase per key (gateway/windows.py, key_phase_s).
+    phase_s: float | Literal["key_hash"] = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "count_rejected" in data:
+            raise ValueError("quota.count_rejected is now called quota.counts_rejected")
+        return data
+
+    @field_validator("phase_s", mode="before")
+    @classmethod
+    def _phase_number_or_key_hash(cls, v: Any) -> Any:
+        if v == "key_hash" or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                               and v >= 0):
+            return v
+        raise ValueError(f"quota.phase_s must be a number of seconds >= 0 or 'key_hash', "
+                         f"not {v!r}")
+
+    @model_validator(mode="after")
+    def _modifiers_fit(self) -> QuotaConfig:
+        if self.lockout_s is not None and self.algorithm == "none":
+            raise ValueError("quota.lockout_s needs a quota that refuses: algorithm is 'none'")
+        if self.lockout_extends and self.lockout_s is None:
+            raise ValueError("quota.lockout_extends needs quota.lockout_s")
+        if self.phase_s == 0.0:
+            return self
+        if self.algorithm != "fixed_window" or self.alignment != "epoch":
+            raise ValueError("quota.phase_s applies only to algorithm 'fixed_window' with "
+                             "alignment 'epoch'")
+        if self.phase_s == "key_hash":
+            if self.scope == "global":
+                raise ValueError("quota.phase_s = 'key_hash' needs scope 'per_key': one "
+                                 "window shared by all keys has no key to hash; give a number")
+        elif self.window_s is not None and self.phase_s >= self.window_s:
+            raise ValueError(f"quota.phase_s must be in [0, window_s={self.window_s}): "
+                             f"got {self.phase_s:g}")
+        return self
+    # --- end of modifiers --------------------------------------------------------------------
 
     @model_validator(mode="after")
     def _parameters_for_algorithm(self) -> QuotaConfig:
@@ -115,8 +161,6 @@ class QuotaConfig(_Strict):
             for name in ("rate_per_s", "burst"):
                 if getattr(self, name) is None:
                     raise ValueError(f"quota.{name} is required for algorithm 'token_bucket'")
-        if self.count_rejected and self.algorithm in ("sliding_counter",):
-            raise ValueError("quota.count_rejected is not supported for 'sliding_counter'")
         return self
 
 

@@ -31,9 +31,13 @@ def check_shaping_and_concurrency(q: Any) -> None:
         if q.algorithm != "token_bucket":
             raise ValueError("quota.queueing (shaping) is only for algorithm 'token_bucket', "
                              f"not {q.algorithm!r}")
-        if q.count_rejected:
-            raise ValueError("quota.count_rejected is not supported with quota.queueing: a "
+        if q.counts_rejected:
+            raise ValueError("quota.counts_rejected is not supported with quota.queueing: a "
                              "refused request takes no place in the queue (as at nginx)")
+        if q.lockout_s is not None:
+            raise ValueError("quota.lockout_s is not supported with quota.queueing: a shaper "
+                             "holds the excess, and what a lockout would do to the requests it "
+                             "holds is not defined here")
     if q.algorithm == "concurrency":
         if q.limit is None:
             raise ValueError("quota.limit (the most requests in flight at once) is required "
@@ -45,9 +49,12 @@ def check_shaping_and_concurrency(q: Any) -> None:
             raise ValueError("quota.retry_after='honest' has no meaning for 'concurrency' (no "
                              "clock says when a request in flight will end): use 'absent' or "
                              "'constant'")
-        if q.count_rejected:
-            raise ValueError("quota.count_rejected has no meaning for 'concurrency': a "
+        if q.counts_rejected:
+            raise ValueError("quota.counts_rejected has no meaning for 'concurrency': a "
                              "refused request is never in flight")
+        if q.lockout_s is not None:
+            raise ValueError("quota.lockout_s is not supported for 'concurrency': a place frees "
+                             "when a request ends, not on a clock")
     elif q.concurrency_status is not None:
         raise ValueError("quota.concurrency_status is only for algorithm 'concurrency', not "
                          f"{q.algorithm!r}")

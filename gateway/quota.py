@@ -6,15 +6,16 @@ it is rounded up to whole seconds, so the header is never earlier than the real 
 never more than one second later.
 
 The fixed window anchored at the first request, the sliding log and the sliding window counter
-are the `limits` library's (in-memory storage, which reads the wall clock itself); the fixed
-window aligned to the epoch and the token bucket (GCRA) are written here, small, on `now`.
+are the `limits` library's (in-memory storage, which reads the wall clock itself); the token
+bucket (GCRA) is written here, small, on `now`, and so are, in windows.py, the fixed window
+aligned to the epoch (with its phase) and the sliding counter that counts refusals (HAProxy's).
+A lockout (lockout.py) wraps any of them. `Decision` lives in decision.py.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
@@ -25,16 +26,10 @@ from limits.strategies import (
     SlidingWindowCounterRateLimiter,
 )
 
+from .decision import Decision
+from .lockout import Lockout
 from .profile import QuotaConfig
-
-
-@dataclass(slots=True, frozen=True)
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_s: float  # until the window restarts, or the bucket is full again
-    retry_after_s: float  # until this identity is admitted again; 0 when allowed
+from .windows import FixedWindowEpoch, HAProxyCounter
 
 
 class Unlimited:
@@ -52,12 +47,12 @@ class _LimitsLimiter:
         self.storage = MemoryStorage()
         self.limiter = self.strategy(self.storage)
         self.window = float(cfg.window_s)
-        self.count_rejected = cfg.count_rejected
+        self.counts_rejected = cfg.counts_rejected
 
     def hit(self, ident: str, now: float) -> Decision:
         allowed = self.limiter.hit(self.item, ident)
-        if not allowed and self.count_rejected:
-            self._count_rejected(ident)
+        if not allowed and self.counts_rejected:
+            self._count_refusal(ident)
         reset_at, remaining = self.limiter.get_window_stats(self.item, ident)
         reopen = 0.0 if allowed else max(0.0, self._reopening_at(ident, reset_at) - now)
         return Decision(allowed, self.item.amount, max(0, remaining),
@@ -66,7 +61,7 @@ class _LimitsLimiter:
     def _reopening_at(self, ident: str, reset_at: float) -> float:
         return reset_at
 
-    def _count_rejected(self, ident: str) -> None:
+    def _count_refusal(self, ident: str) -> None:
         pass
 
 
@@ -82,7 +77,7 @@ class SlidingLog(_LimitsLimiter):
     # which is the reset time get_window_stats reports.
     strategy = MovingWindowRateLimiter
 
-    def _count_rejected(self, ident: str) -> None:
+    def _count_refusal(self, ident: str) -> None:
         # Record the rejected attempt as an entry too: the log then only drains when the client
         # stops sending for a whole window.
         key = self.item.key_for(ident)
@@ -122,27 +117,6 @@ def sliding_counter_reopening(prev: int, cur: int, elapsed: float, window: float
     return to_end + max(0.0, window * (1 - limit / cur))
 
 
-class FixedWindowEpoch:
-    """Windows on multiples of window_s since the Unix epoch."""
-
-    def __init__(self, cfg: QuotaConfig) -> None:
-        self.limit = cfg.limit
-        self.window = float(cfg.window_s)
-        self.state: dict[str, tuple[int, int]] = {}
-
-    def hit(self, ident: str, now: float) -> Decision:
-        index = math.floor(now / self.window)
-        start, count = self.state.get(ident, (index, 0))
-        if start != index:
-            count = 0
-        reset = (index + 1) * self.window - now
-        allowed = count < self.limit
-        count += 1
-        self.state[ident] = (index, count)
-        return Decision(allowed, self.limit, max(0, self.limit - count), reset,
-                        0.0 if allowed else reset)
-
-
 class TokenBucket:
     """GCRA: one token every 1/rate seconds, up to `burst` back to back from full."""
 
@@ -150,7 +124,7 @@ class TokenBucket:
         self.interval = 1.0 / cfg.rate_per_s
         self.burst = cfg.burst
         self.tolerance = (cfg.burst - 1) * self.interval
-        self.count_rejected = cfg.count_rejected
+        self.counts_rejected = cfg.counts_rejected
         self.tat: dict[str, float] = {}  # theoretical arrival time of the next request
 
     def hit(self, ident: str, now: float) -> Decision:
@@ -158,10 +132,12 @@ class TokenBucket:
         # A whisker of slack so that a client arriving exactly on time is not refused by
         # floating-point noise.
         if tat - now > self.tolerance + 1e-9:
-            if self.count_rejected:
-                self.tat[ident] = tat + self.interval
-            wait = tat - self.tolerance - now
-            return Decision(False, self.burst, 0, tat - now, wait)
+            if self.counts_rejected:
+                # The refusal takes its slot, and the wait is stated from the bucket it
+                # leaves: the next request conforms once tat - t <= tolerance again.
+                tat += self.interval
+                self.tat[ident] = tat
+            return Decision(False, self.burst, 0, tat - now, tat - self.tolerance - now)
         new_tat = tat + self.interval
         self.tat[ident] = new_tat
         remaining = max(0, math.floor((now + self.tolerance - new_tat) / self.interval + 1e-9) + 1)
@@ -169,6 +145,11 @@ class TokenBucket:
 
 
 def make_limiter(cfg: QuotaConfig):
+    limiter = _quota_limiter(cfg)
+    return Lockout(limiter, cfg) if cfg.lockout_s is not None else limiter
+
+
+def _quota_limiter(cfg: QuotaConfig):
     if cfg.algorithm == "none":
         return Unlimited()
     if cfg.algorithm == "token_bucket":
@@ -177,4 +158,5 @@ def make_limiter(cfg: QuotaConfig):
         return FixedWindowEpoch(cfg) if cfg.alignment == "epoch" else FixedWindowFirstRequest(cfg)
     if cfg.algorithm == "sliding_log":
         return SlidingLog(cfg)
-    return SlidingCounter(cfg)
+    # limits' sliding counter never counts a refusal; HAProxy's counts every request
+    return HAProxyCounter(cfg) if cfg.counts_rejected else SlidingCounter(cfg)

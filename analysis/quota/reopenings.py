@@ -40,7 +40,8 @@ def fitted_window_starts(fit: QuotaFit, decisions: Decisions, most: int = 200) -
 
 def model_reopenings(fit: QuotaFit, decisions: Decisions, most: int = 20_000) -> pd.DataFrame:
     """For each 429 (the first `most` of each stream): when the fitted model says the quota
-    reopens, from the admissions observed before it. Columns: key_id, decided, reopens
+    reopens, from the decisions observed before it (for a limiter that counts refusals, the
+    429 itself included). Columns: key_id, decided, reopens
     (empty where the model cannot say, as for a concurrency limit)."""
     empty = pd.DataFrame(columns=["key_id", "decided", "reopens"])
     f = FAMILIES.get(fit.algorithm)

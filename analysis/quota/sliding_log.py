@@ -35,10 +35,12 @@ def _in_window(s: Stream, t, h, w: float, counts_rejected: bool) -> np.ndarray:
 
 
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
-    # the limit-th newest admission before the 429 expires first
-    admitted, t = s.t[s.passed], s.t[rej]
-    pos = before(s.passed)[rej] - p["limit"]
-    return np.where(pos >= 0, admitted[np.clip(pos, 0, None)] + p["window_s"], t)
+    # the limit-th newest entry expires first: the newest admissions before the 429, or with
+    # counts_rejected the newest attempts, the 429 itself included
+    counted = (s.passed | s.rejected) if p.get("counts_rejected") else s.passed
+    entries, t = s.t[counted], s.t[rej]
+    pos = before(counted)[rej] - p["limit"] + (1 if p.get("counts_rejected") else 0)
+    return np.where(pos >= 0, entries[np.clip(pos, 0, None)] + p["window_s"], t)
 
 
 class Online:

@@ -117,6 +117,11 @@ def gcra_tat(a: np.ndarray, admitted: np.ndarray, interval: float, tolerance: fl
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
     interval = 1 / p["rate_per_s"]
     tol = (p["burst"] - 1) * interval
+    if p.get("counts_rejected"):
+        # every attempt took its slot, the refusal itself too: the bucket it left says when
+        basis = s.passed | s.rejected
+        tat = gcra_tat(s.t[basis], s.passed[basis], interval, tol, s.slack)
+        return tat[before(basis)[rej]] - tol
     admitted = s.t[s.passed]
     floor = None if p.get("counts_rejected") else refusal_floor(admitted, s.t[s.rejected], tol)
     tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval, tol, s.slack,
@@ -125,8 +130,8 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
 
 
 class Online:
-    """With `counts_rejected`, the wait a refusal states is the one before it took its own
-    slot, as the reference gateway states it: a client retrying on time is refused again."""
+    """With `counts_rejected`, a refusal takes its slot and the wait it states is from the
+    bucket it leaves, as the reference gateway states it: a client retrying on time is let in."""
 
     __slots__ = ("interval", "tolerance", "counts_rejected", "tat")
 
@@ -140,7 +145,8 @@ class Online:
         tat = max(self.tat, t)
         if tat - t > self.tolerance + 1e-9:
             if self.counts_rejected:
-                self.tat = tat + self.interval
+                tat += self.interval
+                self.tat = tat
             return False, tat - self.tolerance - t
         self.tat = tat + self.interval
         return True, 0.0

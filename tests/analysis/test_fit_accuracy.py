@@ -62,7 +62,7 @@ CASES = [
      dict(algorithm="sliding_log", limit=6, window_s=3)),
     ("sliding-log-10-per-2s", window("sliding_log", 10, 2), "probe", None, 1, PROBE,
      dict(algorithm="sliding_log", limit=10, window_s=2)),
-    ("sliding-log-counts-rejected-5-per-2s", window("sliding_log", 5, 2, count_rejected=True),
+    ("sliding-log-counts-rejected-5-per-2s", window("sliding_log", 5, 2, counts_rejected=True),
      "tight_loop", 6, 1, [], dict(algorithm="sliding_log", limit=5, window_s=2,
                                   counts_rejected=True)),
     ("sliding-counter-10-per-2s", window("sliding_counter", 10, 2), "tight_loop", 6, 1, [],

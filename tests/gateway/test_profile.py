@@ -7,7 +7,8 @@ from gateway.profile import ProfileError, available_profiles, load_profile
 
 SHIPPED = ["default", "token-bucket", "sliding", "sliding-counter", "epoch-window", "liar",
            "no-retry-after", "busy", "shaping", "concurrency", "many-headers",
-           "header-liar"]
+           "header-liar", "counts-rejected", "sliding-counter-counts-rejected",
+           "lockout", "lockout-extends", "epoch-phase", "epoch-key-phase"]
 
 
 def test_every_shipped_profile_loads():
@@ -67,7 +68,7 @@ def test_shaping_and_concurrency_profiles_say_what_they_are():
                                                       "should be less"),
     ("shaping", ["quota.queueing.timeout=1"], "quota.queueing.timeout: Extra inputs"),
     ("shaping", ["quota.queueing=5"], "quota.queueing: Input should be"),
-    ("shaping", ["quota.count_rejected=true"], "quota.count_rejected is not supported with "
+    ("shaping", ["quota.counts_rejected=true"], "quota.counts_rejected is not supported with "
                                                "quota.queueing"),
     ("concurrency", ["quota.limit=0"], "quota.limit: Input should be greater than 0"),
     ("concurrency", ["quota.limit=1000000"], "quota.limit=1000000 in flight at once is absurd"),
@@ -77,8 +78,12 @@ def test_shaping_and_concurrency_profiles_say_what_they_are():
                                                   "algorithm 'concurrency'"),
     ("concurrency", ["quota.retry_after='honest'"], "quota.retry_after='honest' has no "
                                                     "meaning for 'concurrency'"),
-    ("concurrency", ["quota.count_rejected=true"], "quota.count_rejected has no meaning for "
+    ("concurrency", ["quota.counts_rejected=true"], "quota.counts_rejected has no meaning for "
                                                    "'concurrency'"),
+    # A lockout is the modifiers' wrapper over a rate limiter; shaping and the cap are not one.
+    ("shaping", ["quota.lockout_s=5"], "quota.lockout_s is not supported with quota.queueing"),
+    ("concurrency", ["quota.lockout_s=5"], "quota.lockout_s is not supported for "
+                                           "'concurrency'"),
 ])
 def test_bad_shaping_or_concurrency_setting_is_named(profile, overrides, field):
     with pytest.raises(ProfileError) as err:

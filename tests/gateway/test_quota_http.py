@@ -284,7 +284,7 @@ def test_absent_profile_sends_no_retry_after(gateway_factory):
 
 def test_sliding_log_counting_rejections_keeps_a_tight_loop_out(gateway_factory):
     gw = gateway_factory("sliding", FAST + ["quota.limit=3", "quota.window_s=1",
-                                            "quota.count_rejected=true"])
+                                            "quota.counts_rejected=true"])
     obs = tight_loop(gw.base_url, [ALICE], 2.5)
     assert sum(o.status == 200 for o in obs) == 3  # the loop never lets the log drain
     time.sleep(1.05)

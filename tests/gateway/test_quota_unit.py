@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gateway.profile import QuotaConfig
-from gateway.quota import Decision, FixedWindowEpoch, TokenBucket, sliding_counter_reopening
+from gateway.quota import Decision, TokenBucket, sliding_counter_reopening
 from gateway.ratelimit_headers import quota_headers
+from gateway.windows import FixedWindowEpoch
 
 
 def cfg(**kw):
@@ -39,7 +40,7 @@ def test_token_bucket_burst_then_rate():
 
 
 def test_token_bucket_counting_rejections_locks_out_a_tight_loop():
-    tb = TokenBucket(cfg(algorithm="token_bucket", rate_per_s=10.0, burst=2, count_rejected=True))
+    tb = TokenBucket(cfg(algorithm="token_bucket", rate_per_s=10.0, burst=2, counts_rejected=True))
     ok = sum(tb.hit("k", i * 0.01).allowed for i in range(300))
     assert ok == 2  # every refusal pushes the next token further away
 

@@ -39,7 +39,10 @@ class FixedAnchored:
 
     def record(self, t, ok):
         if ok:
-            if self.start is None or t >= self.start + self.window:
+            # An admission into a full window can only have opened the next one: the server
+            # saw it after the window's end even when t (a send or receive time, not the
+            # server's own) falls a little before it.
+            if self.start is None or t >= self.start + self.window or self.count >= self.limit:
                 self.start, self.count = t, 0
             self.count += 1
 

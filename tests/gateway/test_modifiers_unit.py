@@ -180,3 +180,26 @@ def test_a_phase_without_a_window_names_the_missing_window(tmp_path):
                     'phase_s = 1\n[[keys]]\nname = "a"\nkey = "pk-test-0000001"\n')
     with pytest.raises(ProfileError, match="quota.window_s is required"):
         load_profile(str(path))
+
+
+def test_a_slow_admission_that_opens_a_window_does_not_shift_the_definition():
+    """A run that once failed (the full suite, 2026-12-01): limit 3 per 1 s, anchored. The
+    first admission of the second window was received 0.7 ms before the first window's end as
+    the receive times reckon it; the definition fed receive times kept it in the full first
+    window, shifted every later window, and called the gateway's honest 991 ms a lie."""
+    from .modifier_checks import FixedAnchored, violations
+    from .test_quota_http import Obs
+
+    def obs(sent, recv, status, ra=None, ra_ms=None):
+        return Obs("bob", sent, recv, status, ra, ra_ms)
+
+    run = [obs(0.0300, 0.0350, 200), obs(0.0360, 0.0370, 200), obs(0.0380, 0.0390, 200),
+           obs(0.0542, 0.0560, 429, 1.0, 979.0),
+           # the honouring client comes back after 979 ms: a new window opens at ~1.0335
+           obs(1.0328, 1.0345, 200), obs(1.0420, 1.0430, 200), obs(1.0435, 1.0440, 200),
+           obs(1.0494, 1.0534, 429, 1.0, 991.0)]
+    wrong, dishonest = violations(run, lambda: FixedAnchored(3, 1))
+    assert not wrong and not dishonest, (wrong, dishonest)
+    # The check can still fail: a wait 50 ms short of the window's end is caught.
+    run[-1] = obs(1.0494, 1.0534, 429, 1.0, 930.0)
+    assert violations(run, lambda: FixedAnchored(3, 1))[1]

@@ -63,7 +63,10 @@ def fixed_anchored(limit, window):
     def admits(hist, t):
         start, count = None, 0
         for a in hist:
-            if start is None or a >= start + window:
+            # An admission into a full window can only have opened the next one (the server
+            # saw it after the window's end even when its send or receive time is a little
+            # before it): without this, one slow admission shifts every later window.
+            if start is None or a >= start + window or count >= limit:
                 start, count = a, 0
             count += 1
         return start is None or t >= start + window or count < limit

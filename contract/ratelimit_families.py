@@ -54,27 +54,35 @@ RATELIMIT_NAMES = frozenset(("ratelimit", "ratelimit-policy") + _IETF06
                             + sum(_VENDOR.values(), ()))
 _EPOCH = 1e9  # a "reset" past this is a point in time, not a delay
 _REQUESTS = ("requests", "request")  # -10's registry table writes the singular
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
-                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?\s*$", re.ASCII)
+# Matched against the stripped text with fullmatch: a leading and a trailing \s* around groups
+# that may all be empty would backtrack over every split of a run of spaces (quadratic time on a
+# hostile value).
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
+                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?", re.ASCII)
 _RFC3339 = re.compile(r"^\s*(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?"
                       r"(?:([Zz])|([+-])(\d\d):(\d\d))\s*$", re.ASCII)
 _NONE = (NAN, NAN, NAN, NAN)
 
 
+def _finite(value: float) -> float:
+    """NaN for a figure too large to be one (hundreds of digits read as infinity)."""
+    return value if value < math.inf else NAN
+
+
 def _plain(text: str) -> float:
     t = text.strip()
-    return float(t) if t and t.isascii() and t.replace(".", "", 1).isdigit() else NAN
+    return _finite(float(t)) if t and t.isascii() and t.replace(".", "", 1).isdigit() else NAN
 
 
 def _duration(text: str) -> float:
     value = _plain(text)
     if value == value:
         return value
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text.strip())
     if not m or not any(m.groups()):
         return NAN
     h, mnt, s, ms = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mnt * 60 + s + ms / 1000
+    return _finite(h * 3600 + mnt * 60 + s + ms / 1000)
 
 
 def _rfc3339(text: str) -> float:
@@ -118,13 +126,12 @@ def _sf(text: str | None, parse):
 
 def _ietf_sf(policies, limits, bad: list) -> tuple:
     """draft-08 to -10: the figures of the policy the lowest remaining names."""
-    by_id: dict = {}
-    for name, params in policies or ():
-        by_id.setdefault(name, params)
+    by_id = _distinct(policies, bad, "ratelimit-policy")
     limit = window = remaining = reset = NAN
     policy = None
+    named = _distinct(limits, bad, "ratelimit")
     usable = [(_count(p.get("r")), i) for i, (name, p) in enumerate(limits or ())
-              if by_id.get(name, {}).get("qu", "requests") in _REQUESTS]
+              if name in named and by_id.get(name, {}).get("qu", "requests") in _REQUESTS]
     usable = [(r, i) for r, i in usable if r == r]
     if usable:
         remaining, i = min(usable)
@@ -149,12 +156,30 @@ def _ietf_sf(policies, limits, bad: list) -> tuple:
     return limit, window, remaining, reset
 
 
-def _window_of(policies, limit: float) -> tuple[float, float]:
-    """(limit, window) from -06/-07 policies: the one whose quota is the limit, else the one."""
+def _distinct(members, bad: list, name: str) -> dict:
+    """Id -> parameters of draft-08 list members; an id listed twice with different parameters
+    says two things at once, so it is left out and the field's text kept."""
+    by_id: dict = {}
+    clashing = set()
+    for key, params in members or ():
+        if by_id.setdefault(key, params) != params:
+            clashing.add(key)
+    if clashing:
+        bad.append(name)
+    return {k: v for k, v in by_id.items() if k not in clashing}
+
+
+def _window_of(policies, limit: float, bad: list) -> tuple[float, float]:
+    """(limit, window) from -06/-07 policies: the one whose quota is the limit, else the one.
+    Policies for the same quota with different windows leave the window unknown (NaN, text
+    kept)."""
     pick = [p for v, p in policies if v == limit] if limit == limit else []
     if not pick and len(policies) == 1 and limit != limit and _count(policies[0][0]) >= 0:
         limit, pick = _count(policies[0][0]), [policies[0][1]]
-    w = _count(pick[0].get("w")) if len(pick) == 1 else NAN
+    windows = {_count(p.get("w")) for p in pick}
+    w = windows.pop() if len(windows) == 1 else NAN
+    if len(windows) > 0:  # more than one distinct window was left
+        bad.append("ratelimit-policy")
     return limit, (w if w > 0 else NAN)
 
 
@@ -166,7 +191,7 @@ def _ietf07(entries, policies, bad: list) -> tuple:
         got[key] = values.pop() if len(values) == 1 else NAN
         if seen and got[key] != got[key]:
             bad.append("ratelimit")
-    limit, window = _window_of(policies, got["limit"])
+    limit, window = _window_of(policies, got["limit"], bad)
     return limit, window, got["remaining"], got["reset"]
 
 
@@ -199,7 +224,7 @@ def _ietf06(h: Mapping, policies, bad: list) -> tuple:
     limit, inline = _limit_and_policies(h.get("ratelimit-limit"), bad, "ratelimit-limit")
     remaining = _item_number(h.get("ratelimit-remaining"), bad, "ratelimit-remaining")
     reset = _item_number(h.get("ratelimit-reset"), bad, "ratelimit-reset")
-    limit, window = _window_of(inline + (policies or []), limit)
+    limit, window = _window_of(inline + (policies or []), limit, bad)
     return limit, window, remaining, reset
 
 
@@ -237,7 +262,7 @@ def read_declared(h: Mapping[str, str], now: float) -> tuple[tuple, float | None
         for name, read in zip(names, (_plain, _plain, _RESET[family])):
             if name == "x-ratelimit-limit" and name in h:  # also the early drafts' list form
                 limit, inline = _limit_and_policies(h[name], bad, name)
-                limit, window = _window_of(inline, limit) if inline else (limit, NAN)
+                limit, window = _window_of(inline, limit, bad) if inline else (limit, NAN)
                 figures.append(limit)
                 continue
             text = h.get(name)

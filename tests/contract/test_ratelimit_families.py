@@ -178,6 +178,11 @@ ALL_NAMES = sorted({n for names in FAMILY_NAMES.values() for n in names})
 
 @given(st.dictionaries(st.sampled_from(ALL_NAMES), st.text(max_size=40)),
        st.floats(NOW - 1e6, NOW + 1e6))
+# Hundreds of digits read as float are infinity: no figure, the text kept.
+@example({"x-ratelimit-limit-requests": "9" * 400, "x-ratelimit-reset-requests": "9" * 400 + "h"},
+         NOW)
+@example({"anthropic-ratelimit-requests-limit": "9" * 309}, NOW)
+@example({"x-ratelimit-limit": "1", "x-ratelimit-reset": "9" * 309}, NOW)
 def test_junk_never_raises(headers, now):
     limit, window, remaining, reset, family, raw = read(headers, now)
     for v in (limit, window, remaining, reset):
@@ -266,3 +271,54 @@ def test_well_formed_fields_of_the_wrong_shape_give_floats_or_nan(headers):
     for v in (limit, window, remaining, reset):
         assert type(v) is float and (math.isnan(v) or 0 <= v < math.inf)
     assert family in FAMILIES + ("",) and len(raw) <= RAW_MAX
+
+
+@pytest.mark.parametrize("headers, name", [
+    ({"x-ratelimit-limit-requests": "9" * 400}, "x-ratelimit-limit-requests"),
+    ({"x-ratelimit-limit-requests": "5", "x-ratelimit-reset-requests": "9" * 400 + "h"},
+     "x-ratelimit-reset-requests"),
+    ({"anthropic-ratelimit-requests-limit": "9" * 309}, "anthropic-ratelimit-requests-limit"),
+    ({"x-ratelimit-limit": "1", "x-ratelimit-reset": "9" * 309}, "x-ratelimit-reset"),
+])
+def test_a_figure_too_large_to_be_one_gives_nan_and_its_text(headers, name):
+    fields = read(headers)
+    assert not any(v == math.inf for v in fields[:4]), fields
+    assert f"{name}: " in fields[5], fields
+
+
+def test_a_long_run_of_spaces_in_a_duration_is_read_or_refused():
+    # The duration pattern once had a \s* at each end of groups that may all be empty: a
+    # hostile run of spaces made it backtrack over every split (quadratic time).
+    spaces = " " * 5000
+    assert read({"x-ratelimit-limit-requests": "5",
+                 "x-ratelimit-reset-requests": spaces + "1m2s" + spaces})[3] == 62
+    fields = read({"x-ratelimit-limit-requests": "5",
+                   "x-ratelimit-reset-requests": spaces + "x"})
+    assert math.isnan(fields[3]) and "x-ratelimit-reset-requests" in fields[5]
+
+
+@pytest.mark.parametrize("headers, name", [
+    # one policy id, two different policies: which one is meant is unknown
+    ([("RateLimit-Policy", '"default";q=10;w=5'), ("RateLimit-Policy", '"default";q=20;w=5'),
+      ("RateLimit", '"default";r=3;t=4')], "ratelimit-policy"),
+    # one limit, two different remainders
+    ([("RateLimit-Policy", '"a";q=10;w=5'), ("RateLimit", '"a";r=1;t=2'),
+      ("RateLimit", '"a";r=5;t=2')], "ratelimit"),
+    # the earlier drafts: one quota, two windows
+    ([("RateLimit-Limit", "10"), ("RateLimit-Remaining", "3"), ("RateLimit-Reset", "4"),
+      ("RateLimit-Policy", "10;w=5, 10;w=6")], "ratelimit-policy"),
+])
+def test_a_field_that_says_two_things_at_once_is_not_read_and_its_text_kept(headers, name):
+    fields = header_fields(headers, NOW)
+    limit, remaining, reset, window = fields_figures(fields)
+    assert f"{name}: " in raw_of(fields), fields
+    if name == "ratelimit-policy":
+        assert math.isnan(window), fields
+        if "10;w=5, 10;w=6" not in str(headers):
+            assert math.isnan(limit), fields  # neither 10 nor 20 is declared
+    else:
+        assert math.isnan(remaining), fields  # neither 1 nor 5
+    # the same lines repeated alike say one thing, and are read
+    same = [h for h in headers if h[1] not in ('"default";q=20;w=5', '"a";r=5;t=2')]
+    if name != "ratelimit-policy" or "10;w=5, 10;w=6" not in str(headers):
+        assert raw_of(header_fields(same + same[:1], NOW)) == ""

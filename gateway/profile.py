@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -38,11 +38,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Bounds past which a setting is a mistake, not a quota: TOML and --set read `inf` and `nan` as
+# floats, and a figure too large breaks the arithmetic or the headers that state it (a
+# structured-field Integer has at most 15 digits).
+YEAR_S = 366 * 86400
+Seconds = Annotated[float, Field(gt=0, le=YEAR_S, allow_inf_nan=False)]
+Count = Annotated[int, Field(gt=0, le=10**9)]
+
+
 # (issue 12, "headers" part)
 class DeclaredPolicy(_Strict):
     """What the rate-limit headers declare instead of the real policy (a lying header)."""
-    limit: PositiveInt
-    window_s: PositiveFloat
+    limit: Count
+    window_s: Seconds
 
 
 class QuotaConfig(_Strict):
@@ -51,13 +59,14 @@ class QuotaConfig(_Strict):
     # Where fixed windows start: at a key's first request after the previous window ended
     # (the `limits` library's fixed window), or on multiples of window_s since the epoch.
     alignment: Literal["first_request", "epoch"] = "first_request"
-    limit: PositiveInt | None = None
-    window_s: PositiveInt | None = None
-    rate_per_s: PositiveFloat | None = None
-    burst: PositiveInt | None = None
+    limit: Count | None = None
+    window_s: Annotated[int, Field(gt=0, le=YEAR_S)] | None = None
+    # at least one request in about three hours
+    rate_per_s: Annotated[float, Field(ge=1e-4, le=10**6, allow_inf_nan=False)] | None = None
+    burst: Count | None = None
     scope: Literal["per_key", "global"] = "per_key"
     retry_after: Literal["honest", "constant", "absent"] = "honest"
-    retry_after_constant_s: NonNegativeFloat = 1
+    retry_after_constant_s: Annotated[float, Field(ge=0, le=YEAR_S, allow_inf_nan=False)] = 1
     retry_after_ms: bool = False
     # --- shaping and the concurrency cap (issue 12, the "shaping" part) ---
     queueing: QueueingConfig | None = None
@@ -108,7 +117,7 @@ class QuotaConfig(_Strict):
     counts_rejected: bool = False
     # After the quota refuses a key, the key is refused for lockout_s whatever the quota says;
     # lockout_extends: a refusal during the lockout restarts it from that refusal.
-    lockout_s: PositiveFloat | None = None
+    lockout_s: Seconds | None = None
     lockout_extends: bool = False
     # Epoch-aligned windows start at phase_s + k*window_s since the Unix epoch; "key_hash"
     # derives the phase per key (gateway/windows.py, key_phase_s).

@@ -55,6 +55,10 @@ def check_shaping_and_concurrency(q: Any) -> None:
         if q.lockout_s is not None:
             raise ValueError("quota.lockout_s is not supported for 'concurrency': a place frees "
                              "when a request ends, not on a clock")
+        if q.headers or q.declares is not None:
+            raise ValueError("quota.headers is not supported for 'concurrency': the families "
+                             "sent here state a rate (a limit per window and a reset), and a "
+                             "cap on requests in flight has neither")
     elif q.concurrency_status is not None:
         raise ValueError("quota.concurrency_status is only for algorithm 'concurrency', not "
                          f"{q.algorithm!r}")

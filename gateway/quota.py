@@ -29,7 +29,7 @@ from limits.strategies import (
 from .decision import Decision
 from .lockout import Lockout
 from .profile import QuotaConfig
-from .windows import FixedWindowEpoch, HAProxyCounter
+from .windows import PAST, FixedWindowEpoch, HAProxyCounter
 
 
 class Unlimited:
@@ -81,15 +81,22 @@ class SlidingLog(_LimitsLimiter):
         # Record the rejected attempt as an entry too: the log then only drains when the client
         # stops sending for a whole window.
         key = self.item.key_for(ident)
-        self.storage.events.setdefault(key, [])[:0] = [Entry(self.item.get_expiry())]
+        # Under the storage's lock: its expiry timer thread slices this list and assigns it
+        # back under the same lock, and an insert between the two would be lost.
+        with self.storage.locks[key]:
+            self.storage.events.setdefault(key, [])[:0] = [Entry(self.item.get_expiry())]
 
     def _reopening_at(self, ident: str, reset_at: float) -> float:
         # Entries are newest first; with rejections counted there can be more than `limit` in
         # the window, so the reset time (oldest entry + window) is not the reopening then.
-        events = self.storage.events.get(self.item.key_for(ident), [])
+        # limits refuses while the limit-th newest entry is at or after now - window, so the
+        # first admitting moment is just past that entry + window (PAST, as in windows.py).
+        key = self.item.key_for(ident)
+        with self.storage.locks[key]:
+            events = list(self.storage.events.get(key, []))
         if len(events) < self.item.amount:
-            return reset_at
-        return events[self.item.amount - 1].atime + self.window
+            return reset_at + PAST
+        return events[self.item.amount - 1].atime + self.window + PAST
 
 
 class SlidingCounter(_LimitsLimiter):
@@ -103,7 +110,10 @@ class SlidingCounter(_LimitsLimiter):
         prev, _, cur, cur_ttl = self.storage.get_sliding_window(
             self.item.key_for(ident), self.item.get_expiry())
         elapsed = 2 * self.window - cur_ttl  # cur_ttl counts the current window plus one more
-        return now + sliding_counter_reopening(prev, cur, elapsed, self.window, self.item.amount)
+        # limits refuses while the estimate is at or above the limit: the wait goes just past
+        # the moment it falls below (PAST, as in windows.py).
+        return now + sliding_counter_reopening(prev, cur, elapsed, self.window,
+                                               self.item.amount) + PAST
 
 
 def sliding_counter_reopening(prev: int, cur: int, elapsed: float, window: float,

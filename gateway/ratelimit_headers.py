@@ -66,10 +66,11 @@ def declared_policy(cfg, decision) -> tuple[int, float | None]:
 
 
 def go_duration(seconds: float) -> str:
-    """OpenAI's reset values: '1s', '6m0s', '0.5s', and under a second '12ms'."""
-    seconds = max(0.0, seconds)
+    """OpenAI's reset values: '1s', '6m0s', '1.5s', and under a second '12ms'; rounded up to
+    the millisecond, as every reset the gateway states is (never earlier than the truth)."""
+    seconds = math.ceil(max(0.0, seconds) * 1000) / 1000
     if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
+        return f"{round(seconds * 1000)}ms"
     minutes, secs = divmod(seconds, 60)
     secs_text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
     return f"{int(minutes)}m{secs_text}" if minutes >= 1 else secs_text
@@ -93,7 +94,9 @@ def quota_headers(cfg, decision, now: float) -> dict[str, str]:
     headers: dict[str, str] = {}
     if not decision.allowed:
         _retry_after(cfg, decision, headers)
-    if not cfg.headers:
+    if not cfg.headers or cfg.algorithm == "none":
+        # No quota, no policy to declare: `--set quota.algorithm='none'` on a profile that
+        # lists families sends none of them (a limit of 0 would say every request is refused).
         return headers
     limit, window = declared_policy(cfg, decision)
     remaining, reset = decision.remaining, decision.reset_s

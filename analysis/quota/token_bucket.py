@@ -123,7 +123,7 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
         tat = gcra_tat(s.t[basis], s.passed[basis], interval, tol, s.slack)
         return tat[before(basis)[rej]] - tol
     admitted = s.t[s.passed]
-    floor = None if p.get("counts_rejected") else refusal_floor(admitted, s.t[s.rejected], tol)
+    floor = refusal_floor(admitted, s.t[s.rejected], tol)
     tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval, tol, s.slack,
                    floor) if len(admitted) else np.array([np.nan])
     return tat[np.clip(before(s.passed)[rej] - 1, 0, None)] - tol

@@ -121,14 +121,20 @@ def test_epoch_phase_matches_its_definition(gateway_factory, profile, phases):
         th.start()
     for th in threads:
         th.join(timeout=60)
+    unphased = []
     for key, phase in phases.items():
         obs = loops[key]
         assert {o.status for o in obs} == {200, 429}
         wrong, dishonest = violations(obs, lambda: FixedEpoch(3, 2, phase))
         assert not wrong, timeline(obs, wrong)
         assert not dishonest, timeline(obs, dishonest)
-        # the check can fail: windows on plain multiples of 2 s are not what the gateway ran
-        assert violations(obs, lambda: FixedEpoch(3, 2, 0.0))[0]
+        # The check can fail: windows half a window off are not what the gateway ran...
+        assert violations(obs, lambda: FixedEpoch(3, 2, (phase + 1.0) % 2))[0]
+        unphased.append(violations(obs, lambda: FixedEpoch(3, 2, 0.0))[0])
+    # ...nor windows on plain multiples of 2 s. A phase near 0 (BOB's key hash gives 1.681 s,
+    # 0.32 s before a multiple) may leave one key's 3 s run without a decision between the two
+    # boundaries (a run failed so), so this holds over the keys together.
+    assert any(unphased)
 
 
 # The lockout over the limiters the `limits` library runs on its own clock (the fixed window

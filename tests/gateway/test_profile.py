@@ -84,6 +84,19 @@ def test_shaping_and_concurrency_profiles_say_what_they_are():
     ("shaping", ["quota.lockout_s=5"], "quota.lockout_s is not supported with quota.queueing"),
     ("concurrency", ["quota.lockout_s=5"], "quota.lockout_s is not supported for "
                                            "'concurrency'"),
+    ("concurrency", ["quota.headers=['ietf-08']"], "quota.headers is not supported for "
+                                                   "'concurrency'"),
+    # inf and nan are floats to TOML and --set; a figure past its bound is a mistake
+    ("lockout", ["quota.lockout_s=inf"], "quota.lockout_s: Input should be a finite number"),
+    ("lockout", ["quota.lockout_s=1e16"], "quota.lockout_s: Input should be less than"),
+    ("header-liar", ["quota.declares.window_s=inf"], "quota.declares.window_s: Input should "
+                                                     "be a finite number"),
+    ("shaping", ["quota.rate_per_s=inf"], "quota.rate_per_s: Input should be a finite number"),
+    ("token-bucket", ["quota.rate_per_s=nan"], "quota.rate_per_s: Input should be a finite"),
+    ("token-bucket", ["quota.rate_per_s=1e-9"], "quota.rate_per_s: Input should be greater"),
+    ("default", ["quota.limit=10000000000"], "quota.limit: Input should be less than"),
+    ("liar", ["quota.retry_after_constant_s=inf"], "quota.retry_after_constant_s: Input "
+                                                   "should be a finite number"),
 ])
 def test_bad_shaping_or_concurrency_setting_is_named(profile, overrides, field):
     with pytest.raises(ProfileError) as err:

@@ -82,3 +82,28 @@ def test_headers_honest_rounds_up_and_families():
     h3 = quota_headers(q3, Decision(False, 5, 0, 4.2, 4.2), now=0)
     assert "retry-after" not in h3 and h3["ratelimit-reset"] == "5"
     assert "retry-after" not in quota_headers(q, Decision(True, 5, 4, 9.0, 0.0), now=0)
+
+
+@pytest.mark.parametrize("algorithm, extra", [
+    ("sliding_log", {}), ("sliding_log", {"counts_rejected": True}),
+    ("sliding_counter", {}), ("sliding_log", {"lockout_s": 0.3}),
+    ("sliding_counter", {"lockout_s": 1.0})])
+def test_a_client_arriving_on_the_stated_instant_is_let_in(monkeypatch, algorithm, extra):
+    """The `limits` library refuses at its boundary (the log while its limit-th entry is at or
+    after now - window, the counter while its estimate is at or above the limit): a wait that
+    lands exactly on the boundary was refused again (and, under a lockout, locked out again).
+    A review found it on this controlled clock; the stated wait now goes just past it."""
+    import time
+
+    from gateway.quota import make_limiter
+    clock = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])  # limits reads the wall clock itself
+    lim = make_limiter(cfg(algorithm=algorithm, limit=3, window_s=2, **extra))
+    for t in (0.0, 0.5, 1.0):
+        clock[0] = 1_000_000.0 + t
+        assert lim.hit("k", clock[0]).allowed
+    clock[0] = 1_000_000.0 + 1.2
+    refused = lim.hit("k", clock[0])
+    assert not refused.allowed and refused.retry_after_s > 0
+    clock[0] += refused.retry_after_s  # exactly as told, to the float
+    assert lim.hit("k", clock[0]).allowed, refused

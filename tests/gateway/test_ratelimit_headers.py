@@ -56,7 +56,9 @@ def test_several_families_at_once_and_06_with_07_share_one_policy():
 
 @pytest.mark.parametrize("seconds, text", [
     (360, "6m0s"), (1, "1s"), (0.012, "12ms"), (0.0121, "13ms"), (75.25, "1m15.25s"),
-    (4.2, "4.2s"), (0, "0ms"), (-1, "0ms")])
+    (4.2, "4.2s"), (0, "0ms"), (-1, "0ms"),
+    # rounded up, never to the nearest: a reset is never stated earlier than it is
+    (1.0004, "1.001s"), (119.9996, "2m0s"), (0.9995, "1s")])
 def test_go_durations(seconds, text):
     assert go_duration(seconds) == text
 
@@ -140,3 +142,11 @@ def test_the_header_profiles_over_http(gateway_factory):
     assert all(r.headers["ratelimit-policy"] == '"default";q=20;w=10' for r in rs)
     assert [r.headers["ratelimit"].split(";")[1] for r in rs[8:]] == ["r=1", "r=0", "r=0"]
     assert rs[0].headers["x-ratelimit-limit-requests"] == "20"
+
+
+def test_no_quota_declares_nothing():
+    # `--set quota.algorithm='none'` on a profile that lists families: with no quota there is no
+    # policy, and a declared limit of 0 would say every request is refused.
+    cfg = load_profile("default", ["quota.algorithm='none'"]).quota
+    assert cfg.headers == ["openai"]
+    assert quota_headers(cfg, Decision(True, 0, 0, 0.0, 0.0), 1e9) == {}

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .profile_modifiers import check_modifiers  # issue 12, modifiers
 from .profile_shaping import QueueingConfig, check_shaping_and_concurrency  # issue 12, shaping
 from .ratelimit_headers import CLASHES as HEADER_CLASHES, FAMILIES as HEADER_FAMILIES
 
@@ -141,22 +142,7 @@ class QuotaConfig(_Strict):
 
     @model_validator(mode="after")
     def _modifiers_fit(self) -> QuotaConfig:
-        if self.lockout_s is not None and self.algorithm == "none":
-            raise ValueError("quota.lockout_s needs a quota that refuses: algorithm is 'none'")
-        if self.lockout_extends and self.lockout_s is None:
-            raise ValueError("quota.lockout_extends needs quota.lockout_s")
-        if self.phase_s == 0.0:
-            return self
-        if self.algorithm != "fixed_window" or self.alignment != "epoch":
-            raise ValueError("quota.phase_s applies only to algorithm 'fixed_window' with "
-                             "alignment 'epoch'")
-        if self.phase_s == "key_hash":
-            if self.scope == "global":
-                raise ValueError("quota.phase_s = 'key_hash' needs scope 'per_key': one "
-                                 "window shared by all keys has no key to hash; give a number")
-        elif self.window_s is not None and self.phase_s >= self.window_s:
-            raise ValueError(f"quota.phase_s must be in [0, window_s={self.window_s}): "
-                             f"got {self.phase_s:g}")
+        check_modifiers(self)
         return self
     # --- end of modifiers --------------------------------------------------------------------
 

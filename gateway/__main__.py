@@ -27,9 +27,24 @@ def describe(profile) -> str:
             quota += f", {q.queueing.size} held at most{longest}"
     else:
         where = f", {q.alignment}" if q.algorithm == "fixed_window" else ""
+        if q.phase_s == "key_hash":
+            where += " with a phase per key (key hash)"
+        elif q.phase_s:
+            where += f" with phase {q.phase_s:g} s"
         quota = f"{q.algorithm} {q.limit} per {q.window_s} s{where}"
+    if q.counts_rejected:
+        quota += ", refusals counted" + (" (HAProxy's, periods from the key's first request)"
+                                         if q.algorithm == "sliding_counter" else "")
+    if q.lockout_s is not None:
+        quota += (f", then locked out {q.lockout_s:g} s"
+                  + (" (each refusal restarts it)" if q.lockout_extends else ""))
     n = profile.nodes
-    return (f"quota: {quota} ({q.scope}), Retry-After {q.retry_after}; "
+    said = ""
+    if q.headers and q.algorithm != "none":
+        lie = (f", declaring {q.declares.limit} per {q.declares.window_s:g} s"
+               if q.declares is not None else "")
+        said = f"; rate-limit headers: {', '.join(q.headers)}{lie}"
+    return (f"quota: {quota} ({q.scope}), Retry-After {q.retry_after}{said}; "
             f"nodes: {n.count} x {n.slots} slots")
 
 

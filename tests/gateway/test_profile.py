@@ -138,3 +138,20 @@ def test_bad_profile_stops_server_with_message():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "quota.limit: Input should be greater than 0" in proc.stderr
+
+
+@pytest.mark.parametrize("profile, says", [
+    ("lockout", "then locked out 20 s (per_key)"),
+    ("lockout-extends", "then locked out 5 s (each refusal restarts it)"),
+    ("counts-rejected", "token bucket 2/s, burst 5, refusals counted"),
+    ("epoch-phase", "epoch with phase 3.5 s"),
+    ("epoch-key-phase", "with a phase per key (key hash)"),
+    ("header-liar", "rate-limit headers: ietf-08, openai, declaring 20 per 10 s"),
+    ("shaping", "burst 1, 5 held at most"),
+    ("concurrency", "at most 2 in flight, then 429"),
+])
+def test_the_start_line_names_every_modifier(profile, says):
+    # The line the gateway prints when it starts: a lockout or a lying header left out of it
+    # would misstate the truth a user set up.
+    from gateway.__main__ import describe
+    assert says in describe(load_profile(profile))

@@ -84,19 +84,26 @@ def parse_item(text: str) -> tuple:
     return _top(text, _item)
 
 
+def _ends_after_member(inp: _Input) -> bool:
+    """After a list or dictionary member: True at the field's end, else past its ','."""
+    inp.skip(" \t")
+    if inp.pos == len(inp.text):
+        return True
+    if inp.peek() != ",":
+        inp.fail("expected ','")
+    inp.pos += 1
+    inp.skip(" \t")
+    if inp.pos == len(inp.text):
+        inp.fail("trailing ','")
+    return False
+
+
 def _members(inp: _Input) -> list:
     out = []
     while inp.pos < len(inp.text):
         out.append(_item_or_inner_list(inp))
-        inp.skip(" \t")
-        if inp.pos == len(inp.text):
+        if _ends_after_member(inp):
             return out
-        if inp.peek() != ",":
-            inp.fail("expected ','")
-        inp.pos += 1
-        inp.skip(" \t")
-        if inp.pos == len(inp.text):
-            inp.fail("trailing ','")
     return out
 
 
@@ -110,15 +117,8 @@ def _dictionary(inp: _Input) -> list:
         else:
             member = (True, _params(inp))
         out.append((key, member))
-        inp.skip(" \t")
-        if inp.pos == len(inp.text):
+        if _ends_after_member(inp):
             return out
-        if inp.peek() != ",":
-            inp.fail("expected ','")
-        inp.pos += 1
-        inp.skip(" \t")
-        if inp.pos == len(inp.text):
-            inp.fail("trailing ','")
     return out
 
 

@@ -21,8 +21,8 @@ import time
 
 import httpx
 
-from .helpers import ALICE, BOB, BODY, CAROL, auth
-from .test_quota_http import EPS, Obs
+from .helpers import ALICE, BOB, CAROL
+from .test_quota_http import EPS, send
 
 # --- the definitions ------------------------------------------------------------------------
 
@@ -147,12 +147,7 @@ class Lockout:
 # --- traffic --------------------------------------------------------------------------------
 
 def _send(client, key, out):
-    sent = time.time()
-    r = client.post("/chat/completions", json=BODY, headers=auth(key))
-    recv = time.time()
-    ra, ra_ms = r.headers.get("retry-after"), r.headers.get("retry-after-ms")
-    out.append(Obs(key, sent, recv, r.status_code, float(ra) if ra else None,
-                   float(ra_ms) if ra_ms else None))
+    out.append(send(client, key))
     return out[-1]
 
 

@@ -32,19 +32,23 @@ class Obs:
     retry_after_ms: float | None
 
 
+def send(client: httpx.Client, key: str) -> Obs:
+    """One chat completion on `key`, timed around the call, with its stated waits."""
+    sent = time.time()
+    r = client.post("/chat/completions", json=BODY, headers=auth(key))
+    recv = time.time()
+    ra, ra_ms = r.headers.get("retry-after"), r.headers.get("retry-after-ms")
+    return Obs(key, sent, recv, r.status_code, float(ra) if ra else None,
+               float(ra_ms) if ra_ms else None)
+
+
 def tight_loop(base_url: str, keys: list[str], duration_s: float, *, prelude: int = 0,
                prelude_pause_s: float = 0.0, max_requests: int = 30_000) -> list[Obs]:
     """Send `prelude` requests, pause, then loop with no wait; bounded in time and count."""
     out: list[Obs] = []
     with httpx.Client(base_url=base_url, timeout=10) as client:
         def one(i: int) -> None:
-            key = keys[i % len(keys)]
-            sent = time.time()
-            r = client.post("/chat/completions", json=BODY, headers=auth(key))
-            recv = time.time()
-            ra, ra_ms = r.headers.get("retry-after"), r.headers.get("retry-after-ms")
-            out.append(Obs(key, sent, recv, r.status_code, float(ra) if ra else None,
-                           float(ra_ms) if ra_ms else None))
+            out.append(send(client, keys[i % len(keys)]))
 
         for i in range(prelude):
             one(i)

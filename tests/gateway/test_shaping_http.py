@@ -42,6 +42,7 @@ from gateway.shaping import ShapedTokenBucket
 
 from ..conftest import require_program
 from .helpers import ALICE, BOB, BODY, auth
+from .test_quota_http import Obs
 
 EPS = 0.005
 ARRIVAL_LAG = 0.1
@@ -92,16 +93,6 @@ class Shaping:
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if self.lets_in(hist, mid) else (mid, hi)
         return hi
-
-
-@dataclass(frozen=True)
-class Obs:
-    key: str
-    sent: float
-    recv: float
-    status: int
-    retry_after: float | None
-    retry_after_ms: float | None
 
 
 async def _send_on_schedule(url: str, path: str, plan: list[tuple[float, str]],

@@ -14,11 +14,14 @@ The rules (the summary model's field descriptions say the same):
   (OpenAI, Anthropic, GitHub) is judged on its limit alone. Null when there is no fitted
   quota to hold the headers against (none observed, unknown) or the fitted family has no
   limit per window (concurrency);
-- `remaining`: every 429 is set against the latest earlier response of its quota stream (its
-  key's; everyone's under a global quota) that declared a remaining count R. R larger than
-  the requests that passed the quota since (counted over the span widened by EPS_S each side,
-  since decision times are estimates) means the header said a request was left, yet the next
-  one was refused: a contradiction. Refills only raise what is left, so they never excuse one.
+- `remaining`: every 429 is set against the response of its quota stream (its key's;
+  everyone's under a global quota) last received before the 429 was sent that declared a
+  remaining count R: what a client had been told when it asked. The quota decides a request
+  between its send and its first byte, so the requests that can have spent R before the 429
+  are those sent before the 429's answer and answered after that response was sent (no
+  estimate of decision times is needed). R larger than their number means the header said a
+  request was left, yet the request was refused: a contradiction. Refills only raise what is
+  left, so they never excuse one; traffic from outside the run would (a shared key).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import pandas as pd
 from contract.events import CHAT
 from contract.ratelimit_families import FAMILIES
 
-from .decisions import MAX_LATE_S, PASSED
+from .decisions import PASSED
 from .quota import QuotaFit
 from .quota.fit import SAME_WINDOW_REL
 from .stream import REJECTED
@@ -39,9 +42,6 @@ from .stream import REJECTED
 COLUMNS = ("ratelimit_limit", "ratelimit_window_s", "ratelimit_remaining", "ratelimit_family")
 LIMIT_SLACK = 1
 WINDOW_REL = SAME_WINDOW_REL
-# How far a decision time may be off (decisions.MAX_LATE_S, doubled): requests that passed the
-# quota this close to either end of the span are counted as possibly spent in it.
-EPS_S = 2 * MAX_LATE_S
 WINDOW_FAMILIES = ("fixed_window", "sliding_log", "sliding_counter")
 LABELS = {"ietf-08": "IETF draft-08 RateLimit headers", "ietf-07": "IETF draft-07 RateLimit "
           "headers", "ietf-06": "IETF draft-06 RateLimit headers", "anthropic": "Anthropic "
@@ -92,32 +92,34 @@ def compare(limit: float, window: float | None, fit: QuotaFit) -> tuple[bool | N
     return False, "understate" if {lim, win} <= {0, -1} else "misstate"
 
 
-def remaining_check(rows: pd.DataFrame, scope: str | None, eps: float = EPS_S) -> dict:
-    """Each 429 against the remaining the latest earlier response of its stream declared
-    (module docstring); scope None: the streams are not known, nothing is checked."""
+def remaining_check(rows: pd.DataFrame, scope: str | None) -> dict:
+    """Each 429 against the remaining count of the response its stream last received before
+    it was sent (module docstring); scope None: the streams are unknown, nothing is checked."""
     checked = contradicted = 0
     if scope is None or "ratelimit_remaining" not in rows or not len(rows):
         return {"checked": 0, "contradicted": 0, "consistent": None}
     groups = [rows] if scope == "global" else [g for _, g in rows.groupby(
         "key_id", observed=True, sort=True)]
     for g in groups:
-        g = g.sort_values("decided", kind="stable")
-        t = g["decided"].to_numpy(float)
+        sent = g["sent_ts"].to_numpy(float)
+        # the quota decided between the send and the first byte (the headers' arrival)
+        heard = sent + g["ttfb_ms"].fillna(g["latency_ms"]).fillna(0).to_numpy(float) / 1000
         status = g["status"].to_numpy()
         left = g["ratelimit_remaining"].to_numpy(float)
         told = np.flatnonzero(np.isfinite(left))
+        told = told[np.argsort(heard[told], kind="stable")]
         passed = np.isin(status, list(PASSED))
-        spent = np.sort(t[passed])
-        for j in np.flatnonzero(status == REJECTED):
-            k = np.searchsorted(t[told], t[j] - eps, side="left") - 1
-            if k < 0:
-                continue
-            i = told[k]
-            checked += 1
-            # passed since (the response that declared R counted R after its own admission)
-            since = (np.searchsorted(spent, t[j] + eps, side="right")
-                     - np.searchsorted(spent, t[i] - eps, side="right") - int(passed[i]))
-            contradicted += bool(left[i] > since)
+        refused = np.flatnonzero(status == REJECTED)
+        k = np.searchsorted(heard[told], sent[refused], side="left") - 1
+        refused, ref = refused[k >= 0], told[k[k >= 0]]
+        # passed the quota possibly after the reference and before the 429: sent before the
+        # 429 was answered and answered after the reference was sent (the reference itself
+        # too, which counted its own admission)
+        since = (np.searchsorted(np.sort(sent[passed]), heard[refused], side="right")
+                 - np.searchsorted(np.sort(heard[passed]), sent[ref], side="left")
+                 - passed[ref])
+        checked += len(refused)
+        contradicted += int((left[ref] > since).sum())
     return {"checked": checked, "contradicted": contradicted,
             "consistent": (contradicted == 0) if checked else None}
 

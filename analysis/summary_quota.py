@@ -19,15 +19,16 @@ class Section(BaseModel):
 
 class DeclaredRemaining(Section):
     """The declared remaining count held against what happened (analysis/declared.py): each
-    429 is set against the latest earlier response of its quota stream (its key's; everyone's
-    under a global quota) that declared a remaining count R; R larger than the requests that
-    passed the quota since (a span widened by 0.1 s each side, decision times being estimates)
-    contradicts the header. Not checked (0, null) when the run has several keys and no scope
-    was fitted, since whose count a header gives is then unknown."""
-    checked: int = Field(0, description="429s with an earlier response of their stream that "
+    429 is set against the response of its quota stream (its key's; everyone's under a global
+    quota) last received before the 429 was sent that declared a remaining count R; R larger
+    than the requests that can have passed the quota in between (sent before the 429 was
+    answered, answered after that response was sent) contradicts the header. Not checked (0,
+    null) when the run has several keys and no scope was fitted, since whose count a header
+    gives is then unknown."""
+    checked: int = Field(0, description="429s sent after a response of their stream that "
                                         "declared a remaining count")
     contradicted: int = Field(0, description="of those, the ones that response said had a "
-                                             "request left (R > passed since)")
+                                             "request left (R > the requests passed since)")
     consistent: bool | None = Field(None, description="contradicted == 0; null when none was "
                                                       "checked")
 

@@ -21,11 +21,13 @@ BUCKET = QuotaFit("token_bucket", "per_key", limit=10, burst=10, rate_per_s=2.0)
 
 
 def events(rows) -> pd.DataFrame:
-    """(sent_ts, status, key, limit, window, remaining, family) -> an events frame."""
+    """(sent_ts, status, key, limit, window, remaining, family[, latency_ms]) -> an events
+    frame (2 ms latency unless given)."""
+    rows = [tuple(r) + (2.0,) * (8 - len(r)) for r in rows]
     out = pd.DataFrame(rows, columns=["sent_ts", "status", "key_id", "ratelimit_limit",
                                       "ratelimit_window_s", "ratelimit_remaining",
-                                      "ratelimit_family"])
-    return out.assign(endpoint=CHAT, latency_ms=2.0, ttfb_ms=2.0, retry_after_s=NAN)
+                                      "ratelimit_family", "latency_ms"])
+    return out.assign(endpoint=CHAT, ttfb_ms=out["latency_ms"], retry_after_s=NAN)
 
 
 def declaring(limit, window, family="ietf-08", n=20, remaining=NAN, key="k1"):
@@ -147,8 +149,8 @@ def test_a_429_after_a_declared_remaining_contradicts_it():
 
 def test_a_remaining_spent_by_others_is_not_a_contradiction():
     rows = [(1000.0, 200, "k1", 10, 10.0, 2, "ietf-08"),
-            # sent just before, but decided after it: decision times are estimates
-            (999.97, 200, "k1", 10, 10.0, NAN, "ietf-08"),
+            # sent just before it, answered after it was sent: may have been decided after
+            (999.999, 200, "k1", 10, 10.0, NAN, "ietf-08"),
             (1000.3, 200, "k1", 10, 10.0, NAN, ""),          # no header, still spent one
             (1001.0, 429, "k1", 10, 10.0, 0, "ietf-08"),
             (1002.0, 429, "k2", 10, 10.0, 0, "ietf-08"),     # no earlier response of k2
@@ -168,3 +170,18 @@ def test_whose_remaining_is_unknown_without_a_scope():
     assert declared(rows, unknown)["remaining"] == {"checked": 0, "contradicted": 0,
                                                     "consistent": None}
     assert declared(rows)["remaining"]["contradicted"] == 1
+
+
+def test_the_remaining_a_client_had_heard_is_the_one_held():
+    rows = [(1000.0, 200, "k1", 10, 10.0, 0, "ietf-08"),
+            (1000.5, 200, "k1", 10, 10.0, 5, "ietf-08"),  # answered after the 429 was sent
+            (1000.501, 429, "k1", 10, 10.0, 0, "ietf-08")]
+    assert declared(rows)["remaining"] == {"checked": 1, "contradicted": 0, "consistent": True}
+    # A request stamped long before, answered late (a stalled client): it may have spent the
+    # one left after that response was sent, so the 429 does not contradict it.
+    stalled = [(1000.0, 200, "k1", 10, 10.0, 1, "ietf-08"),
+               (999.0, 200, "k1", 10, 10.0, NAN, "ietf-08", 1500.0),
+               (1001.0, 429, "k1", 10, 10.0, 0, "ietf-08")]
+    assert declared(stalled)["remaining"]["contradicted"] == 0
+    stalled[1] = (999.0, 200, "k1", 10, 10.0, NAN, "ietf-08", 900.0)  # answered before it
+    assert declared(stalled)["remaining"]["contradicted"] == 1

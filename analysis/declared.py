@@ -197,12 +197,11 @@ def headline(d: dict, fit: QuotaFit, why: str) -> str:
             out = f"The {label} declare {policy}; not checked: {why}."
     r = d["remaining"]
     whose = "the shared quota" if fit.scope == "global" else "that key"
+    told = (f"429s were sent after a response of {whose} declared more requests left than "
+            "could have passed the quota since")
     if r["contradicted"]:
         out += (f" Their remaining count is contradicted: {r['contradicted']} of "
-                f"{r['checked']} 429s came after a response of {whose} declared more requests "
-                "left than passed the quota since.")
+                f"{r['checked']} {told}.")
     elif r["checked"]:
-        out += (f" Their remaining count held: none of {r['checked']} 429s came after a "
-                f"response of {whose} declared more requests left than passed the quota "
-                "since.")
+        out += f" Their remaining count held: none of {r['checked']} {told}."
     return out

@@ -142,8 +142,8 @@ def test_a_429_after_a_declared_remaining_contradicts_it():
             (1001.0, 429, "k1", 10, 10.0, 0, "ietf-08")]    # ...yet refused
     r = declared(rows)["remaining"]
     assert r == {"checked": 1, "contradicted": 1, "consistent": False}
-    assert ("Their remaining count is contradicted: 1 of 1 429s came after a response of "
-            "that key declared more requests left than passed the quota since."
+    assert ("Their remaining count is contradicted: 1 of 1 429s were sent after a response "
+            "of that key declared more requests left than could have passed the quota since."
             in declared(rows)["headline"])
 
 

@@ -134,8 +134,8 @@ def _streams(fit: QuotaFit, rows: pd.DataFrame) -> str | None:
 
 
 def _family(chat: pd.DataFrame) -> tuple[str, dict[str, int]]:
-    counts = chat["ratelimit_family"].astype(str).value_counts()
-    families = {f: int(counts[f]) for f in FAMILIES if f in counts.index}
+    counts = chat["ratelimit_family"].value_counts()  # a categorical's counts all categories
+    families = {f: int(counts[f]) for f in FAMILIES if f in counts.index and counts[f] > 0}
     most = max(families.values())
     return next(f for f, n in families.items() if n == most), families  # ties: precedence
 
@@ -146,13 +146,13 @@ def declared_policy(decisions, fit: QuotaFit) -> dict | None:
     ev = decisions.events
     if not len(ev) or any(c not in ev for c in COLUMNS):
         return None
-    family = ev["ratelimit_family"].astype(str)
-    chat = ev.loc[(ev["endpoint"] == CHAT) & (family != "") & np.isfinite(
+    # compared as they are: a categorical column is not turned into a string per row
+    chat = ev.loc[(ev["endpoint"] == CHAT) & (ev["ratelimit_family"] != "") & np.isfinite(
         ev["ratelimit_limit"].to_numpy(float)), list(COLUMNS)]
     if not len(chat):
         return None
     name, families = _family(chat)
-    own = chat[chat["ratelimit_family"].astype(str) == name]
+    own = chat[chat["ratelimit_family"] == name]
     pairs = own.groupby([own["ratelimit_limit"], own["ratelimit_window_s"].fillna(-1.0)],
                         sort=True).size().sort_values(ascending=False, kind="stable")
     policies = [{"limit": _number(lim), "window_s": None if w < 0 else _number(w),

@@ -27,7 +27,10 @@ def events(rows) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["sent_ts", "status", "key_id", "ratelimit_limit",
                                       "ratelimit_window_s", "ratelimit_remaining",
                                       "ratelimit_family", "latency_ms"])
-    return out.assign(endpoint=CHAT, ttfb_ms=out["latency_ms"], retry_after_s=NAN)
+    out = out.assign(endpoint=CHAT, ttfb_ms=out["latency_ms"], retry_after_s=NAN)
+    # as store.load_run gives them
+    return out.astype({"key_id": "category", "ratelimit_family": "category",
+                       "endpoint": "category"})
 
 
 def declaring(limit, window, family="ietf-08", n=20, remaining=NAN, key="k1"):

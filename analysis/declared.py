@@ -53,8 +53,12 @@ def _number(x: float):
     return int(x) if float(x).is_integer() else float(x)
 
 
+def _n(x) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"  # 1000000, not 1e+06
+
+
 def _policy(limit, window) -> str:
-    return f"{limit:g} requests" + (f" per {window:g} s" if window is not None else "")
+    return f"{_n(limit)} requests" + (f" per {_n(window)} s" if window is not None else "")
 
 
 def _observed(fit: QuotaFit) -> tuple[float, float, str] | None:
@@ -184,7 +188,7 @@ def headline(d: dict, fit: QuotaFit, why: str) -> str:
                                                 else "."))
     else:
         policy = (_policy(d["limit"], d["window_s"]) if d["window_s"] is not None else
-                  f"a limit of {d['limit']:g} requests and no window")
+                  f"a limit of {_n(d['limit'])} requests and no window")
         if d["agrees"] is True and d["window_s"] is None:
             out = f"The {label} declare {policy}; the limit is as observed ({observed})."
         elif d["agrees"] is True:
@@ -195,6 +199,10 @@ def headline(d: dict, fit: QuotaFit, why: str) -> str:
                    "the quota.")
         else:
             out = f"The {label} declare {policy}; not checked: {why}."
+    others = {f: n for f, n in d["families"].items() if f != d["header_family"]}
+    if others:
+        out += (" Other responses carried other families, not read here: " + ", ".join(
+            f"{LABELS[f]} ({n})" for f, n in others.items()) + ".")
     r = d["remaining"]
     whose = "the shared quota" if fit.scope == "global" else "that key"
     told = (f"429s were sent after a response of {whose} declared more requests left than "

@@ -118,6 +118,15 @@ def test_the_family_most_responses_carried_is_read():
         (r[0] + 50, *r[1:]) for r in declaring(10, 10.0, "ietf-06", n=10)])
     assert d["header_family"] == "ietf-06" and d["families"] == {"ietf-06": 10, "openai": 6}
     assert d["responses"] == 16 and d["window_s"] == 10
+    assert ("Other responses carried other families, not read here: OpenAI "
+            "x-ratelimit-*-requests headers (6).") in d["headline"]
+
+
+def test_a_large_limit_is_written_out():
+    fit = QuotaFit("fixed_window", "per_key", limit=1_000_000, window_s=86400.0)
+    d = declared(declaring(1_000_000, 86400.0), fit)
+    assert d["headline"].startswith("The IETF draft-08 RateLimit headers declare 1000000 "
+                                    "requests per 86400 s, as observed.")
 
 
 def test_nothing_declared_is_null():

@@ -197,3 +197,19 @@ def test_the_remaining_a_client_had_heard_is_the_one_held():
     assert declared(stalled)["remaining"]["contradicted"] == 0
     stalled[1] = (999.0, 200, "k1", 10, 10.0, NAN, "ietf-08", 900.0)  # answered before it
     assert declared(stalled)["remaining"]["contradicted"] == 1
+
+
+def test_the_page_says_it_in_words_first():
+    from analysis.pages.report import render_report
+    from analysis.summary import make_summary
+
+    from .summaries import summary
+
+    d = declared(declaring(20, 10.0))
+    doc = summary()
+    doc["quota"]["declared"] = d
+    html = render_report(make_summary(doc).as_dict(), {})
+    assert f'<p id="declared-headline">{d["headline"]}</p>' in html
+    doc["quota"]["declared"] = None
+    assert "No chat response carried a rate-limit policy this harness could read" in \
+        render_report(make_summary(doc).as_dict(), {})

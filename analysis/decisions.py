@@ -26,8 +26,9 @@ MAX_FIT_EVENTS = 100_000
 # later, up to its reply (fixed_window.anchored_window_starts).
 MAX_LATE_S = 0.05
 # What the stages read of a decision: the rows keep these columns only (copying every column
-# of a million events was most of the cost).
-ROW_COLUMNS = ("key_id", "sent_ts", "latency_ms", "ttfb_ms", "status", "retry_after_s")
+# of a million events was most of the cost); the declared remaining is held against them.
+ROW_COLUMNS = ("key_id", "sent_ts", "latency_ms", "ttfb_ms", "status", "retry_after_s",
+               "ratelimit_remaining")
 
 
 def network_delay_s(events: pd.DataFrame) -> tuple[float, float]:

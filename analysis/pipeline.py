@@ -1,45 +1,26 @@
 """Each command's work, in order: read what it needs (store/), run each stage once (the quota
 fit, the Retry-After audit, throughput and latency, the tuner), write what it made (store/).
 
-The one caller of store/ and of the clock; the stages stay pure (data in, data out). What
-a command says goes to the `Console` it is handed (cli.py prints it); a run folder that
-cannot be used raises RunError, which cli.py prints with exit code 2.
+The one caller of store/ and of the clock (console.py), with index_command.py (the runs
+index's command, moved out to keep this module small); the stages stay pure (data in, data
+out). What a command says goes to the `Console` it is handed (cli.py prints it); a run folder
+that cannot be used raises RunError, which cli.py prints with exit code 2.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from . import store
+from .console import Console, Say, now_utc, progress, stamp as _stamp
+from .index_command import index, refresh_index, write_index
 from .store import Run, RunError
 from .summary import Summary
 
-
-class Console(Protocol):  # cli.Console prints: results to stdout, the rest to stderr
-    def out(self, line: str) -> None: ...
-    def note(self, line: str) -> None: ...
-    def error(self, line: str) -> None: ...
-    def progress(self, elapsed_s: float, line: str) -> None: ...
-
-Say = Callable[[str], None]
-
-
-def progress(console: Console) -> Say:
-    start = time.monotonic()
-    return lambda message: console.progress(time.monotonic() - start, message)
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _stamp() -> str:
-    return now_utc().strftime("%Y-%m-%d %H:%M:%S UTC")
+__all__ = ["Analysis", "Console", "Say", "analyse", "build_report", "compare", "fit_and_audit",
+           "index", "now_utc", "progress", "refresh_index", "render", "report", "tune",
+           "write_index"]
 
 
 @dataclass
@@ -71,6 +52,7 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
     """Every stage once, in order; the decisions, a fit and an audit already made are used
     as they are."""
     from . import load_levels
+    from .declared import declared_policy
     from .decisions import decide
     from .figures import backoff_figure, run_figures
     from .pages.report import render_report
@@ -88,8 +70,8 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
                 "latency": {**load_levels.latency(events), **streaming_latency(events)}
                 if len(events) else {},
                 "keys": load_levels.per_key(events) if len(events) else []}
-    doc = summary_doc(run, fit, audit, sections, backoff,
-                      generated_at=now_utc().isoformat(timespec="seconds"))
+    doc = summary_doc(run, fit, audit, sections, backoff, declared=declared_policy(
+        decisions, fit), generated_at=now_utc().isoformat(timespec="seconds"))
     say("drawing figures")
     figures = run_figures(events, fit, audit.points, doc["throughput"],
                           fitted_window_starts(fit, decisions)) if len(events) else {}
@@ -123,18 +105,6 @@ def _rebuild(run: Run, say: Say) -> Analysis:
     backoff = kept.get("backoff")
     return analyse(run, say, backoff.model_dump(mode="json", exclude_unset=True)
                    if backoff else None)
-
-
-def refresh_index(reports: Path, console: Console) -> None:
-    """After writing into a run folder or beside it: the runs index must not go stale, but
-    failing to refresh it must not fail the command that did the real work."""
-    try:
-        out = write_index(reports)
-    except Exception as exc:  # noqa: BLE001 - a note, not a failure
-        console.note(f"could not refresh {reports / 'index.html'}: {exc}")
-        return
-    if out is not None:
-        console.out(f"runs index: {out}")
 
 
 def _finish(run: Run, a: Analysis, console: Console) -> None:
@@ -182,28 +152,6 @@ def render(run_dir: str | None, reports: Path, console: Console) -> int:
     console.out(got.summary.verdict)
     console.out(f"report: {out}")
     refresh_index(path.parent, console)
-    return 0
-
-
-def write_index(reports: Path) -> Path | None:
-    """Regenerate reports/index.html; None when an index.html not ours is in the way."""
-    from .pages.runs_index import render_runs_index
-
-    runs, pages = store.list_runs(reports)
-    return store.write_runs_index(reports, render_runs_index(runs, pages, reports.name,
-                                                             _stamp()))
-
-
-def index(reports: Path, console: Console) -> int:
-    if not reports.is_dir():
-        console.error(f"{reports} does not exist: run a scenario first (make tight-loop)")
-        return 2
-    out = write_index(reports)
-    if out is None:
-        console.error(f"{reports / 'index.html'} exists and was not written by this tool; "
-                      "left alone")
-        return 1
-    console.out(f"runs index: {out}")
     return 0
 
 

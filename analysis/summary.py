@@ -15,18 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .summary_quota import Number, Quota, Section as _Section
+
 # 1: issues 1-10, a dict checked against six keys. 2: validated through this model, and
 # `figures` names the PNGs drawn beside it (so `render` knows when one is missing).
-SUMMARY_VERSION = 2
+# 3: `quota.declared` (a version-2 summary has none, which is not "no policy declared").
+SUMMARY_VERSION = 3
 OLDEST_READABLE_BACKOFF = 1  # the backoff section has not changed since version 1
-
-# int | float keeps a count a count: a plain float would write 20 as 20.0 (and the page too)
-Number = int | float | None
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-
 
 class Percentiles(_Section):
     """Milliseconds (or seconds, as the key says), rounded to the µs; only `count` when the
@@ -37,26 +32,6 @@ class Percentiles(_Section):
     p99: Number = None
     max: Number = None
     mean: Number = None
-
-
-class Quota(_Section):
-    algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket",
-                       "concurrency", "none_observed", "unknown"]
-    scope: Literal["per_key", "global", "unknown"]
-    limit: int | None = Field(None, description="admitted per window; bucket size; C")
-    window_s: Number = None
-    rate_per_s: Number = Field(None, description="sustained admitted rate")
-    burst: int | None = None
-    alignment: Literal["epoch", "first_request"] | None = None
-    counts_rejected: bool = False
-    agreement: Number = Field(None, description="share of decisions the model reproduces")
-    decisions: int = 0
-    keys: int = 0
-    rate_reached_per_s: Number = None
-    burst_observed: int | None = None
-    candidates: list[dict[str, Any]] = Field(default_factory=list)
-    note: str = ""
-    description: str
 
 
 class RetryAfter(_Section):

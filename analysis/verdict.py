@@ -12,11 +12,14 @@ from .retry_after import RetryAfterAudit, describe_audit
 from .summary import SUMMARY_VERSION, clean
 
 
-def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict) -> str:
+def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict,
+            declared: dict | None = None) -> str:
     words = describe(fit)  # as in summary["quota"]["description"]
     words = words[0].upper() + words[1:]
     ra = audit.headline or describe_audit(audit)[0]  # from the audit's counts, as the page's
     out = f"{words}; {ra}."
+    if declared:  # the page's sentence, word for word
+        out += f" {declared['headline']}"
     if unavailable.get("count"):
         p50 = unavailable["latency_ms"].get("p50")
         out += (f" {unavailable['count']} requests found no free node (503)"
@@ -39,9 +42,10 @@ def _text(value) -> str | None:
 
 
 def summary_doc(run, fit: QuotaFit, audit: RetryAfterAudit, sections: dict,
-                backoff: dict | None, generated_at: str) -> dict:
+                backoff: dict | None, generated_at: str, declared: dict | None = None) -> dict:
     """The summary of `run` (a store.Run), JSON-safe: `sections` holds throughput,
-    unavailable, latency and keys as load_levels made them; `backoff` is tune's result."""
+    unavailable, latency and keys as load_levels made them; `backoff` is tune's result;
+    `declared` what analysis.declared made of the rate-limit headers."""
     events = run.events
     problems = list(run.problems)
     if len(events) and not (events["endpoint"] == CHAT).any():
@@ -52,8 +56,8 @@ def summary_doc(run, fit: QuotaFit, audit: RetryAfterAudit, sections: dict,
         "target": _text(run.manifest.get("target")), "events": int(len(events)),
         "generated_at": generated_at, "problems": problems,
         "failures": run_failures(run.manifest, events),
-        "verdict": verdict(fit, audit, sections["unavailable"]),
-        "quota": fit.summary(), "retry_after": audit.summary(),
+        "verdict": verdict(fit, audit, sections["unavailable"], declared),
+        "quota": fit.summary() | {"declared": declared}, "retry_after": audit.summary(),
         **sections,
         "backoff": backoff or {"recommended": None, "policies": [],
                                "note": "not tuned yet: python -m analysis tune"},

@@ -8,6 +8,7 @@ node slots, so that its 503 figures are about something."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -248,6 +249,62 @@ def check_unavailable(text: str, events: list[dict]) -> None:
         assert "no free node" not in text["verdict"]
 
 
+# The rate-limit header reader's precedence (contract/ratelimit_families.py's docstring): the
+# family a response carrying several is read as.
+HEADER_PRECEDENCE = ("ietf-08", "ietf-07", "ietf-06", "anthropic", "openai", "github")
+HEADER_WORDS = {"ietf-08": "IETF draft-08", "ietf-07": "IETF draft-07", "ietf-06":
+                "IETF draft-06", "openai": "OpenAI", "anthropic": "Anthropic",
+                "github": "X-RateLimit-*"}
+
+
+def check_declared(profile: str, truth: dict, run_dir: Path, text: dict, events: list[dict]):
+    """quota.declared and its sentence against what the profile's headers declare (the
+    gateway's shapes: a bucket declares its burst per ceil(burst / rate) seconds, the drafts'
+    windows rounded up to whole seconds) and whether that is the quota."""
+    q = truth["quota"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    d = summary["quota"]["declared"]
+    head = text["declared-headline"]
+    sent = [f for f in HEADER_PRECEDENCE if f in q.get("headers", [])]
+    if not sent:
+        assert d is None and head.startswith("No chat response carried a rate-limit policy")
+        return
+    family = sent[0]
+    lie = q.get("declares")
+    bucket = q["algorithm"] == "token_bucket"
+    limit, window = (q["burst"], q["burst"] / q["rate_per_s"]) if bucket else (q["limit"],
+                                                                             q["window_s"])
+    said_limit = lie["limit"] if lie else limit
+    said_window = math.ceil(lie["window_s"] if lie else window) if "ietf" in family else None
+    read = [e for e in events if e["endpoint"] == CHAT and e["ratelimit_family"] == family
+            and e["ratelimit_limit"] is not None and math.isfinite(e["ratelimit_limit"])]
+    assert (d["header_family"], d["limit"], d["window_s"]) == (family, said_limit, said_window)
+    assert d["policies"] == [{"limit": said_limit, "window_s": said_window,
+                              "responses": len(read)}]
+    assert d["remaining"]["contradicted"] == 0  # the gateway's remaining is its limiter's
+    assert head.startswith(f"The {HEADER_WORDS[family]}"), head
+    if said_window is None:
+        assert f"declare a limit of {said_limit} requests and no window" in head, head
+    else:
+        assert f"declare {said_limit} requests per {said_window} s" in head, head
+    assert head in text["verdict"]
+    fit = summary["quota"]
+    if q["algorithm"] not in ("fixed_window", "sliding_log", "sliding_counter", "token_bucket") \
+            or fit["algorithm"] == "none_observed":  # busy's bucket is never reached
+        assert profile == "busy" and d["agrees"] is None and "not checked: no 429" in head
+        return
+    if not lie:
+        assert d["agrees"] is True and "as observed" in head, head
+        return
+    assert d["agrees"] is False, d
+    seen_limit = number(r"observed: ([0-9]+) per", head)
+    seen_window = number(r"observed: [0-9]+ per ([0-9.]+) s", head)
+    assert (seen_limit, seen_window) == (fit["limit"], fit["window_s"])  # as the fit says
+    assert abs(seen_limit - limit) <= 1 and seen_window == pytest.approx(window, rel=0.03)
+    more = lie["limit"] / lie["window_s"] > limit / window
+    assert f"— the headers {'overstate' if more else 'understate'} the quota." in head, head
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_headlines_are_right_against_the_profile(profile, runs, tmp_path):
     run_dir, log = runs[profile].result()
@@ -270,6 +327,7 @@ def test_headlines_are_right_against_the_profile(profile, runs, tmp_path):
     check_retry_after(truth, text, events)
     check_throughput(truth, text, events)
     check_unavailable(text, events)
+    check_declared(profile, truth, run_dir, text, events)
     for section in ("status", "quota", "retry-after", "throughput", "latency", "keys"):
         assert section in text
 

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",
             "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s",
-            "first_token_ms", "tbt_mean_ms", "tbt_max_ms")
-CATEGORIES = ("phase", "outcome", "key_id", "endpoint")
+            "first_token_ms", "tbt_mean_ms", "tbt_max_ms", "ratelimit_limit",
+            "ratelimit_window_s", "ratelimit_remaining", "ratelimit_family")
+CATEGORIES = ("phase", "outcome", "key_id", "endpoint", "ratelimit_family")
 
 
 class RunError(Exception):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.summary import SUMMARY_VERSION
+
 from .summaries import summary
 from .test_report import write_events
 
@@ -108,7 +110,7 @@ def _nothing_written(run: Path, before: dict) -> None:
     (None, "no summary.json"),
     ('{"schema_version": 2, "quo', "summary.json is corrupt"),
     (json.dumps(summary(schema_version=1)),
-     "schema version 1, older than the version this tool reads (2)"),
+     f"schema version 1, older than the version this tool reads ({SUMMARY_VERSION})"),
     (json.dumps(summary(quota={"algorithm": "magic"})), "summary.json is corrupt ('quota."),
     (json.dumps(["not", "a", "summary"]), "summary.json is corrupt (not a JSON object)"),
 ])

@@ -1,0 +1,86 @@
+"""summary.json's `quota` section, with what the headers declare (`quota.declared`), and the
+parts every section shares; analysis/summary.py holds the rest of the model."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract.ratelimit_families import FAMILIES
+
+# int | float keeps a count a count: a plain float would write 20 as 20.0 (and the page too)
+Number = int | float | None
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+class DeclaredRemaining(Section):
+    """The declared remaining count held against what happened (analysis/declared.py): each
+    429 is set against the response of its quota stream (its key's; everyone's under a global
+    quota) last received before the 429 was sent that declared a remaining count R; R larger
+    than the requests that can have passed the quota in between (sent before the 429 was
+    answered, answered after that response was sent) contradicts the header. Not checked (0,
+    null) when the run has several keys and no scope was fitted, since whose count a header
+    gives is then unknown."""
+    checked: int = Field(0, description="429s sent after a response of their stream that "
+                                        "declared a remaining count")
+    contradicted: int = Field(0, description="of those, the ones that response said had a "
+                                             "request left (R > the requests passed since)")
+    consistent: bool | None = Field(None, description="contradicted == 0; null when none was "
+                                                      "checked")
+
+
+class DeclaredPolicy(Section):
+    limit: Number
+    window_s: Number = None
+    responses: int
+
+
+class Declared(Section):
+    """What the chat responses' rate-limit headers declared, held against the fitted quota."""
+    header_family: Literal[FAMILIES] = Field(  # type: ignore[valid-type]
+        description="the family most chat responses carried (ties: contract's precedence)")
+    limit: Number = Field(description="the limit those responses declared most often")
+    window_s: Number = Field(None, description="the window they declared most often; null "
+                                               "when the family has none (OpenAI, Anthropic, "
+                                               "GitHub) or the policy gave none")
+    remaining: DeclaredRemaining
+    agrees: bool | None = Field(description=(
+        "the declared policy is the fitted quota: limit within 1 of the fitted limit (a token "
+        "bucket: of its burst) and window within 3% of the fitted window (a token bucket: of "
+        "burst / rate, the time to refill it) or of it rounded up to the whole second; a "
+        "family without a window on its limit alone. false as well when the responses "
+        "declared more than one policy (see policies). null when no quota was fitted "
+        "(none_observed, unknown) or its family has no limit per window (concurrency). The "
+        "remaining count is judged apart, in `remaining`"))
+    responses: int = Field(0, description="chat responses with a readable declared limit")
+    families: dict[str, int] = Field(default_factory=dict, description="responses per family")
+    policies: list[DeclaredPolicy] = Field(default_factory=list, description=(
+        "every distinct (limit, window) the chosen family declared, most common first"))
+    headline: str = Field("", description="the above in words, as the page and verdict say it")
+
+
+class Quota(Section):
+    algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket",
+                       "concurrency", "none_observed", "unknown"]
+    scope: Literal["per_key", "global", "unknown"]
+    limit: int | None = Field(None, description="admitted per window; bucket size; C")
+    window_s: Number = None
+    rate_per_s: Number = Field(None, description="sustained admitted rate")
+    burst: int | None = None
+    alignment: Literal["epoch", "first_request"] | None = None
+    counts_rejected: bool = False
+    agreement: Number = Field(None, description="share of decisions the model reproduces")
+    decisions: int = 0
+    keys: int = 0
+    rate_reached_per_s: Number = None
+    burst_observed: int | None = None
+    candidates: list[dict[str, Any]] = Field(default_factory=list)
+    note: str = ""
+    description: str
+    declared: Declared | None = Field(None, description=(
+        "what the rate-limit headers declared (analysis/declared.py); null when no chat "
+        "response carried a readable policy, as in events recorded before the columns"))

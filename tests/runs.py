@@ -22,6 +22,16 @@ def rows(run_dir: Path) -> list[dict]:
     return pa.concat_tables(tables).to_pylist() if tables else []
 
 
+def answered(every: list[dict]) -> list[dict]:
+    """The rows of attempts the target answered or failed: without the attempts Locust
+    cancelled when the run stopped (recorded too, as transport errors whose error says
+    "cancelled:"; the harness stopping, not the target misbehaving), of which there is at most
+    one per user (CI runs met them in tests that assumed none)."""
+    cancelled = [(r["worker"], r["user"]) for r in every if r["error"].startswith("cancelled:")]
+    assert len(cancelled) == len(set(cancelled)), "more than one cancelled attempt per user"
+    return [r for r in every if not r["error"].startswith("cancelled:")]
+
+
 def locust_count(run_dir: Path) -> int:
     """Locust's final request count. Its CSV is rewritten once a second and not at shutdown,
     so it lags; the JSON file (--json-file <run>/locust/stats) holds the final figures."""

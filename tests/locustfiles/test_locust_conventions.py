@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.launch import free_port
-from ..runs import ROOT, env_without_target, rows
+from ..runs import ROOT, answered, env_without_target, rows
 
 LOCUSTFILES = ROOT / "locustfiles"
 KEY = "pk-demo-alice-0001"
@@ -80,8 +80,10 @@ def test_the_host_option_is_the_target(gateway_factory, tmp_path, host_suffix):
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     chat = [r for r in rows(run_dir) if r["endpoint"] == "/v1/chat/completions"]
-    assert chat and {r["outcome"] for r in chat} <= {"ok", "rate_limited"}
-    assert len(chat) == chat_requests(gw)
+    done = answered(chat)
+    assert done and {r["outcome"] for r in done} <= {"ok", "rate_limited"}
+    # an attempt cancelled at shutdown may or may not have reached the gateway
+    assert len(done) <= chat_requests(gw) <= len(chat)
     assert json.loads((run_dir / "run.json").read_text())["target"] == gw.base_url
 
 

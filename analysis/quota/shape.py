@@ -51,7 +51,7 @@ def is_round(v: float) -> bool:
 
 def observed_shape(streams: list[Stream]) -> dict:
     first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
-    first_durations, reopen_spans = [], []
+    first_durations, reopen_spans, first_reopens = [], [], []
     for s in streams:
         starts, ends, sizes = runs(s)
         if len(sizes) == 0:
@@ -74,12 +74,14 @@ def observed_shape(streams: list[Stream]) -> dict:
         order = s.passed | s.rejected
         t_all, rej_all, ra_all = s.t[order], s.rejected[order], s.retry_after[order]
         after = np.searchsorted(t_all, ends, "right")
-        for start, i in zip(starts, after):
+        for n, (start, i) in enumerate(zip(starts, after)):
             if i < len(t_all) and rej_all[i] and np.isfinite(ra_all[i]):
                 reopen_spans.append(t_all[i] + ra_all[i] - start)
+                if n == 0:
+                    first_reopens.append(reopen_spans[-1])
     return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
             "gaps": gaps, "stated": stated, "first_duration": first_durations,
-            "reopen_span": reopen_spans}
+            "reopen_span": reopen_spans, "first_reopen": first_reopens}
 
 
 def limits(shape: dict) -> list[int]:
@@ -106,9 +108,19 @@ def windows(streams: list[Stream], shape: dict) -> list[float]:
     r = rate(shape)
     if r:
         out |= nice([lim / r for lim in limits(shape)])
+    if shape["gaps"]:
+        # The steady pace after the first clump: the long-run rate above also counts the wait
+        # for the first window to refill, which a short run weighs heavily (a sliding
+        # counter of 10 per 5 s read as 1.35/s, not 2/s, in a 12 s loop, and window 5 was
+        # never tried).
+        gap = float(np.median(shape["gaps"]))
+        out |= nice([lim * gap for lim in limits(shape) if gap > 0])
     if shape["reopen_span"]:
         spans = np.asarray(shape["reopen_span"])
         out |= nice([float(np.median(spans)), float(spans.min())])
+    # The first clump's reopening, stated after a full quota: for the window families, the
+    # window itself (the later ones, after one admission each, say only when the next comes).
+    out |= nice([float(np.median(shape["first_reopen"]))] if shape["first_reopen"] else [])
     out |= whole_near(list(out))
     # A window within ten times the timing slack is timing noise, not a quota: a sliding
     # log of 1 per 1.2 ms "counting rejects" once beat the true token bucket on a loaded

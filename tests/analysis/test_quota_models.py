@@ -324,3 +324,19 @@ def test_a_loop_starting_mid_window_tells_the_alignments_apart(alignment):
                  and c.get("alignment") not in (alignment, None) and c["limit"] == 3
                  and c["window_s"] == 1.0)
     assert fit.candidates[0]["weighted"] - other["weighted"] >= TIE
+
+
+def test_a_window_is_tried_at_the_steady_pace_not_the_long_run_rate():
+    """A 12 s tight loop (4 users, 3 keys) against a sliding counter of 10 per 5 s, recorded in
+    the fresh-clone CI run of issue 12: each key's first eleven admissions took 1.2 s (the
+    completions were slow), then nothing until the first window had slid by, then one every
+    0.5 s. Read as a long-run rate (1.35/s), 10 / rate gave windows near 7.4 s and 5 s was
+    never tried, so 11 per 10 s won at 99.58%. The steady pace (one per 0.5 s) and the first
+    clump's stated reopening (5.1 s after it began) now propose it."""
+    import pandas as pd
+
+    fit = fit_quota(decide(pd.read_parquet(Path(__file__).parent / "data" /
+                                    "sliding-counter-slow-first-clump.parquet")))
+    assert (fit.algorithm, fit.limit, fit.window_s, fit.scope) == \
+        ("sliding_counter", 10, 5.0, "per_key")
+    assert fit.agreement >= 0.999

@@ -155,6 +155,26 @@ def check_quota(q: dict, words: str) -> None:
     assert agreement >= 99.0
 
 
+def shortfalls(events: list[dict]) -> np.ndarray:
+    """Per 429 that stated a wait and was followed by an admission of its key: how long after
+    the stated wait ran out (its reply's arrival + RA) that admission was sent."""
+    out = []
+    chat = sorted((e for e in events if e["endpoint"] == CHAT), key=lambda e: e["sent_ts"])
+    by_key: dict[str, list[dict]] = {}
+    for e in chat:
+        by_key.setdefault(e["key_id"], []).append(e)
+    for rows_ in by_key.values():
+        next_ok = math.inf
+        for e in reversed(rows_):
+            if 200 <= e["status"] < 300:
+                next_ok = e["sent_ts"]
+            elif (e["status"] == 429 and e["retry_after_s"] is not None
+                  and math.isfinite(e["retry_after_s"]) and math.isfinite(next_ok)):
+                out.append(next_ok - (e["sent_ts"] + e["latency_ms"] / 1000
+                                      + e["retry_after_s"]))
+    return np.asarray(out, float)
+
+
 def check_retry_after(truth: dict, text: str, events: list[dict]) -> None:
     q = truth["quota"]
     refused = [e for e in events if e["endpoint"] == CHAT and e["status"] == 429]
@@ -186,13 +206,21 @@ def check_retry_after(truth: dict, text: str, events: list[dict]) -> None:
         assert "none over 1 s late" in head, head
     elif mode == "constant":
         # A constant wait shorter than the window: early whenever more than that wait (and
-        # the 50 ms allowed) was left of the window when the 429 was sent.
+        # the 50 ms allowed) was left of the window when the 429 was answered. The window
+        # reopened just before its key's next admission was sent (a tight loop sends within
+        # a few ms of it), so each checked 429's shortfall is read from the events, not from
+        # a share of the window's time: a loaded machine's loop does not send at an even
+        # pace, and 93.1% of one CI run's 429s came in the early part of their window.
         wait, window = q["retry_after_constant_s"], q["window_s"]
         assert verdict == "optimistic"
-        share = n_early / checked
-        assert 0.5 * (1 - wait / window) <= share <= 1 - (wait - 0.05) / window + 0.02, head
+        short = shortfalls(events)
+        assert len(short) == checked
+        assert short.max() <= window - wait + 0.1, head
+        assert int((short > 0.05 + 0.25).sum()) <= n_early <= int((short > 0.05 - 0.25).sum()), \
+            (head, np.sort(short)[::100])
+        assert n_early >= 0.5 * checked, head
         most = number(r"early, by up to ([0-9.]+) s", head)
-        assert window - wait - 1.5 <= most <= window - wait, head
+        assert short.max() - 0.3 <= most <= short.max() + 0.05, head
     else:
         raise AssertionError(f"no expectation for retry_after = {mode!r}")
 

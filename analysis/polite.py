@@ -27,7 +27,7 @@ def _ok(status: pd.Series) -> np.ndarray:
 
 def _pairs(events: pd.DataFrame) -> pd.DataFrame:
     """Each polite 429 with its retry: the wait it stated, on what, and how long it waited."""
-    mine = (events["phase"] == POLITE).to_numpy(bool)
+    mine = (events["phase"] == POLITE).to_numpy(bool, copy=True)
     if "endpoint" in events:
         mine &= (events["endpoint"] == CHAT).to_numpy(bool)
     p = events[mine]
@@ -97,7 +97,8 @@ def _polite_words(a: dict) -> str:
     if a["on_reset"]:
         words += (f" ({a['on_reset']} from a declared reset, as no Retry-After came)")
     if a["sent_early"]:
-        words += f"; {a['sent_early']} retries sent early are not counted"
+        words += (f"; {a['sent_early']} retr{'y' if a['sent_early'] == 1 else 'ies'} sent "
+                  f"early {'is' if a['sent_early'] == 1 else 'are'} not counted")
     return words
 
 

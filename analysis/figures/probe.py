@@ -36,7 +36,8 @@ def draw_probe_timeline(ax, chat: pd.DataFrame, probe: dict) -> None:
         if not len(x):
             continue
         x = np.unique(np.round(x / hi * PIXELS)) * hi / PIXELS
-        ax.scatter(x, np.full(len(x), y), s=9, marker="|", color=COLOURS[name], zorder=2)
+        ax.scatter(x, np.full(len(x), y), s=150, marker="|", linewidths=1.5,
+                   color=COLOURS[name], zorder=2)
     ax.set_yticks(range(len(LANES)), [n.replace("_", " ") for n in LANES])
     ax.set_ylim(-0.6, len(LANES) + 2.4)  # the steps' names above the rows
     ax.set_xlim(min([0.0] + [s["start_s"] for s in steps]), hi * 1.01)

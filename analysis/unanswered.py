@@ -65,19 +65,19 @@ def unanswered(events: pd.DataFrame, scenario: str | None, quota: dict,
         return out  # nothing refused: the questions below are about refusals
     period, basis = _period(quota, chat)
     rest, after_429 = _pauses(chat)
-    enough = f" ({basis}, {period:.3g} s)" if period else ""
+    enough = (f"less than {basis} ({period:.3g} s)" if period else
+              "and the run has no window or stated wait to hold that against")
     if period is None or rest < period:
         out.append({"question": "how much a key gets back after an idle period (its burst "
                                 "after idle)",
                     "why": f"once refused, no key rested longer than {rest:.3g} s before "
-                           f"its next request, less than it takes to refill{enough}"})
+                           f"its next request, {enough}"})
     if not (polite or {}).get("source"):
         out.append({"question": "whether a client that waits what Retry-After says is let in",
                     "why": "no request was retried after waiting as told"})
     if period is None or after_429 < period:
         out.append({"question": "whether a refused key is locked out for a while, or its "
                                 "window is longer",
-                    "why": f"the run never paused after a 429 (at most {after_429:.3g} s "
-                           f"before the key's next request{enough}), so it cannot tell a "
-                           "lockout from a longer window"})
+                    "why": f"no key paused longer than {after_429:.3g} s after a 429, "
+                           f"{enough}, so a lockout cannot be told from a longer window"})
     return out

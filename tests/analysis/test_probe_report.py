@@ -144,3 +144,18 @@ def test_how_sure_names_the_models_a_run_cannot_tell_apart():
         "the probe did not settle within its 150 s budget; still open: lockout, sliding_log"]
     del s["quota"]["indistinguishable"]
     assert len(sureness(s)) == 2
+
+
+def test_render_draws_the_probe_section_from_summary_json_alone(tmp_path):
+    run_dir = make_probe_run(tmp_path / "run")
+    report(run_dir)
+    before = page_text(run_dir)
+    for name in ("index.html", "probe.json"):
+        (run_dir / name).unlink()
+    for f in (run_dir / "events").iterdir():
+        f.unlink()
+    assert pipeline.render(str(run_dir), run_dir.parent, Said()) == 0
+    after = page_text(run_dir)
+    for ident in ("probe-headline", "probe-steps", "sureness", "retry-after-polite"):
+        assert after[ident] == before[ident]
+    assert "the probe steps on one timeline" in (run_dir / "index.html").read_text()

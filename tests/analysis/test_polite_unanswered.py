@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.decisions import decide
+from contract.events import CHAT
 from analysis.polite import polite_answer
 from analysis.retry_after import audit_retry_after
 from analysis.unanswered import unanswered
@@ -101,3 +102,48 @@ def test_questions_the_traffic_answered_are_not_named():
     assert questions(unanswered(one_key, "tight_loop", QUOTA, polite_answer(one_key))) \
         == {SCOPE}
     assert unanswered(both, "probe", QUOTA, None) is None  # the probe is not asked about
+
+
+def polite_client(base_url: str, pairs: int) -> pd.DataFrame:
+    """A polite client, by hand: asks until a 429, waits exactly its Retry-After from the
+    reply, asks again (attempt 2 of the same logical request); `pairs` times. Each attempt a
+    row, as the recorder would write it (the columns the answer reads)."""
+    import time
+
+    import httpx
+
+    from ..gateway.helpers import ALICE, BODY, auth
+
+    rows = []
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        def send(logical: str, attempt: int) -> dict:
+            sent = time.time()
+            r = client.post("/chat/completions", json=BODY, headers=auth(ALICE))
+            rows.append({"phase": "polite", "endpoint": CHAT, "key_id": "alice",
+                         "logical_id": logical, "attempt": attempt, "sent_ts": sent,
+                         "latency_ms": (time.time() - sent) * 1000, "status": r.status_code,
+                         "retry_after_s": float(r.headers.get("retry-after", "nan"))})
+            return rows[-1]
+        for i in range(pairs):
+            for j in range(50):  # the quota is 3: a 429 comes by the 4th
+                first = send(f"p{i}-{j}", 1)
+                if first["status"] == 429:
+                    break
+            assert first["status"] == 429, rows
+            time.sleep(max(0.0, first["sent_ts"] + first["latency_ms"] / 1000
+                           + first["retry_after_s"] - time.time()))
+            send(f"p{i}-{j}", 2)
+    return pd.DataFrame(rows)
+
+
+def test_a_real_lockout_behind_a_short_constant_wait_locks_a_polite_client_out(
+        gateway_factory):
+    """The reference gateway: 3 per 2 s, then locked out for 8 s from the first refusal,
+    while every 429 says "wait 1 s". Three polite pairs take about 3 s, inside the lockout."""
+    gw = gateway_factory("lockout", ["quota.window_s=2", "quota.limit=3", "quota.lockout_s=8",
+                                     "quota.retry_after='constant'",
+                                     "quota.retry_after_constant_s=1"])
+    answer = polite_answer(polite_client(gw.base_url, 3))
+    assert (answer["asked"], answer["let_in"], answer["refused"]) == (3, 0, 3)
+    assert answer["headline"].startswith(
+        "Waiting as told got in 0 of 3 times: a client that obeys Retry-After is locked out")

@@ -159,3 +159,27 @@ def test_render_draws_the_probe_section_from_summary_json_alone(tmp_path):
     for ident in ("probe-headline", "probe-steps", "sureness", "retry-after-polite"):
         assert after[ident] == before[ident]
     assert "the probe steps on one timeline" in (run_dir / "index.html").read_text()
+
+
+def test_a_probe_that_did_not_settle_says_so_and_what_was_open():
+    from analysis.pages.report import render_report
+    from ..test_profiles_report import ById
+
+    step = {"index": 0, "name": "tight", "start_s": 0.0, "end_s": 3.0, "requests": 9,
+            "sent": 8, "ok": 3, "rate_limited": 5, "other": 0, "tried": "a tight loop",
+            "learned": "3 admitted", "ruled_out": [], "open": ["lockout"]}
+    s = a_summary(probe={"settled": False, "settled_after_s": None, "budget_s": 20.0,
+                         "verdict": "", "hypotheses": ["lockout", "sliding_log"],
+                         "open": ["lockout", "sliding_log"], "steps": [step],
+                         "started_ts": 1000.0})
+    parser = ById()
+    parser.feed(render_report(s, {}))
+    text = {k: " ".join(v.split()) for k, v in parser.text.items()}
+    assert text["probe-headline"] == (
+        "The probe did not settle (its budget: 20 s), in 1 step. It began with lockout, "
+        "sliding_log. Still open at the end: lockout, sliding_log.")
+    # the events' count is shown, and the probe's own when it differs
+    assert "0 tight0.0–3.0 8 (the probe counted 9)350 a tight loop3 admitted—lockout" \
+        in text["probe-steps"]
+    assert text["sureness"].endswith("the probe did not settle within its 20 s budget; still "
+                                     "open: lockout, sliding_log.")

@@ -13,6 +13,7 @@ import pytest
 
 from analysis import pipeline
 from analysis.pages.report import sureness
+from analysis.store.probe import read_probe
 from ..test_profiles_report import page_text
 from .probe_run import STEPS, T0, make_probe_run, probe_log, probe_rows
 from .summaries import summary as a_summary
@@ -101,18 +102,22 @@ def test_the_page_shows_the_probe_steps_and_the_polite_answer(tmp_path):
         "15.6 s of its 150 s budget.")
     assert html.index('id="verdict"') < html.index('id="sureness"') < html.index('id="probe"')
     assert not summary["problems"]
+    # `render` draws the same from summary.json alone: events and probe.json gone
+    run_dir = tmp_path / "run"
+    for f in [run_dir / "index.html", run_dir / "probe.json", *(run_dir / "events").iterdir()]:
+        f.unlink()
+    assert pipeline.render(str(run_dir), run_dir.parent, Said()) == 0
+    again = page_text(run_dir)
+    for ident in ("probe-headline", "probe-steps", "sureness", "retry-after-polite"):
+        assert again[ident] == text[ident]
+    assert "the probe steps on one timeline" in (run_dir / "index.html").read_text()
 
 
-@pytest.mark.parametrize("content, why", [
-    ("{\"schema_version\": 1, \"steps\": [", "it is not valid JSON"),
-    (json.dumps(probe_log(steps=[{k: v for k, v in STEPS[0].items() if k != "tried"}])),
-     "step 1 has no text 'tried'"),
-    (json.dumps(probe_log(schema_version=7)), "schema_version 7, where this tool reads 1"),
-])
-def test_a_probe_json_that_cannot_be_used_is_named_and_left_as_it_is(tmp_path, content, why):
+def test_a_probe_json_that_cannot_be_used_is_named_and_left_as_it_is(tmp_path):
+    content = "{\"schema_version\": 1, \"steps\": ["  # cut short, as by a full disk
     run_dir = make_probe_run(tmp_path / "run", log=content)
     summary, text, said = report(run_dir)
-    message = f"probe.json cannot be used ({why}"
+    message = "probe.json cannot be used (it is not valid JSON"
     assert summary["probe"] is None and "probe" not in text
     assert any(message in p for p in summary["problems"]), summary["problems"]
     assert message in text["problems"]
@@ -120,6 +125,22 @@ def test_a_probe_json_that_cannot_be_used_is_named_and_left_as_it_is(tmp_path, c
     assert (run_dir / "probe.json").read_text() == content  # nothing lost
     # the rest of the report is made from the events as ever
     assert summary["retry_after"]["polite"]["asked"] == 4 and "quota-headline" in text
+
+
+@pytest.mark.parametrize("log, why", [
+    (probe_log(steps=[{k: v for k, v in STEPS[0].items() if k != "tried"}]),
+     "step 1 has no text 'tried'"),
+    (probe_log(schema_version=7), "schema_version 7, where this tool reads 1"),
+    (probe_log(steps=[STEPS[0] | {"index": "first"}]),
+     "step 1 ('idle_burst'): its index is not a whole number"),
+    (probe_log(settled="yes"), "'settled' is not true or false"),
+    ([STEPS], "not a JSON object"),
+])
+def test_what_is_wrong_with_a_probe_json_is_said(tmp_path, log, why):
+    (tmp_path / "probe.json").write_text(json.dumps(log))
+    assert read_probe(tmp_path) == (None, (
+        f"probe.json cannot be used ({why}): the probe's steps are not shown; the events are "
+        "analysed as they are and the file is left as it is"))
 
 
 def test_no_probe_json_no_probe_section(tmp_path):
@@ -144,21 +165,6 @@ def test_how_sure_names_the_models_a_run_cannot_tell_apart():
         "the probe did not settle within its 150 s budget; still open: lockout, sliding_log"]
     del s["quota"]["indistinguishable"]
     assert len(sureness(s)) == 2
-
-
-def test_render_draws_the_probe_section_from_summary_json_alone(tmp_path):
-    run_dir = make_probe_run(tmp_path / "run")
-    report(run_dir)
-    before = page_text(run_dir)
-    for name in ("index.html", "probe.json"):
-        (run_dir / name).unlink()
-    for f in (run_dir / "events").iterdir():
-        f.unlink()
-    assert pipeline.render(str(run_dir), run_dir.parent, Said()) == 0
-    after = page_text(run_dir)
-    for ident in ("probe-headline", "probe-steps", "sureness", "retry-after-polite"):
-        assert after[ident] == before[ident]
-    assert "the probe steps on one timeline" in (run_dir / "index.html").read_text()
 
 
 def test_a_probe_that_did_not_settle_says_so_and_what_was_open():

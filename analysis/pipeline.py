@@ -58,7 +58,9 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
     from .pages.report import render_report
     from .quota import fitted_window_starts
     from .streaming import streaming_latency
-    from .summary import make_summary
+    from .probe_steps import probe_section
+    from .summary import clean, make_summary
+    from .unanswered import unanswered
     from .verdict import summary_doc
 
     events = run.events
@@ -72,9 +74,13 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
                 "keys": load_levels.per_key(events) if len(events) else []}
     doc = summary_doc(run, fit, audit, sections, backoff, declared=declared_policy(
         decisions, fit), generated_at=now_utc().isoformat(timespec="seconds"))
+    # issue 13, report part: the probe's steps, and what a tight loop or spike left open
+    doc |= {"probe": clean(probe_section(run.probe, events)), "unanswered": unanswered(
+        events, doc["scenario"], doc["quota"], doc["retry_after"].get("polite"))}
     say("drawing figures")
     figures = run_figures(events, fit, audit.points, doc["throughput"],
-                          fitted_window_starts(fit, decisions)) if len(events) else {}
+                          fitted_window_starts(fit, decisions), doc["probe"]
+                          ) if len(events) else {}
     if doc["backoff"].get("policies"):
         figures |= backoff_figure(doc["backoff"])
     summary = make_summary(doc | {"figures": list(figures)})

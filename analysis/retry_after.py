@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .decisions import CHAT, Decisions
+from .polite import polite_answer
 from .quota import QuotaFit, model_reopenings
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
@@ -53,6 +54,8 @@ class RetryAfterAudit:
     error_s: dict = field(default_factory=dict)  # stated - observed wait: quantiles
     error_vs_model_s: dict = field(default_factory=dict)  # stated - the fitted model's wait
     probes: dict = field(default_factory=dict)
+    # issue 13 (report part): "if I wait what it says, am I let in?" (analysis/polite.py)
+    polite: dict = field(default_factory=dict)
     note: str = ""
     headline: str = ""
     rule: str = RULE
@@ -186,6 +189,7 @@ def audit_retry_after(decisions: Decisions, scope: str = "per_key",
                         "audit_retry_after(analysis.decisions.decide(events), ...)")
     audit = _audit(decisions, scope, fit)
     audit.headline, audit.note = describe_audit(audit)
+    audit.polite = polite_answer(decisions.events, audit.probes)  # issue 13, report part
     return audit
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .summary_quota import Number, Quota, Section as _Section
+from .summary_probe import Polite, Probe, Unanswered  # issue 13, report part
 
 # 1: issues 1-10, a dict checked against six keys. 2: validated through this model, and
 # `figures` names the PNGs drawn beside it (so `render` knows when one is missing).
@@ -46,6 +47,7 @@ class RetryAfter(_Section):
     error_s: dict[str, Number] = Field(default_factory=dict)
     error_vs_model_s: dict[str, Number] = Field(default_factory=dict)
     probes: dict[str, Any] = Field(default_factory=dict)
+    polite: Polite | None = None  # issue 13, report part: absent in earlier summaries
     note: str = ""
     headline: str = ""
     rule: str = ""
@@ -185,6 +187,10 @@ class Summary(BaseModel):
     latency: Latency
     keys: list[KeyRow]
     backoff: Backoff
+    # issue 13, report part: the probe's log (null: no probe.json) and the questions the
+    # run's traffic could not answer (null: not a scenario that is asked about)
+    probe: Probe | None = None
+    unanswered: list[Unanswered] | None = None
     figures: list[str] = Field(description="the figures drawn beside it, as <name>.png")
 
     def as_dict(self) -> dict:

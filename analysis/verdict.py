@@ -18,6 +18,9 @@ def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict,
     words = words[0].upper() + words[1:]
     ra = audit.headline or describe_audit(audit)[0]  # from the audit's counts, as the page's
     out = f"{words}; {ra}."
+    polite = audit.polite or {}
+    if polite.get("source"):  # issue 13, report part: the client's answer, when asked
+        out += f" {polite['headline']}."
     if declared:  # the page's sentence, word for word
         out += f" {declared['headline']}"
     if unavailable.get("count"):

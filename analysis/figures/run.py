@@ -10,6 +10,7 @@ from contract.events import CHAT
 from .canvas import draw_pngs
 from .evidence import COLOURS, MAX_POINTS, draw_retry_after, draw_throughput
 from .phases import shade_phases
+from .probe import draw_probe_timeline
 
 
 GROUPS = ("ok", "rate_limited", "unavailable", "other")
@@ -94,14 +95,17 @@ def draw_latency(ax, chat: pd.DataFrame) -> None:
 
 
 def run_figures(events: pd.DataFrame, fit, audit_points, throughput: dict,
-                window_marks) -> dict[str, bytes]:
+                window_marks, probe: dict | None = None) -> dict[str, bytes]:
     """The run's figures (none without chat completions): name -> PNG bytes. `fit` is the
     quota fit, `window_marks` its fitted window starts, `audit_points` the Retry-After
-    audit's per-429 brackets, `throughput` the summary's throughput section."""
+    audit's per-429 brackets, `throughput` the summary's throughput section, `probe` its
+    probe section (the probe's timeline is drawn when there is one)."""
     chat = events[events["endpoint"] == CHAT]
     if chat.empty:
         return {}
-    return draw_pngs([
+    steps = ([("probe_timeline", lambda ax: draw_probe_timeline(ax, chat, probe), (9, 4.6))]
+             if probe and probe.get("steps") else [])
+    return draw_pngs(steps + [
         ("status_timeline", lambda ax: draw_status_timeline(ax, chat), None),
         ("accepts", lambda ax: draw_accepts(ax, chat, fit, window_marks), None),
         ("retry_after", lambda ax: draw_retry_after(ax, audit_points), (8, 4.2)),

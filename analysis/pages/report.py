@@ -11,6 +11,45 @@ from ..retry_after import NARROW_S
 SECTIONS = ["status", "quota", "retry-after", "throughput", "latency", "keys"]
 
 
+def _apart(entry) -> str | None:
+    """One of quota.indistinguishable (the fit's, a list of {models, experiment}), in words;
+    None when it is not of that shape."""
+    if not isinstance(entry, dict):
+        return None
+    models = [m for m in entry.get("models") or [] if isinstance(m, str)]
+    if len(models) < 2:
+        return None
+    experiment = entry.get("experiment")
+    return (f"this run cannot tell apart {', '.join(models)}"
+            + (f" ({experiment} would)" if isinstance(experiment, str) and experiment else ""))
+
+
+def sureness(summary: dict) -> list[str]:
+    """How sure the verdict is, from the summary alone: the fit's agreement, the models it
+    cannot tell apart, whether the probe settled, what the run did not ask (issue 13)."""
+    q, probe = summary["quota"], summary.get("probe")
+    out = []
+    if q.get("agreement") is not None:
+        out.append(f"the fitted model reproduces {100 * q['agreement']:.2f}% of "
+                   f"{q.get('decisions', 0)} accept/refuse decisions")
+    apart = q.get("indistinguishable")
+    out += [w for w in map(_apart, apart if isinstance(apart, list) else []) if w]
+    if probe:
+        budget = (f" of its {probe['budget_s']:g} s budget" if probe.get("budget_s")
+                  is not None else "")
+        after = probe.get("settled_after_s")
+        out.append(f"the probe settled after {after:.1f} s{budget}" if probe["settled"] and
+                   after is not None else "the probe settled" if probe["settled"] else
+                   f"the probe did not settle{budget.replace(' of', ' within')}" + (
+                       f"; still open: {', '.join(probe['open'])}" if probe.get("open")
+                       else ""))
+    if summary.get("unanswered"):
+        n = len(summary["unanswered"])
+        out.append(f"{n} question{'s' if n > 1 else ''} this run's traffic could not answer "
+                   "(below)")
+    return out
+
+
 def render_report(summary: dict, figures: dict[str, bytes], missing: list[str] = ()) -> str:
     """The page; `missing` names figures the page should have whose PNG is gone (`render`
     from a folder that lost one): the page says so where the figure would be."""
@@ -34,4 +73,4 @@ def render_report(summary: dict, figures: dict[str, bytes], missing: list[str] =
         "report.html", s=summary, img=inline_images(figures), missing=list(missing),
         candidates=candidates, latency_rows=rows, policies=policies[:12], b=summary["backoff"],
         min_level={"attempts": MIN_ATTEMPTS, "span_s": MIN_SPAN_S}, narrow_s=NARROW_S,
-        sections=SECTIONS)
+        sections=SECTIONS, sureness=sureness(summary))

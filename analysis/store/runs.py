@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from contract.events import SUFFIX
 from contract.run_folder import EVENTS_DIR, MANIFEST, events_files
+from .probe import read_probe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 ANALYSED = ("worker", "phase", "logical_id", "attempt", "key_id", "endpoint", "intended_ts",
             "sent_ts", "latency_ms", "ttfb_ms", "status", "outcome", "retry_after_s",
             "first_token_ms", "tbt_mean_ms", "tbt_max_ms", "ratelimit_limit",
-            "ratelimit_window_s", "ratelimit_remaining", "ratelimit_family")
+            "ratelimit_window_s", "ratelimit_remaining", "ratelimit_family",
+            "ratelimit_reset_s")
 CATEGORIES = ("phase", "outcome", "key_id", "endpoint", "ratelimit_family")
 
 
@@ -38,6 +40,7 @@ class Run:
     manifest: dict
     events: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    probe: dict | None = None  # probe.json, when the adaptive probe left a usable one
 
     @property
     def run_id(self) -> str:
@@ -194,4 +197,7 @@ def load_run(path: Path, progress: Callable[[str], None] | None = None) -> Run:
     events["intended_ts"] = events["intended_ts"].fillna(events["sent_ts"])
     if len(events) == 0:
         problems.append("no events could be read")
-    return Run(path, manifest, events, problems)
+    probe, problem = read_probe(path)
+    if problem:
+        problems.append(problem)
+    return Run(path, manifest, events, problems, probe)

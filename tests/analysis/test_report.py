@@ -55,11 +55,31 @@ def test_report_writes_contract_and_page(tight_loop_run, tmp_path):
     check_sections_against_the_events(summary, run_dir)
     html = (run_dir / "index.html").read_text()
     assert html.count("data:image/png;base64,") == 5
+    check_unanswered(summary, run_dir)
     assert "src=\"http" not in html and "href=\"http" not in html  # opens offline
     # Everything but run.json and events/ is rebuilt from them.
     for name in ("summary.json", "index.html", "accepts.png"):
         (run_dir / name).unlink()
     assert analyse(run_dir).returncode == 0 and (run_dir / "index.html").is_file()
+
+
+def check_unanswered(summary: dict, run_dir: Path) -> None:
+    """Issue 13, item 6: the tight loop's page names the questions its traffic could not
+    answer (it never rests, never waits as told) and that `make probe` would; not the scope,
+    which its three keys answered."""
+    from ..test_profiles_report import page_text
+
+    text = page_text(run_dir)["unanswered"]
+    asked = [q["question"] for q in summary["unanswered"]]
+    assert asked == [
+        "how much a key gets back after an idle period (its burst after idle)",
+        "whether a client that waits what Retry-After says is let in",
+        "whether a refused key is locked out for a while, or its window is longer"]
+    for q in summary["unanswered"]:
+        assert f"{q['question']}: {q['why']}." in text
+    assert "make probe would ask them" in text
+    assert "scope" not in text and "per key or shared" not in text
+    assert "3 questions this run's traffic could not answer" in page_text(run_dir)["sureness"]
 
 
 def check_sections_against_the_events(summary: dict, run_dir: Path) -> None:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .families import FAMILIES, family
+from .families import FAMILIES, family, family_of, published
+from .concurrency import most_in_flight
+from .held import best_held
 from .score import Candidate, agreements, penalty
 from .shape import observed_shape
 from ..stream import REJECTED, Stream, runs
@@ -50,6 +52,12 @@ class QuotaFit:
     burst_observed: int | None = None
     candidates: list[dict] = field(default_factory=list)
     note: str = ""
+    # --- shaping (issue 13, shaping helper): {size, max_delay_s, reached, held_most,
+    # longest_wait_s} when excess requests were held instead of refused (shaping.queueing);
+    # the most admitted requests seen in flight at once {"per_key", "global"}
+    queueing: dict | None = None
+    in_flight_most: dict | None = None
+    # --- end shaping
 
     def summary(self) -> dict:
         """The summary.json `quota` object: every field, and the quota in words."""
@@ -85,10 +93,10 @@ def describe(fit: QuotaFit) -> str:
     if fit.algorithm == "none_observed":
         reached = f" at up to {fit.rate_reached_per_s:.2f} requests/s" \
             if fit.rate_reached_per_s else ""
-        return f"no rate limit observed{reached}"
+        return f"no rate limit observed{reached}{_in_flight_words(fit)}"
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
-    f = family(fit.algorithm)
+    f = family_of(fit)
     return f.describe(f.from_fields(fit), scope)
 
 
@@ -113,12 +121,17 @@ def _fit(decisions: Decisions) -> QuotaFit:
     if len(df) == 0:
         return QuotaFit("unknown", "unknown", note="no chat completion reached the quota "
                         "(only errors before it, or no events)")
+    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    # --- shaping (issue 13, shaping helper): no 429, but admitted requests held
     if n_rejected == 0:
+        held = best_held(decisions, scopes, MIN_AGREEMENT)
+        if held is not None:
+            return _held_fit(held, decisions, keys, reached)
         return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
-                        rate_reached_per_s=reached,
+                        rate_reached_per_s=reached, in_flight_most=_in_flight(decisions),
                         note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "
                              f"{reached:.2f} requests/s" if reached else "no 429 observed")
-    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    # --- end shaping
     tried: list[tuple[str, Candidate]] = []
     key_streams = decisions.streams("per_key")
     key_shape = observed_shape(key_streams)
@@ -193,7 +206,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     burst_seen = max((key_shape if scope == "per_key" else observed_shape(streams))["first"]
                      or [0])
     fit = QuotaFit(
-        algorithm=best.algorithm if best.weighted >= MIN_AGREEMENT else "unknown",
+        algorithm=published(best.algorithm) if best.weighted >= MIN_AGREEMENT else "unknown",
         scope=scope if keys >= 2 and not scope_tie else "unknown",
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
@@ -257,3 +270,43 @@ def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate
             and c.params["limit"] == p["limit"]
             and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
             and best.weighted - c.weighted < TIE]
+
+
+# --- shaping (issue 13, shaping helper)
+def _held_fit(held, decisions: Decisions, keys: int, reached: float | None) -> QuotaFit:
+    scope, best, tried, scope_tie = held
+    fit = QuotaFit(published(best.algorithm), scope if keys >= 2 and not scope_tie
+                   else "unknown", agreement=best.agreement,
+                   decisions=int(sum(s.scored.sum() for s in decisions.streams(scope))),
+                   keys=keys, rate_reached_per_s=reached,
+                   candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
+    for name, value in family(best.algorithm).fields(best.params).items():
+        setattr(fit, name, value)
+    fit.note = ("no 429: excess requests were held, not refused; the bucket is read off how "
+                "long each admitted request waited for its first byte")
+    if keys < 2:
+        fit.note += "; one key in the run: per-key and global quotas look the same"
+    elif scope_tie:
+        fit.note += ("; the keys were used alike, so per-key and global queues explain the "
+                     "run equally: load the keys unevenly to tell them apart")
+    return fit
+
+
+def _in_flight(decisions: Decisions) -> dict:
+    return {"per_key": max(map(most_in_flight, decisions.streams("per_key"))),
+            "global": most_in_flight(decisions.streams("global")[0])}
+
+
+def _in_flight_words(fit: QuotaFit) -> str:
+    seen = fit.in_flight_most
+    if not seen or not seen.get("per_key"):
+        return ""
+    per_key, overall = seen["per_key"], seen["global"]
+    if fit.keys >= 2:
+        where = f" per key ({overall} for all keys together)"
+    else:
+        where = ""
+    return (f", with up to {per_key} requests in flight at once{where}: a cap of at least "
+            f"that many in flight would have refused none (`make probe` ramps the requests "
+            "in flight to find one)")
+# --- end shaping

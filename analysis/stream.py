@@ -36,6 +36,9 @@ class Stream:
     # when the reply's first byte came (sent + time to first byte): how long an admitted
     # request was held before its answer (analysis/quota/shaping.py); None in bare test streams
     first_byte: np.ndarray | None = None
+    # admissions held before their answer, when the run shows shaping (shaping.mark_held):
+    # a family that answers at once cannot reproduce them
+    held: np.ndarray | None = None
     # what replays of many candidates share (see remembered); never part of a comparison
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 

@@ -27,11 +27,11 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
 
 
 def most_in_flight(s: Stream) -> int:
-    """The most admitted requests in flight at once (from decision to reply)."""
-    if not s.passed.any():
+    """The most admitted (2xx) requests in flight at once, from decision to reply."""
+    if not s.ok.any():
         return 0
-    ends = np.sort(s.end[s.passed])
-    return int((before(s.passed) - np.searchsorted(ends, s.t, "right"))[s.passed].max()) + 1
+    ends = np.sort(s.end[s.ok])
+    return int((before(s.ok) - np.searchsorted(ends, s.t, "right"))[s.ok].max()) + 1
 
 
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .families import FAMILIES, family, family_of, published
-from .concurrency import most_in_flight
-from .held import best_held
+from .held import best_held, held_fit, in_flight, in_flight_words
+from .shaping import mark_held
 from .score import Candidate, agreements, penalty
 from .shape import observed_shape
 from ..stream import REJECTED, Stream, runs
@@ -93,7 +93,7 @@ def describe(fit: QuotaFit) -> str:
     if fit.algorithm == "none_observed":
         reached = f" at up to {fit.rate_reached_per_s:.2f} requests/s" \
             if fit.rate_reached_per_s else ""
-        return f"no rate limit observed{reached}{_in_flight_words(fit)}"
+        return f"no rate limit observed{reached}{in_flight_words(fit.in_flight_most, fit.keys)}"
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
     f = family_of(fit)
@@ -126,9 +126,12 @@ def _fit(decisions: Decisions) -> QuotaFit:
     if n_rejected == 0:
         held = best_held(decisions, scopes, MIN_AGREEMENT)
         if held is not None:
-            return _held_fit(held, decisions, keys, reached)
+            fit = QuotaFit(**held_fit(held, decisions, keys), rate_reached_per_s=reached)
+            for name, value in family(held[1].algorithm).fields(held[1].params).items():
+                setattr(fit, name, value)
+            return fit
         return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
-                        rate_reached_per_s=reached, in_flight_most=_in_flight(decisions),
+                        rate_reached_per_s=reached, in_flight_most=in_flight(decisions),
                         note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "
                              f"{reached:.2f} requests/s" if reached else "no 429 observed")
     # --- end shaping
@@ -143,6 +146,8 @@ def _fit(decisions: Decisions) -> QuotaFit:
     for scope in scopes:
         streams = decisions.streams(scope)
         screen_streams = decisions.streams(scope, SCREEN_EVENTS)
+        for ss in (streams, screen_streams):  # shaping (issue 13, shaping helper)
+            mark_held(ss)
         candidates = candidate_params(streams)
         for (algorithm, params), (plain, weighted) in zip(
                 candidates, agreements(candidates, screen_streams)):
@@ -271,42 +276,3 @@ def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate
             and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
             and best.weighted - c.weighted < TIE]
 
-
-# --- shaping (issue 13, shaping helper)
-def _held_fit(held, decisions: Decisions, keys: int, reached: float | None) -> QuotaFit:
-    scope, best, tried, scope_tie = held
-    fit = QuotaFit(published(best.algorithm), scope if keys >= 2 and not scope_tie
-                   else "unknown", agreement=best.agreement,
-                   decisions=int(sum(s.scored.sum() for s in decisions.streams(scope))),
-                   keys=keys, rate_reached_per_s=reached,
-                   candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
-    for name, value in family(best.algorithm).fields(best.params).items():
-        setattr(fit, name, value)
-    fit.note = ("no 429: excess requests were held, not refused; the bucket is read off how "
-                "long each admitted request waited for its first byte")
-    if keys < 2:
-        fit.note += "; one key in the run: per-key and global quotas look the same"
-    elif scope_tie:
-        fit.note += ("; the keys were used alike, so per-key and global queues explain the "
-                     "run equally: load the keys unevenly to tell them apart")
-    return fit
-
-
-def _in_flight(decisions: Decisions) -> dict:
-    return {"per_key": max(map(most_in_flight, decisions.streams("per_key"))),
-            "global": most_in_flight(decisions.streams("global")[0])}
-
-
-def _in_flight_words(fit: QuotaFit) -> str:
-    seen = fit.in_flight_most
-    if not seen or not seen.get("per_key"):
-        return ""
-    per_key, overall = seen["per_key"], seen["global"]
-    if fit.keys >= 2:
-        where = f" per key ({overall} for all keys together)"
-    else:
-        where = ""
-    return (f", with up to {per_key} requests in flight at once{where}: a cap of at least "
-            f"that many in flight would have refused none (`make probe` ramps the requests "
-            "in flight to find one)")
-# --- end shaping

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import shaping
+from .concurrency import most_in_flight
 from .score import Candidate, agreements, penalty
 
 if TYPE_CHECKING:
@@ -39,3 +40,43 @@ def best_held(decisions: Decisions, scopes: list[str], least: float
         return None
     rival = next((c for sc, c in tried if sc != scope), None)
     return scope, best, tried, rival is not None and best.weighted - rival.weighted < TIE
+
+
+def held_fit(held, decisions: Decisions, keys: int) -> dict:
+    """QuotaFit's arguments for best_held's answer (the family's fields are set after)."""
+    scope, best, tried, scope_tie = held
+    note = ("no 429: excess requests were held, not refused; the bucket is read off how long "
+            "each admitted request waited for its first byte")
+    if keys < 2:
+        note += "; one key in the run: per-key and global quotas look the same"
+    elif scope_tie:
+        note += ("; the keys were used alike, so per-key and global queues explain the run "
+                 "equally: load the keys unevenly to tell them apart")
+    return dict(algorithm=shaping.ALGORITHM,
+                scope=scope if keys >= 2 and not scope_tie else "unknown",
+                agreement=best.agreement, keys=keys, note=note,
+                decisions=int(sum(s.scored.sum() for s in decisions.streams(scope))),
+                candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
+
+
+def in_flight(decisions: Decisions) -> dict:
+    """The most admitted requests seen in flight at once, per key and for all keys, and the
+    run's 503s (which a cap answering 503 would give too)."""
+    return {"per_key": max(map(most_in_flight, decisions.streams("per_key"))),
+            "global": most_in_flight(decisions.streams("global")[0]),
+            "unavailable": int((decisions.rows["status"] == 503).sum())}
+
+
+def in_flight_words(seen: dict | None, keys: int) -> str:
+    """What a run with no 429 says about a concurrency cap, for the quota's description."""
+    if not seen or not seen.get("per_key"):
+        return ""
+    where = f" per key ({seen['global']} for all keys together)" if keys >= 2 else ""
+    words = f", with up to {seen['per_key']} requests admitted in flight at once{where}"
+    if seen.get("unavailable"):
+        # a cap that answers 503 looks like a busy node pool from here
+        return (f"{words}; the {seen['unavailable']} 503s may be a concurrency cap's "
+                "refusals or a busy node pool (`make probe` ramps the requests in flight to "
+                "tell)")
+    return (f"{words}: a concurrency cap of at least that many would have refused none "
+            "(`make probe` ramps the requests in flight to find one)")

@@ -27,8 +27,11 @@ from ..stream import Stream, before
 NAME = "shaping"
 ALGORITHM = "token_bucket"  # what summary.json's quota.algorithm says; `queueing` says the rest
 PENALTY = 0.002
+HOLDS = True  # its replay judges how long an admission was held (score.reproduced)
 HELD_MIN = 3  # held admissions before shaping is worth trying
 HELD_SHARE = 0.2  # ... and this share of the admissions after each stream's first
+EXPLAINED = 0.9  # share of the holds a bucket must explain before they count against others
+RELEASE_NOISE_S = 0.03  # a release's time is read through the generation's jitter
 
 
 def generation_s(streams: list[Stream]) -> float | None:
@@ -70,13 +73,37 @@ def is_held(streams: list[Stream], generation: float | None) -> bool:
     return held >= HELD_MIN and held >= HELD_SHARE * later
 
 
+def mark_held(streams: list[Stream]) -> None:
+    """Set each stream's `held` (admissions held before their answer) when a shaped bucket
+    explains the holds, else leave it None: the other families are then judged on decisions
+    alone. Holds no bucket explains (generations of varying length, a stalled server) are
+    no evidence against a family that answers at once."""
+    for s in streams:
+        s.held = None
+    generation = generation_s(streams)
+    if not is_held(streams, generation):
+        return
+    over = held_over_s(generation)
+    held = [held_s(s, generation) > over for s in streams]
+    total = sum(int(h.sum()) for h in held)
+    for p in propose(streams, {}):
+        tol = hold_tolerance(p["rate_per_s"])
+        right = sum(int((np.abs(waits(p, s, s.t, s.t) - held_s(s, generation)) <= tol)[h].sum())
+                    for s, h in zip(streams, held))
+        if right >= EXPLAINED * total:
+            for s, h in zip(streams, held):
+                s.held = h
+            return
+
+
 def _queue_seen(s: Stream, hold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(for each admitted request, the requests held at its arrival, itself included when it
     was held; for each refusal, the requests held at its arrival)."""
     release = np.where(s.ok, s.t + np.nan_to_num(hold), s.t)
     # held at t[i]: admissions before it whose release is later (an admission after it is
-    # released no sooner than it arrives)
-    out = before(s.passed) - np.searchsorted(np.sort(release[s.passed]), s.t, "left")
+    # released no sooner than it arrives), by more than a release's timing noise
+    out = before(s.passed) - np.searchsorted(np.sort(release[s.passed]), s.t + RELEASE_NOISE_S,
+                                             "left")
     held_at = np.maximum(0, out)
     self_held = s.ok & (np.nan_to_num(hold) > 0)
     return (held_at + self_held)[s.passed], held_at[s.rejected]

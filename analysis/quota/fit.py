@@ -143,11 +143,11 @@ def _fit(decisions: Decisions) -> QuotaFit:
     # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
     # best few of each model family (and scope) on all of them. Short runs: one pass.
     screened: list[tuple[str, Candidate, list[Stream]]] = []
+    # shaping (issue 13, shaping helper): held admissions count against families that do not
+    mark_held([decisions.streams(sc, head) for sc in scopes for head in (None, SCREEN_EVENTS)])
     for scope in scopes:
         streams = decisions.streams(scope)
         screen_streams = decisions.streams(scope, SCREEN_EVENTS)
-        for ss in (streams, screen_streams):  # shaping (issue 13, shaping helper)
-            mark_held(ss)
         candidates = candidate_params(streams)
         for (algorithm, params), (plain, weighted) in zip(
                 candidates, agreements(candidates, screen_streams)):

@@ -73,27 +73,35 @@ def is_held(streams: list[Stream], generation: float | None) -> bool:
     return held >= HELD_MIN and held >= HELD_SHARE * later
 
 
-def mark_held(streams: list[Stream]) -> None:
-    """Set each stream's `held` (admissions held before their answer) when a shaped bucket
-    explains the holds, else leave it None: the other families are then judged on decisions
-    alone. Holds no bucket explains (generations of varying length, a stalled server) are
-    no evidence against a family that answers at once."""
-    for s in streams:
+def mark_held(readings: list[list[Stream]]) -> None:
+    """Set every stream's `held` (admissions held before their answer) when a shaped bucket
+    explains the holds in one of `readings` (the same run's streams per key, for all keys,
+    ...), else leave them None: the other families are then judged on decisions alone. A
+    hold is the request's, whatever the scope that explains it; holds no bucket explains
+    (generations of varying length, a stalled server) are no evidence against a family that
+    answers at once."""
+    everyone = [s for streams in readings for s in streams]
+    for s in everyone:
         s.held = None
-    generation = generation_s(streams)
-    if not is_held(streams, generation):
+    generation = generation_s(everyone)
+    if not any(_explained(streams, generation) for streams in readings):
         return
-    over = held_over_s(generation)
-    held = [held_s(s, generation) > over for s in streams]
+    for s in everyone:
+        s.held = held_s(s, generation) > held_over_s(generation)
+
+
+def _explained(streams: list[Stream], generation: float | None) -> bool:
+    if not is_held(streams, generation):
+        return False
+    held = [held_s(s, generation) > held_over_s(generation) for s in streams]
     total = sum(int(h.sum()) for h in held)
     for p in propose(streams, {}):
         tol = hold_tolerance(p["rate_per_s"])
         right = sum(int((np.abs(waits(p, s, s.t, s.t) - held_s(s, generation)) <= tol)[h].sum())
                     for s, h in zip(streams, held))
         if right >= EXPLAINED * total:
-            for s, h in zip(streams, held):
-                s.held = h
-            return
+            return True
+    return False
 
 
 def _queue_seen(s: Stream, hold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

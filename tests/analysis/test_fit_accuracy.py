@@ -77,6 +77,18 @@ CASES = [
      dict(algorithm="token_bucket", rate_per_s=2, burst=3)),
     ("token-bucket-10ps-burst-8", bucket(10.0, 8), "tight_loop", 5, 1, [],
      dict(algorithm="token_bucket", rate_per_s=10, burst=8)),
+    # Shaping: 2 users per key, one being answered and one held, so the other's next request
+    # finds the queue of 1 full: 429s beyond it, and the queue's size measured. Without the
+    # holds this is a plain bucket of 2.
+    ("shaping-2ps-queue-1", bucket(2.0, 1) + ["quota.queueing.size=1"], "tight_loop", 4, 6,
+     [], dict(algorithm="token_bucket", rate_per_s=2, burst=1, queue_size=1, scope="per_key")),
+    # Two users per key against one place in flight; completions of 0.2 s, so that they
+    # overlap (FAST's are over in 5 ms), varying by 30% as generations do: of one constant
+    # length, a cap admits on a clock, as a window of C per that length would.
+    ("concurrency-1-per-key", ["quota.algorithm='concurrency'", "quota.limit=1",
+                               "quota.retry_after='absent'", "quota.headers=[]",
+                               "latency.ttft_ms=200", "latency.jitter=0.3"], "tight_loop", 4,
+     6, [], dict(algorithm="concurrency", limit=1)),
 ]
 
 
@@ -134,6 +146,11 @@ def check(fit, expected):
             fit.candidates[:3]
     if "scope" in expected:
         assert fit.scope == expected["scope"]
+    if "queue_size" in expected:
+        assert fit.queueing is not None and fit.queueing["reached"], fit.candidates[:3]
+        assert abs(fit.queueing["size"] - expected["queue_size"]) <= 1, fit.candidates[:3]
+    else:
+        assert fit.queueing is None, fit.candidates[:3]
     assert fit.counts_rejected == expected.get("counts_rejected", False)
 
 
@@ -144,7 +161,7 @@ def test_reference_gateway(tmp_path, sets, scenario, seconds, users, args, expec
     chat = run.events[run.events["endpoint"] == "/v1/chat/completions"]
     span = chat["sent_ts"].max() - chat["sent_ts"].min()
     limit_s = 3 * expected["window_s"] if "window_s" in expected else \
-        expected["burst"] / expected["rate_per_s"] + 5
+        expected["burst"] / expected["rate_per_s"] + 5 if "burst" in expected else 5
     assert span <= limit_s + 0.5, f"the run took {span:.1f} s, more than {limit_s} s"
     check(fit_quota(decide(run.events)), expected)
 

@@ -147,3 +147,16 @@ def test_no_429_says_how_many_were_in_flight():
     assert ("with up to 2 requests admitted in flight at once per key (3 for all keys "
             "together): a concurrency cap of at least that many would have refused none") \
         in words, words
+
+
+def test_keys_used_alike_do_not_make_the_holds_a_global_window():
+    # 2 users on each of 3 keys against a queue of 1 per key: 429s beyond it. The holds are
+    # the requests' whatever the scope: a global fixed window that admits the same requests
+    # (3 per 0.5 s) does not hold them, and must not win (it did while only the scope whose
+    # shaping explained the holds was judged on them).
+    events = tight_loop(Shaper(2.0, 1, 1).arrive, ["a", "a", "b", "b", "c", "c"], 4)
+    assert (events["status"] == 429).any()
+    fit = fit_quota(decide(events))
+    assert (fit.algorithm, fit.scope, fit.burst) == ("token_bucket", "per_key", 1), \
+        fit.candidates[:3]
+    assert fit.queueing["size"] == 1, fit.candidates[:3]

@@ -8,6 +8,7 @@ than `size` of its key's let-in requests are still waiting and its wait is at mo
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -150,13 +151,16 @@ def test_no_429_says_how_many_were_in_flight():
 
 
 def test_keys_used_alike_do_not_make_the_holds_a_global_window():
-    # 2 users on each of 3 keys against a queue of 1 per key: 429s beyond it. The holds are
-    # the requests' whatever the scope: a global fixed window that admits the same requests
-    # (3 per 0.5 s) does not hold them, and must not win (it did while only the scope whose
-    # shaping explained the holds was judged on them).
-    events = tight_loop(Shaper(2.0, 1, 1).arrive, ["a", "a", "b", "b", "c", "c"], 4)
+    # A 4 s tight loop of 6 users on 3 keys against the gateway's shaper (2/s, bucket 1,
+    # queue of 1 per key; kept as test data): 429s beyond the queue. The holds are the
+    # requests' whatever the scope: a global fixed window that admits the same requests
+    # (3 per 0.5 s) does not hold them, and won while only the scope whose shaping explained
+    # the holds was judged on them.
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "shaping-queue-1-keys-alike.parquet")
     assert (events["status"] == 429).any()
     fit = fit_quota(decide(events))
     assert (fit.algorithm, fit.scope, fit.burst) == ("token_bucket", "per_key", 1), \
         fit.candidates[:3]
+    assert fit.rate_per_s == pytest.approx(2.0, rel=0.03)
     assert fit.queueing["size"] == 1, fit.candidates[:3]

@@ -166,10 +166,15 @@ def test_the_simulator_uses_the_families_own_limiters():
              (ServerModel("sliding_log", limit=2, window_s=1.0), "sliding_log"),
              (ServerModel("sliding_counter", limit=2, window_s=1.0), "sliding_counter"),
              (ServerModel("token_bucket", rate_per_s=2.0, burst=3), "token_bucket"),
-             (ServerModel("concurrency", limit=2), "concurrency")]
+             (ServerModel("concurrency", limit=2), "concurrency"),
+             (ServerModel("token_bucket", rate_per_s=2.0, burst=1,
+                          queueing={"size": 2, "max_delay_s": None}), "shaping")]
     for server, name in cases:
         assert type(online_limiter(server)) is FAMILIES[name].Online
     assert online_limiter(ServerModel("none_observed")).admit(0.0, math.inf) == (True, 0.0)
+    # a shaped bucket holds its excess: 1 at once and 2 held, then refused
+    shaped = online_limiter(cases[-1][0])
+    assert [shaped.admit(0.0)[0] for _ in range(4)] == [True, True, True, False]
 
 
 def test_summary_names_every_family_the_fit_can_answer():

@@ -106,6 +106,9 @@ class Quota(Section):
     in_flight_most: dict[str, int] | None = Field(None, description=(
         "no quota observed: the most admitted requests seen in flight at once, per_key and "
         "global (a concurrency cap, if any, is at least that)"))
+    refusal_status: int = Field(429, description=(
+        "the status the limiter refuses with: 429, or 503 when fast 503s (answered at once, "
+        "not after a node pool's routing) were what the fitted model refuses"))
     # --- end shaping
     declared: Declared | None = Field(None, description=(
         "what the rate-limit headers declared (analysis/declared.py); null when no chat "

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .families import FAMILIES, family, family_of, published
-from .held import best_held, held_fit, in_flight, in_flight_words
+from .held import best_held, fast_503_as_refusals, held_fit, in_flight, in_flight_words
 from .shaping import mark_held
 from .score import Candidate, agreements, penalty
 from .shape import observed_shape
@@ -57,6 +57,7 @@ class QuotaFit:
     # the most admitted requests seen in flight at once {"per_key", "global"}
     queueing: dict | None = None
     in_flight_most: dict | None = None
+    refusal_status: int = 429  # 503 when fast 503s were the refusals (fast_503_as_refusals)
     # --- end shaping
 
     def summary(self) -> dict:
@@ -97,7 +98,8 @@ def describe(fit: QuotaFit) -> str:
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
     f = family_of(fit)
-    return f.describe(f.from_fields(fit), scope)
+    status = " (refused with 503, not 429)" if fit.refusal_status == 503 else ""
+    return f.describe(f.from_fields(fit), scope) + status
 
 
 def fit_quota(decisions: Decisions) -> QuotaFit:
@@ -130,6 +132,12 @@ def _fit(decisions: Decisions) -> QuotaFit:
             for name, value in family(held[1].algorithm).fields(held[1].params).items():
                 setattr(fit, name, value)
             return fit
+        refused_503 = fast_503_as_refusals(decisions)
+        if refused_503 is not None:
+            fit = _fit(refused_503)
+            if fit.algorithm not in ("none_observed", "unknown"):
+                fit.refusal_status = 503
+                return fit
         return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
                         rate_reached_per_s=reached, in_flight_most=in_flight(decisions),
                         note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "

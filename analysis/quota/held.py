@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import shaping
 from .concurrency import most_in_flight
 from .score import Candidate, agreements, penalty
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from ..decisions import Decisions
 
 TIE = 1e-4  # as fit.TIE (fit imports this module)
+# a 503 this fast (or this share of the quickest admitted reply) was answered without routing
+FAST_503_S, FAST_503_SHARE, FAST_503_MIN = 0.01, 0.2, 3
 
 
 def best_held(decisions: Decisions, scopes: list[str], least: float
@@ -57,6 +61,24 @@ def held_fit(held, decisions: Decisions, keys: int) -> dict:
                 agreement=best.agreement, keys=keys, note=note,
                 decisions=int(sum(s.scored.sum() for s in decisions.streams(scope))),
                 candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
+
+
+def fast_503_as_refusals(decisions: Decisions) -> Decisions | None:
+    """The run's decisions with its fast 503s read as refusals, when it has some: a limiter
+    may refuse with 503 (a concurrency cap so configured, nginx limit_req by default), answered
+    at once, where a busy node pool's 503 comes after its routing (and a queue's after its
+    timeout). None when there is no such 503."""
+    from ..decisions import decide  # the fit's caller built the first; this one is the same
+    events = decisions.events
+    latency = events["latency_ms"].to_numpy(float) / 1000
+    status = events["status"].to_numpy()
+    ok = (status >= 200) & (status < 300)
+    if not ok.any() or not (status == 503).any():
+        return None
+    fast = (status == 503) & (latency <= max(FAST_503_S, FAST_503_SHARE * np.nanmin(latency[ok])))
+    if fast.sum() < FAST_503_MIN:
+        return None
+    return decide(events.assign(status=np.where(fast, 429, status)))
 
 
 def in_flight(decisions: Decisions) -> dict:

@@ -82,13 +82,15 @@ CASES = [
     # holds this is a plain bucket of 2.
     ("shaping-2ps-queue-1", bucket(2.0, 1) + ["quota.queueing.size=1"], "tight_loop", 4, 6,
      [], dict(algorithm="token_bucket", rate_per_s=2, burst=1, queue_size=1, scope="per_key")),
-    # Two users per key against one place in flight; completions of 0.2 s, so that they
-    # overlap (FAST's are over in 5 ms), varying by 30% as generations do: of one constant
-    # length, a cap admits on a clock, as a window of C per that length would.
-    ("concurrency-1-per-key", ["quota.algorithm='concurrency'", "quota.limit=1",
-                               "quota.retry_after='absent'", "quota.headers=[]",
-                               "latency.ttft_ms=200", "latency.jitter=0.3"], "tight_loop", 4,
-     6, [], dict(algorithm="concurrency", limit=1)),
+    # Two users per key against one place in flight, refused with 503 at once (not after the
+    # node pool's routing); completions of 0.2 s, so that they overlap (FAST's are over in
+    # 5 ms), varying by 30% as generations do: of one constant length, a cap admits on a
+    # clock, as a window of C per that length would.
+    ("concurrency-1-per-key-503", ["quota.algorithm='concurrency'", "quota.limit=1",
+                                   "quota.concurrency_status=503", "quota.retry_after='absent'",
+                                   "quota.headers=[]", "latency.ttft_ms=200",
+                                   "latency.jitter=0.3"], "tight_loop", 4, 6, [],
+     dict(algorithm="concurrency", limit=1, refusal_status=503)),
 ]
 
 
@@ -146,6 +148,7 @@ def check(fit, expected):
             fit.candidates[:3]
     if "scope" in expected:
         assert fit.scope == expected["scope"]
+    assert fit.refusal_status == expected.get("refusal_status", 429)
     if "queue_size" in expected:
         assert fit.queueing is not None and fit.queueing["reached"], fit.candidates[:3]
         assert abs(fit.queueing["size"] - expected["queue_size"]) <= 1, fit.candidates[:3]

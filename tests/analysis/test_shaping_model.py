@@ -164,3 +164,37 @@ def test_keys_used_alike_do_not_make_the_holds_a_global_window():
         fit.candidates[:3]
     assert fit.rate_per_s == pytest.approx(2.0, rel=0.03)
     assert fit.queueing["size"] == 1, fit.candidates[:3]
+
+
+def capped_loop(limit: int, users: int, seconds: float, refusal_s: float) -> pd.DataFrame:
+    """A closed loop against at most `limit` in flight, the excess refused with 503 after
+    `refusal_s`; answers take 0.1 to 0.6 s."""
+    rng = random.Random(11)
+    rows, ends = [], []
+    clock = {u: 0.001 * u for u in range(users)}
+    while min(clock.values()) < seconds:
+        u = min(clock, key=clock.get)
+        t = clock[u]
+        ok = sum(1 for e in ends if e > t) < limit
+        took = rng.uniform(0.1, 0.6) if ok else refusal_s
+        if ok:
+            ends.append(t + took)
+        rows.append({"key_id": "k", "endpoint": CHAT, "sent_ts": 1e9 + t, "intended_ts": 1e9 + t,
+                     "latency_ms": took * 1000, "ttfb_ms": took * 1000,
+                     "status": 200 if ok else 503, "retry_after_s": np.nan, "user": u})
+        clock[u] = t + took + 0.05
+    return pd.DataFrame(rows)
+
+
+def test_a_cap_refusing_with_503_at_once_is_read_as_a_cap():
+    fit = fit_quota(decide(capped_loop(2, 5, 20, refusal_s=0.002)))
+    assert (fit.algorithm, fit.limit, fit.refusal_status) == ("concurrency", 2, 503), \
+        fit.candidates[:3]
+    assert describe(fit) == "at most 2 requests in flight (refused with 503, not 429)"
+
+
+def test_503s_after_a_routing_delay_are_a_busy_pool_not_a_quota():
+    # the same refusals, answered after 60 ms (a node pool routes before it gives up)
+    fit = fit_quota(decide(capped_loop(2, 5, 20, refusal_s=0.06)))
+    assert fit.algorithm == "none_observed"
+    assert "503s may be a concurrency cap's refusals or a busy node pool" in describe(fit)

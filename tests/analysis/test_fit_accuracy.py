@@ -191,6 +191,25 @@ def test_nginx_limit_req(tmp_path, rate, burst, expected):
     assert audit_retry_after(decide(run.events)).verdict == "absent"  # nginx sends no Retry-After
 
 
+def test_nginx_limit_req_shaping(tmp_path):
+    """nginx `limit_req rate=2r/s burst=2` without `nodelay`: a bucket of 1 at 2/s whose
+    excess waits in a queue of 2 (tests/gateway/test_shaping_http.py holds it to the same
+    definition as the gateway's shaper), 4 users on one key: 429s beyond the queue."""
+    require_program("nginx")
+    block = ("limit_req_zone $http_authorization zone=q:1m rate=2r/s;\n"
+             "server { listen 127.0.0.1:{port};\n"
+             "  location = /v1/models { default_type application/json;"
+             "    return 200 '{\"object\":\"list\",\"data\":[{\"id\":\"m\"}]}'; }\n"
+             "  location = /v1/chat/completions { limit_req zone=q burst=2;"
+             " limit_req_status 429; proxy_pass http://127.0.0.1:{port}/ok; }\n"
+             "  location = /ok { default_type application/json;"
+             "    return 200 '{\"request_id\":\"req_nginx\"}'; } }")
+    with Nginx(block) as ngx:
+        run = run_and_load(tmp_path, "tight_loop", 4, 4, [], base_url=ngx.url + "/v1")
+    check(fit_quota(decide(run.events)), dict(algorithm="token_bucket", rate_per_s=2, burst=1,
+                                              queue_size=2))
+
+
 @pytest.mark.parametrize("mode, seconds, verdict", [
     ("honest", 4, "honest"), ("constant", 9, "optimistic"), ("absent", 4, "absent")],
     ids=["default-honest", "liar-optimistic", "absent"])

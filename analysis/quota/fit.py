@@ -54,7 +54,8 @@ class QuotaFit:
     note: str = ""
     # --- shaping (issue 13, shaping helper): {size, max_delay_s, reached, held_most,
     # longest_wait_s} when excess requests were held instead of refused (shaping.queueing);
-    # the most admitted requests seen in flight at once {"per_key", "global"}
+    # with no quota observed, the most admitted requests seen in flight at once and the
+    # run's 503s {"per_key", "global", "unavailable"} (held.in_flight)
     queueing: dict | None = None
     in_flight_most: dict | None = None
     refusal_status: int = 429  # 503 when fast 503s were the refusals (fast_503_as_refusals)
@@ -283,4 +284,3 @@ def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate
             and c.params["limit"] == p["limit"]
             and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
             and best.weighted - c.weighted < TIE]
-

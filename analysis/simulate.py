@@ -38,6 +38,8 @@ class ServerModel:
     unavailable_by_second: list[float] | None = None
     unavailable_retry_after_s: float | None = None
     latency_ok_s: float = 0.1
+    # a shaped bucket's queue (QuotaFit.queueing): excess held and let in, not refused
+    queueing: dict | None = None
     latency_rejected_s: float = 0.002
     latency_unavailable_s: float = 0.05
     # How much the moment the server decides varies around send + latency (s): a client

@@ -33,6 +33,12 @@ class Stream:
     # latest the reply allows, uncapped (an admission's first byte less the quickest
     # generation); only refusals may read a window's anchor this late (anchored_window_starts)
     t_latest: np.ndarray | None = None
+    # when the reply's first byte came (sent + time to first byte): how long an admitted
+    # request was held before its answer (analysis/quota/shaping.py); None in bare test streams
+    first_byte: np.ndarray | None = None
+    # admissions held before their answer, when the run shows shaping (shaping.mark_held):
+    # a family that answers at once cannot reproduce them
+    held: np.ndarray | None = None
     # what replays of many candidates share (see remembered); never part of a comparison
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -51,7 +57,9 @@ def make_stream(df: pd.DataFrame) -> Stream:
                   scored=ok | rejected, ok=ok,
                   end=(df["sent_ts"] + df["latency_ms"].fillna(0) / 1000).to_numpy(float),
                   retry_after=np.where(rejected, df["retry_after_s"].to_numpy(float), np.nan),
-                  t_latest=np.maximum(late, latest))
+                  t_latest=np.maximum(late, latest),
+                  first_byte=(df["sent_ts"] + df["ttfb_ms"].fillna(df["latency_ms"]).fillna(0)
+                              / 1000).to_numpy(float))
 
 
 def before(mask: np.ndarray) -> np.ndarray:

@@ -63,6 +63,24 @@ class Declared(Section):
     headline: str = Field("", description="the above in words, as the page and verdict say it")
 
 
+# --- shaping (issue 13, shaping helper)
+class Queueing(Section):
+    """Excess requests held and answered late instead of refused (analysis/quota/shaping.py)."""
+    size: int | None = Field(None, description=(
+        "the most requests held at once, a request beyond them refused; null when the queue "
+        "never overflowed in the run (see reached) or its bound is a wait (max_delay_s)"))
+    max_delay_s: Number = Field(None, description=(
+        "the longest a request is held, one that would wait longer refused; null when not "
+        "reached or the bound is the size"))
+    reached: bool = Field(False, description="the queue overflowed (429s while requests were "
+                                             "held), so its bound was measured")
+    held_most: int | None = Field(None, description="the most requests seen held at once "
+                                                    "(a lower bound on size when not reached)")
+    longest_wait_s: Number = Field(None, description="the longest hold seen (a lower bound on "
+                                                     "max_delay_s when not reached)")
+# --- end shaping
+
+
 class Quota(Section):
     algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket",
                        "concurrency", "none_observed", "unknown"]
@@ -81,6 +99,17 @@ class Quota(Section):
     candidates: list[dict[str, Any]] = Field(default_factory=list)
     note: str = ""
     description: str
+    # --- shaping (issue 13, shaping helper)
+    queueing: Queueing | None = Field(None, description=(
+        "set when excess requests were held instead of refused (the algorithm is then the "
+        "bucket that lets them in); null otherwise"))
+    in_flight_most: dict[str, int] | None = Field(None, description=(
+        "no quota observed: the most admitted requests seen in flight at once, per_key and "
+        "global (a concurrency cap, if any, is at least that)"))
+    refusal_status: int = Field(429, description=(
+        "the status the limiter refuses with: 429, or 503 when fast 503s (answered at once, "
+        "not after a node pool's routing) were what the fitted model refuses"))
+    # --- end shaping
     declared: Declared | None = Field(None, description=(
         "what the rate-limit headers declared (analysis/declared.py); null when no chat "
         "response carried a readable policy, as in events recorded before the columns"))

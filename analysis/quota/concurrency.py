@@ -26,6 +26,14 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
     return [{"limit": c} for c in (peak - 1, peak, peak + 1) if c >= 1]
 
 
+def most_in_flight(s: Stream) -> int:
+    """The most admitted (2xx) requests in flight at once, from decision to reply."""
+    if not s.ok.any():
+        return 0
+    ends = np.sort(s.end[s.ok])
+    return int((before(s.ok) - np.searchsorted(ends, s.t, "right"))[s.ok].max()) + 1
+
+
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
     ends = np.sort(s.end[s.passed])
     return passed_before(s) - np.searchsorted(ends, t, "right") < p["limit"]

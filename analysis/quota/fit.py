@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .families import FAMILIES, family
+from .families import FAMILIES, family, family_of, published
+from .held import best_held, fast_503_as_refusals, held_fit, in_flight, in_flight_words
+from .shaping import mark_held
 from .score import Candidate, agreements, penalty
 from .shape import observed_shape
 from ..stream import REJECTED, Stream, runs
@@ -50,6 +52,14 @@ class QuotaFit:
     burst_observed: int | None = None
     candidates: list[dict] = field(default_factory=list)
     note: str = ""
+    # --- shaping (issue 13, shaping helper): {size, max_delay_s, reached, held_most,
+    # longest_wait_s} when excess requests were held instead of refused (shaping.queueing);
+    # with no quota observed, the most admitted requests seen in flight at once and the
+    # run's 503s {"per_key", "global", "unavailable"} (held.in_flight)
+    queueing: dict | None = None
+    in_flight_most: dict | None = None
+    refusal_status: int = 429  # 503 when fast 503s were the refusals (fast_503_as_refusals)
+    # --- end shaping
 
     def summary(self) -> dict:
         """The summary.json `quota` object: every field, and the quota in words."""
@@ -85,11 +95,12 @@ def describe(fit: QuotaFit) -> str:
     if fit.algorithm == "none_observed":
         reached = f" at up to {fit.rate_reached_per_s:.2f} requests/s" \
             if fit.rate_reached_per_s else ""
-        return f"no rate limit observed{reached}"
+        return f"no rate limit observed{reached}{in_flight_words(fit.in_flight_most, fit.keys)}"
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
-    f = family(fit.algorithm)
-    return f.describe(f.from_fields(fit), scope)
+    f = family_of(fit)
+    status = " (refused with 503, not 429)" if fit.refusal_status == 503 else ""
+    return f.describe(f.from_fields(fit), scope) + status
 
 
 def fit_quota(decisions: Decisions) -> QuotaFit:
@@ -113,12 +124,26 @@ def _fit(decisions: Decisions) -> QuotaFit:
     if len(df) == 0:
         return QuotaFit("unknown", "unknown", note="no chat completion reached the quota "
                         "(only errors before it, or no events)")
+    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    # --- shaping (issue 13, shaping helper): no 429, but admitted requests held
     if n_rejected == 0:
+        held = best_held(decisions, scopes, MIN_AGREEMENT)
+        if held is not None:
+            fit = QuotaFit(**held_fit(held, decisions, keys), rate_reached_per_s=reached)
+            for name, value in family(held[1].algorithm).fields(held[1].params).items():
+                setattr(fit, name, value)
+            return fit
+        refused_503 = fast_503_as_refusals(decisions)
+        if refused_503 is not None:
+            fit = _fit(refused_503)
+            if fit.algorithm not in ("none_observed", "unknown"):
+                fit.refusal_status = 503
+                return fit
         return QuotaFit("none_observed", "unknown", decisions=n_ok, keys=keys,
-                        rate_reached_per_s=reached,
+                        rate_reached_per_s=reached, in_flight_most=in_flight(decisions),
                         note=f"no 429 in {n_ok} admitted requests: the quota, if any, is above "
                              f"{reached:.2f} requests/s" if reached else "no 429 observed")
-    scopes = ["per_key", "global"] if keys >= 2 else ["per_key"]
+    # --- end shaping
     tried: list[tuple[str, Candidate]] = []
     key_streams = decisions.streams("per_key")
     key_shape = observed_shape(key_streams)
@@ -127,6 +152,8 @@ def _fit(decisions: Decisions) -> QuotaFit:
     # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
     # best few of each model family (and scope) on all of them. Short runs: one pass.
     screened: list[tuple[str, Candidate, list[Stream]]] = []
+    # shaping (issue 13, shaping helper): held admissions count against families that do not
+    mark_held([decisions.streams(sc, head) for sc in scopes for head in (None, SCREEN_EVENTS)])
     for scope in scopes:
         streams = decisions.streams(scope)
         screen_streams = decisions.streams(scope, SCREEN_EVENTS)
@@ -193,7 +220,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     burst_seen = max((key_shape if scope == "per_key" else observed_shape(streams))["first"]
                      or [0])
     fit = QuotaFit(
-        algorithm=best.algorithm if best.weighted >= MIN_AGREEMENT else "unknown",
+        algorithm=published(best.algorithm) if best.weighted >= MIN_AGREEMENT else "unknown",
         scope=scope if keys >= 2 and not scope_tie else "unknown",
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .families import FAMILIES
+from .families import FAMILIES, family_of
 from .fit import QuotaFit
 from .fixed_window import anchored_window_starts
 
@@ -44,9 +44,9 @@ def model_reopenings(fit: QuotaFit, decisions: Decisions, most: int = 20_000) ->
     429 itself included). Columns: key_id, decided, reopens
     (empty where the model cannot say, as for a concurrency limit)."""
     empty = pd.DataFrame(columns=["key_id", "decided", "reopens"])
-    f = FAMILIES.get(fit.algorithm)
-    if f is None:
+    if fit.algorithm not in FAMILIES:
         return empty
+    f = family_of(fit)  # a shaped bucket reopens when its queue has room (issue 13)
     params = f.from_fields(fit)
     out = []
     for key, s in decisions.keyed_streams("global" if fit.scope == "global" else "per_key"):

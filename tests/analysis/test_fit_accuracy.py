@@ -77,6 +77,20 @@ CASES = [
      dict(algorithm="token_bucket", rate_per_s=2, burst=3)),
     ("token-bucket-10ps-burst-8", bucket(10.0, 8), "tight_loop", 5, 1, [],
      dict(algorithm="token_bucket", rate_per_s=10, burst=8)),
+    # Shaping: 2 users per key, one being answered and one held, so the other's next request
+    # finds the queue of 1 full: 429s beyond it, and the queue's size measured. Without the
+    # holds this is a plain bucket of 2.
+    ("shaping-2ps-queue-1", bucket(2.0, 1) + ["quota.queueing.size=1"], "tight_loop", 4, 6,
+     [], dict(algorithm="token_bucket", rate_per_s=2, burst=1, queue_size=1, scope="per_key")),
+    # Two users per key against one place in flight, refused with 503 at once (not after the
+    # node pool's routing); completions of 0.2 s, so that they overlap (FAST's are over in
+    # 5 ms), varying by 30% as generations do: of one constant length, a cap admits on a
+    # clock, as a window of C per that length would.
+    ("concurrency-1-per-key-503", ["quota.algorithm='concurrency'", "quota.limit=1",
+                                   "quota.concurrency_status=503", "quota.retry_after='absent'",
+                                   "quota.headers=[]", "latency.ttft_ms=200",
+                                   "latency.jitter=0.3"], "tight_loop", 4, 6, [],
+     dict(algorithm="concurrency", limit=1, refusal_status=503)),
 ]
 
 
@@ -134,6 +148,12 @@ def check(fit, expected):
             fit.candidates[:3]
     if "scope" in expected:
         assert fit.scope == expected["scope"]
+    assert fit.refusal_status == expected.get("refusal_status", 429)
+    if "queue_size" in expected:
+        assert fit.queueing is not None and fit.queueing["reached"], fit.candidates[:3]
+        assert abs(fit.queueing["size"] - expected["queue_size"]) <= 1, fit.candidates[:3]
+    else:
+        assert fit.queueing is None, fit.candidates[:3]
     assert fit.counts_rejected == expected.get("counts_rejected", False)
 
 
@@ -144,7 +164,7 @@ def test_reference_gateway(tmp_path, sets, scenario, seconds, users, args, expec
     chat = run.events[run.events["endpoint"] == "/v1/chat/completions"]
     span = chat["sent_ts"].max() - chat["sent_ts"].min()
     limit_s = 3 * expected["window_s"] if "window_s" in expected else \
-        expected["burst"] / expected["rate_per_s"] + 5
+        expected["burst"] / expected["rate_per_s"] + 5 if "burst" in expected else 5
     assert span <= limit_s + 0.5, f"the run took {span:.1f} s, more than {limit_s} s"
     check(fit_quota(decide(run.events)), expected)
 
@@ -169,6 +189,25 @@ def test_nginx_limit_req(tmp_path, rate, burst, expected):
         run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], base_url=ngx.url + "/v1")
     check(fit_quota(decide(run.events)), expected)
     assert audit_retry_after(decide(run.events)).verdict == "absent"  # nginx sends no Retry-After
+
+
+def test_nginx_limit_req_shaping(tmp_path):
+    """nginx `limit_req rate=2r/s burst=2` without `nodelay`: a bucket of 1 at 2/s whose
+    excess waits in a queue of 2 (tests/gateway/test_shaping_http.py holds it to the same
+    definition as the gateway's shaper), 4 users on one key: 429s beyond the queue."""
+    require_program("nginx")
+    block = ("limit_req_zone $http_authorization zone=q:1m rate=2r/s;\n"
+             "server { listen 127.0.0.1:{port};\n"
+             "  location = /v1/models { default_type application/json;"
+             "    return 200 '{\"object\":\"list\",\"data\":[{\"id\":\"m\"}]}'; }\n"
+             "  location = /v1/chat/completions { limit_req zone=q burst=2;"
+             " limit_req_status 429; proxy_pass http://127.0.0.1:{port}/ok; }\n"
+             "  location = /ok { default_type application/json;"
+             "    return 200 '{\"request_id\":\"req_nginx\"}'; } }")
+    with Nginx(block) as ngx:
+        run = run_and_load(tmp_path, "tight_loop", 4, 4, [], base_url=ngx.url + "/v1")
+    check(fit_quota(decide(run.events)), dict(algorithm="token_bucket", rate_per_s=2, burst=1,
+                                              queue_size=2))
 
 
 @pytest.mark.parametrize("mode, seconds, verdict", [

@@ -30,7 +30,7 @@ def test_the_public_names_are_listed_once():
 
 def test_every_family_has_the_interface_and_its_registry_name():
     assert list(FAMILIES) == ["fixed_window", "sliding_log", "sliding_counter",
-                              "token_bucket", "concurrency"]
+                              "token_bucket", "concurrency", "shaping"]
     for name, f in FAMILIES.items():
         assert f.NAME == name
         missing = [m for m in INTERFACE if not hasattr(f, m)]
@@ -53,6 +53,12 @@ PARAMS = {
                                            "burst": st.integers(1, 5)},
                                           optional={"counts_rejected": st.just(True)}),
     "concurrency": st.fixed_dictionaries({"limit": st.integers(1, 4)}),
+    # a queue bounded by its size, by its longest wait, or not reached in the run (no bound)
+    "shaping": st.fixed_dictionaries({
+        "rate_per_s": st.sampled_from([0.5, 1, 2, 4, 8]), "burst": st.integers(1, 4),
+        "size": st.sampled_from([None, 1, 2, 5]),
+        "max_delay_s": st.sampled_from([None, 0.25, 1.0, 1.5]),
+        "held_most": st.integers(0, 5), "longest_wait_s": st.sampled_from([0.0, 0.5, 1.25])}),
 }
 ARRIVALS = st.tuples(st.integers(0, 64_000),  # where on the clock the run starts, in ticks
                      st.lists(st.tuples(st.integers(0, 40), st.integers(1, 96)),
@@ -101,7 +107,7 @@ def _check_family(name):
 
 
 @settings(max_examples=150, deadline=None)
-@given(name=st.sampled_from(["sliding_log", "token_bucket"]), data=st.data())
+@given(name=st.sampled_from(["sliding_log", "token_bucket", "shaping"]), data=st.data())
 def test_reopens_is_the_wait_online_states(name, data):
     """The Retry-After audit's reopening after each 429 (`reopens`) is the one the online
     form states, counts_rejected included (where the refusal's own slot counts)."""
@@ -137,6 +143,12 @@ def test_concurrency_online_admits_what_its_replay_admits():
     _check_family("concurrency")
 
 
+def test_shaping_online_admits_what_its_replay_admits():
+    # on decisions alone (no first bytes): let in, held or not, while the wait is within
+    # the queue's longest; refused beyond it
+    _check_family("shaping")
+
+
 @given(name=st.sampled_from(list(FAMILIES)), data=st.data())
 def test_the_summary_fields_give_back_the_parameters(name, data):
     f = FAMILIES[name]
@@ -154,10 +166,15 @@ def test_the_simulator_uses_the_families_own_limiters():
              (ServerModel("sliding_log", limit=2, window_s=1.0), "sliding_log"),
              (ServerModel("sliding_counter", limit=2, window_s=1.0), "sliding_counter"),
              (ServerModel("token_bucket", rate_per_s=2.0, burst=3), "token_bucket"),
-             (ServerModel("concurrency", limit=2), "concurrency")]
+             (ServerModel("concurrency", limit=2), "concurrency"),
+             (ServerModel("token_bucket", rate_per_s=2.0, burst=1,
+                          queueing={"size": 2, "max_delay_s": None}), "shaping")]
     for server, name in cases:
         assert type(online_limiter(server)) is FAMILIES[name].Online
     assert online_limiter(ServerModel("none_observed")).admit(0.0, math.inf) == (True, 0.0)
+    # a shaped bucket holds its excess: 1 at once and 2 held, then refused
+    shaped = online_limiter(cases[-1][0])
+    assert [shaped.admit(0.0)[0] for _ in range(4)] == [True, True, True, False]
 
 
 def test_summary_names_every_family_the_fit_can_answer():
@@ -169,4 +186,8 @@ def test_summary_names_every_family_the_fit_can_answer():
     from analysis.summary import Quota
 
     allowed = set(typing.get_args(Quota.model_fields["algorithm"].annotation))
-    assert allowed == set(FAMILIES) | {"none_observed", "unknown"}
+    # a shaped bucket is published as a token bucket with quota.queueing set
+    published = {getattr(f, "ALGORITHM", name) for name, f in FAMILIES.items()}
+    assert allowed == published | {"none_observed", "unknown"}
+    assert FAMILIES["shaping"].ALGORITHM == "token_bucket"
+    assert "queueing" in Quota.model_fields

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .families import FAMILIES, family
+from . import families, indistinguishable, lockout, phases
+from .families import FAMILIES
 from .score import Candidate, agreements, penalty
 from .shape import observed_shape
 from ..stream import REJECTED, Stream, runs
@@ -50,6 +51,12 @@ class QuotaFit:
     burst_observed: int | None = None
     candidates: list[dict] = field(default_factory=list)
     note: str = ""
+    # --- fit-modifiers (issue 13): the lockout, the epoch windows' phase, what is left open
+    phase_s: float | dict | None = None
+    lockout_s: float | None = None
+    lockout_extends: bool | None = None
+    indistinguishable: list[dict] = field(default_factory=list)
+    # --- end fit-modifiers
 
     def summary(self) -> dict:
         """The summary.json `quota` object: every field, and the quota in words."""
@@ -64,6 +71,7 @@ def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
     if not shape["first"]:
         return []
     out = [(f.NAME, p) for f in FAMILIES.values() for p in f.propose(streams, shape)]
+    out += lockout.propose(streams, shape, out)
     return sorted(out, key=lambda c: (0, c[1]["limit"], c[1]["window_s"])
                   if "window_s" in c[1] else (1, 0, 0.0))
 
@@ -76,7 +84,7 @@ def _screened_out(c: Candidate) -> Candidate:
 
 
 def _short(c: Candidate) -> str:
-    return family(c.algorithm).short(c.params)
+    return families.short(c.algorithm, c.params)
 
 
 def describe(fit: QuotaFit) -> str:
@@ -88,8 +96,7 @@ def describe(fit: QuotaFit) -> str:
         return f"no rate limit observed{reached}"
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
-    f = family(fit.algorithm)
-    return f.describe(f.from_fields(fit), scope)
+    return families.describe(fit.algorithm, families.params_of(fit), scope)
 
 
 def fit_quota(decisions: Decisions) -> QuotaFit:
@@ -181,7 +188,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
         # names the other (below); only a candidate as good after penalties (the same
         # roundness) takes over, so the window's tie-breaks stand.
         epoch = next((c for c in [best] + aligned if c.params.get("alignment") == "epoch"
-                      and best.score - c.score < TIE), best)
+                      and not c.params.get("phase_s") and best.score - c.score < TIE), best)
         if epoch is not best:
             tried.remove((scope, epoch))
             tried.insert(0, (scope, epoch))
@@ -198,8 +205,19 @@ def _fit(decisions: Decisions) -> QuotaFit:
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
         candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
-    for name, value in family(best.algorithm).fields(best.params).items():
+    for name, value in families.fields(best.algorithm, best.params).items():
         setattr(fit, name, value)
+    if best.params.get("phase_s") == "per_key":
+        fit.phase_s = phases.by_key(decisions.keyed_streams("per_key"), best.params["window_s"])
+    same_scope = [c for sc, c in tried if sc == scope]
+    fit.indistinguishable = indistinguishable.find(best, same_scope, TIE)
+    if scope_tie and keys >= 2:
+        fit.indistinguishable.append(indistinguishable.scope_entry(best, rival, scope))
+    kinds_tied = [e for e in fit.indistinguishable if e["experiment"] != "scope_uneven"]
+    if not reopened and kinds_tied and fit.algorithm != "unknown":
+        # Locked from the first refusal to the end: a longer window, refusals that count and
+        # a lockout all keep a client that never pauses out, so no one of them is the answer.
+        return _locked(fit, best, kinds_tied, span)
     if fit.algorithm == "unknown":
         fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
                     "(accepts weighted up against refusals); "
@@ -212,6 +230,10 @@ def _fit(decisions: Decisions) -> QuotaFit:
         twin = next((c for sc, c in tried if c.algorithm != best.algorithm
                      and not c.params.get("screened_only")
                      and best.weighted - c.weighted < TIE), None)
+        others = [e for e in fit.indistinguishable if e["experiment"] != "scope_uneven"
+                  and (twin is None or not e["models"][1].startswith(
+                      twin.algorithm.replace("_", " ") + " " + _short(twin)))
+                  and not (aligned and e["experiment"] == "clock_phase")]
         if twin is not None:
             notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
                          f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
@@ -232,6 +254,8 @@ def _fit(decisions: Decisions) -> QuotaFit:
                          "send mid-window (a clock-aligned window reopens at the next "
                          "multiple of the window, an anchored one a whole window after "
                          "that request), to tell them apart")
+        if others:
+            notes.append(indistinguishable.words(others))
         if keys < 2:
             notes.append("one key in the run: per-key and global quotas look the same")
         elif scope_tie:
@@ -240,6 +264,19 @@ def _fit(decisions: Decisions) -> QuotaFit:
                          "explain the run equally: load the keys unevenly (for example 3 "
                          "users on 2 keys) to tell them apart")
         fit.note = "; ".join(notes)
+    return fit
+
+
+def _locked(fit: QuotaFit, best: Candidate, tied: list[dict], span: float) -> QuotaFit:
+    first = fit.burst_observed
+    for name in ("window_s", "rate_per_s", "alignment", "phase_s", "lockout_s",
+                 "lockout_extends"):
+        setattr(fit, name, None)
+    fit.algorithm, fit.limit, fit.burst, fit.counts_rejected = "unknown", first, None, False
+    fit.note = (f"{first} requests were admitted, then every request was refused to the end of "
+                f"the run ({span:.1f} s): the quota did not reopen, which a window longer than "
+                "the run, a limiter that counts refused requests and a lockout all do to a "
+                f"client that never pauses; {indistinguishable.words(tied)}")
     return fit
 
 
@@ -253,6 +290,8 @@ def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate
     p = best.params
     return [c for c in others if c is not best and c.algorithm == "fixed_window"
             and not c.params.get("screened_only")
+            and not c.params.get("phase_s") and not p.get("phase_s")
+            and c.params.get("lockout_s") is None and p.get("lockout_s") is None
             and c.params.get("alignment") != p.get("alignment")
             and c.params["limit"] == p["limit"]
             and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]

@@ -8,11 +8,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import families
 from .families import family
 from .shape import is_round
 from ..stream import Stream
 
 COUNTS_REJECTED_PENALTY = 0.002
+# A phase read off the run is a claim fitted to it: a window at the run's own phase explains
+# whatever the clock did, so it costs more than one on the clock's multiples (and one phase per
+# key more than one for all); a lockout is a model on top of a model.
+PHASE_PENALTY = 0.0015
+PER_KEY_PHASE_PENALTY = 0.0025
+LOCKOUT_PENALTY = 0.003
+EXTENDS_PENALTY = 0.0005
 NOT_ROUND_PENALTY = 0.001
 ACCEPT_WEIGHT_CAP = 10.0
 
@@ -33,12 +41,11 @@ class Candidate:
 def reproduced(algorithm: str, params: dict, s: Stream) -> np.ndarray:
     """Per scored decision: does the model give the observed answer at some reading of when
     the server decided (this request's and the earlier ones', each between send and reply)?"""
-    replay = family(algorithm).replay
     ok = s.ok[s.scored]
     hit = np.zeros(int(s.scored.sum()), bool)
     pairs = [(s.t, s.t), (s.t_late, s.t_late), (s.t, s.t_late), (s.t_late, s.t)]
     for t, h in pairs:
-        hit |= replay(params, s, t, h)[s.scored] == ok
+        hit |= families.replay(algorithm, params, s, t, h)[s.scored] == ok
         if hit.all():
             break
     return hit
@@ -75,7 +82,8 @@ def agreements(candidates: list[tuple[str, dict]], streams: list[Stream]
     computed once (stream.remembered)."""
     def group(i: int):
         algorithm, p = candidates[i]
-        return (algorithm, p.get("window_s") or 0.0, str(p.get("alignment")),
+        return (algorithm, str(p.get("lockout_s")), bool(p.get("lockout_extends")),
+                p.get("window_s") or 0.0, str(p.get("alignment")), str(p.get("phase_s")),
                 bool(p.get("counts_rejected")))
 
     out: list[tuple[float, float]] = [(0.0, 0.0)] * len(candidates)
@@ -93,6 +101,10 @@ def penalty(algorithm: str, params: dict, stated_window: float | None = None) ->
         p += 1e-6 * min(1.0, abs(params["window_s"] - stated_window) / stated_window)
     if params.get("counts_rejected"):
         p += COUNTS_REJECTED_PENALTY
+    if params.get("phase_s"):
+        p += PER_KEY_PHASE_PENALTY if params["phase_s"] == "per_key" else PHASE_PENALTY
+    if params.get("lockout_s") is not None:
+        p += LOCKOUT_PENALTY + (EXTENDS_PENALTY if params.get("lockout_extends") else 0.0)
     for name in ("window_s", "rate_per_s"):
         if name in params and not is_round(params[name]):
             p += NOT_ROUND_PENALTY

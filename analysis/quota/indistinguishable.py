@@ -9,7 +9,10 @@ from __future__ import annotations
 from .families import short
 from .score import Candidate
 
-MOST = 6
+MOST = 8
+# The order the entries are listed in: what a client most needs to know first.
+ORDER = ("lockout", "extends", "counts_rejected", "concurrency", "family", "sliding",
+         "alignment", "phase", "window")
 # Which step separates two models, by what differs between them (the first that does).
 WHY = {
     "lockout": ("pace_over", "pacing just over the apparent rate: a window refuses the excess "
@@ -83,6 +86,7 @@ def find(best: Candidate, rivals: list[Candidate], tie: float) -> list[dict]:
     mine = kind(best)
     out, seen = [], {mine}
     size = best.params.get("window_s")
+    why: dict[int, str] = {}
     for c in rivals:
         if c is best or c.params.get("screened_only") or best.weighted - c.weighted >= tie:
             continue
@@ -91,17 +95,20 @@ def find(best: Candidate, rivals: list[Candidate], tie: float) -> list[dict]:
         if k == mine and "window" not in seen and size and w and abs(w - size) > 0.03 * size:
             # the same model with another window explains the run as well: its length is open
             seen.add("window")
-            out.append({"models": [model_name(best), model_name(c)],
-                        "experiment": WHY["window"][0]})
+            # under a lockout only traffic that meets no refusal shows the quota's window
+            step = WHY["lockout" if mine[4] else "window"][0]
+            out.append({"models": [model_name(best), model_name(c)], "experiment": step})
+            why[id(out[-1])] = "window"
             continue
         if k in seen:
             continue
         seen.add(k)
-        step = WHY[_difference(mine, k)][0]
-        out.append({"models": [model_name(best), model_name(c)], "experiment": step})
-        if len(out) >= MOST:
-            break
-    return out
+        differs = _difference(mine, k)
+        out.append({"models": [model_name(best), model_name(c)],
+                    "experiment": WHY[differs][0]})
+        why[id(out[-1])] = differs
+    out.sort(key=lambda e: ORDER.index(why[id(e)]))  # stable: the best rivals first within
+    return out[:MOST]
 
 
 def scope_entry(best: Candidate, rival: Candidate, scope: str) -> dict:

@@ -37,40 +37,57 @@ def inner(p: dict) -> dict:
 
 
 def _locks(s: Stream, h: np.ndarray, length: float, extends: bool):
-    """(the lockout's end before each event, which events the quota saw, the lockout's end
-    after each refusal, the position of the refusal that began each refusal's lockout)."""
+    """(whether each event falls inside a lockout, which events the quota saw, the lockout's
+    end after each refusal, the position of the refusal that began each refusal's lockout).
+
+    A lockout holds from its refusal to `length` after it (read at `h`), but only for requests
+    the server surely decided after that refusal: ones decided no earlier than the refusal's
+    latest reading. Requests sent together (a burst) are decided in an order the client does
+    not see, so an admission read beside the refusal may have come first."""
     rej = np.flatnonzero(s.rejected)
     x = np.maximum.accumulate(h[rej]) if len(rej) else h[rej]
+    # A refusal read a little past the lockout's end may still be the lockout's: the refusal
+    # that began it may have been decided as late as its reply came back (a burst's requests
+    # are decided one after the other while they are all in flight), and only a refusal past
+    # that reading's end begins a new lockout.
+    xl = np.maximum(x, np.maximum.accumulate(s.end[rej])) if len(rej) else x
     if extends:  # a refusal a whole lockout after the one before begins a new one
-        began = np.r_[True, np.diff(x) >= length] if len(x) else np.zeros(0, bool)
+        began = np.r_[True, x[1:] >= xl[:-1] + length] if len(x) else np.zeros(0, bool)
         ends = x + length
-    else:  # the first refusal at or after the lockout's end: few lockouts, one step each
+    else:  # the first refusal past the lockout's end: few lockouts, one step each
         began = np.zeros(len(x), bool)
         i = 0
         while i < len(x):
             began[i] = True
-            i = max(int(np.searchsorted(x, x[i] + length, "left")), i + 1)
+            i = max(int(np.searchsorted(x, xl[i] + length, "left")), i + 1)
     first = np.maximum.accumulate(np.where(began, np.arange(len(x)), 0)) if len(x) else \
         np.zeros(0, int)
     if not extends:
         ends = x[first] + length
-    end_before = np.r_[-math.inf, ends][before(s.rejected)]
     saw = np.ones(len(s.t), bool)
     saw[rej] = began
-    return end_before, saw, np.asarray(ends, float), rej[first]
+    locked = np.zeros(len(s.t), bool)
+    if len(x):
+        t = s.t
+        last = np.searchsorted(x, t, "left") - 1  # the latest refusal read before each event
+        j = np.maximum(last, 0)
+        latest = xl[first[j]]  # from when the lockout surely held
+        locked = (last >= 0) & (t < ends[j]) & (t > latest)
+        locked[rej] |= ~began  # the lockout's own refusals, whatever their reading
+    return locked, saw, np.asarray(ends, float), rej[first]
 
 
 def _quota_stream(s: Stream, h: np.ndarray, length: float, extends: bool):
-    """(the stream of what the quota saw, their positions in `s`, the lockout's end before
-    each event of `s`), kept on `s` for every quota tried under this lockout."""
+    """(the stream of what the quota saw, their positions in `s`, which events of `s` fall
+    inside a lockout), kept on `s` for every quota tried under this lockout."""
     def make():
-        end_before, saw, _, _ = _locks(s, h, length, extends)
+        locked, saw, _, _ = _locks(s, h, length, extends)
         idx = np.flatnonzero(saw)
         sub = Stream(t=s.t[idx], t_late=s.t_late[idx], slack=s.slack, passed=s.passed[idx],
                      rejected=s.rejected[idx], scored=s.scored[idx], ok=s.ok[idx],
                      end=s.end[idx], retry_after=s.retry_after[idx],
                      t_latest=None if s.t_latest is None else s.t_latest[idx])
-        return sub, idx, end_before
+        return sub, idx, locked
     return remembered(s, ("lockout", length, extends), h, h, make)
 
 
@@ -80,11 +97,11 @@ def _same_reading(s: Stream, sub: Stream, idx: np.ndarray, x: np.ndarray) -> np.
 
 
 def replay(f, p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
-    sub, idx, end_before = _quota_stream(s, h, p["lockout_s"], bool(p.get("lockout_extends")))
+    sub, idx, locked = _quota_stream(s, h, p["lockout_s"], bool(p.get("lockout_extends")))
     out = np.zeros(len(t), bool)  # a request the quota never saw was refused by the lockout
     out[idx] = f.replay(inner(p), sub, _same_reading(s, sub, idx, t),
                         _same_reading(s, sub, idx, h))
-    return out & ~(t < end_before)
+    return out & ~locked
 
 
 def reopens(f, p: dict, s: Stream, rej: np.ndarray) -> np.ndarray | None:
@@ -161,7 +178,7 @@ def propose(streams: list[Stream], shape: dict, base: list[tuple[str, dict]]
     if not ls or not shape["first"]:
         return []
     first = max(shape["first"])
-    sizes = sorted(x for x in {first - 1, first, first + 1} if x >= 1)
+    sizes = sorted(set(shapes.limits(shape)) | {first})
     shortest = shapes.MIN_WINDOW_SLACKS * max(s.slack for s in streams)
     out = []
     for length in ls:

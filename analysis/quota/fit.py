@@ -19,7 +19,7 @@ import pandas as pd
 from . import families, indistinguishable, lockout, phases
 from .families import FAMILIES
 from .score import Candidate, agreements, penalty
-from .shape import observed_shape
+from .shape import observed_shape, stated_window as shape_stated_window
 from ..stream import REJECTED, Stream, runs
 
 if TYPE_CHECKING:
@@ -129,8 +129,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     tried: list[tuple[str, Candidate]] = []
     key_streams = decisions.streams("per_key")
     key_shape = observed_shape(key_streams)
-    spans = key_shape["reopen_span"]
-    stated_window = float(np.median(spans)) if spans else None
+    stated_window = shape_stated_window(key_shape)
     # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
     # best few of each model family (and scope) on all of them. Short runs: one pass.
     screened: list[tuple[str, Candidate, list[Stream]]] = []
@@ -146,8 +145,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     screened.sort(key=lambda x: -x[1].score)
     finalists, per_family = [], {}
     for scope, cand, streams in screened:
-        kind = (scope, cand.algorithm, cand.params.get("alignment"),
-                cand.params.get("counts_rejected", False))
+        kind = (scope,) + indistinguishable.kind(cand)  # a lockout or a phase is a kind
         if len(df) <= SCREEN_EVENTS or per_family.get(kind, 0) < FINALISTS_PER_FAMILY:
             per_family[kind] = per_family.get(kind, 0) + 1
             finalists.append((scope, cand, streams))
@@ -273,6 +271,8 @@ def _locked(fit: QuotaFit, best: Candidate, tied: list[dict], span: float) -> Qu
                  "lockout_extends"):
         setattr(fit, name, None)
     fit.algorithm, fit.limit, fit.burst, fit.counts_rejected = "unknown", first, None, False
+    fit.indistinguishable = tied = indistinguishable.locked_classes(tied, first, span) + [
+        e for e in fit.indistinguishable if e["experiment"] == "scope_uneven"]
     fit.note = (f"{first} requests were admitted, then every request was refused to the end of "
                 f"the run ({span:.1f} s): the quota did not reopen, which a window longer than "
                 "the run, a limiter that counts refused requests and a lockout all do to a "

@@ -124,3 +124,25 @@ def words(entries: list[dict]) -> str:
              for e in entries]
     return (f"this run cannot tell {entries[0]['models'][0]} from " + "; nor from ".join(parts)
             + ": run `make probe` to tell them apart")
+
+
+def locked_classes(tied: list[dict], first: int, span: float) -> list[dict]:
+    """`tied` and, for each kind of limiter that keeps a client that never pauses out after
+    `first` admissions (a window longer than the run, one counting refused requests, a
+    lockout) that none of them names, that kind in words: the candidates of a locked run
+    cannot hold every such model (a counting bucket's rate, a lockout's length are not in
+    it), and the list must not read as if those were ruled out."""
+    best = tied[0]["models"][0] if tied else f"{first} admitted, then refused to the end"
+    named = [m for e in tied for m in e["models"]]
+    out = list(tied)
+    plain = [m for m in named if "lockout" not in m and "refusals counted" not in m]
+    classes = [("refusals counted", "reopen_gap", f"a limiter that counts refused requests "
+                f"({first} admitted; every request refused after them uses up the quota "
+                "again: refusals counted)"),
+               ("lockout", "pace_over", f"a quota of {first} with a lockout longer than the "
+                f"run ({span:.0f} s) after its first refusal"),
+               (" per ", "reopen_gap", f"a window of {first} per more than {span:.0f} s")]
+    for word, step, words in classes:
+        if not any(word in m for m in (plain if word == " per " else named)):
+            out.append({"models": [best, words], "experiment": step})
+    return out

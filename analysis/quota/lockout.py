@@ -184,7 +184,9 @@ def propose(streams: list[Stream], shape: dict, base: list[tuple[str, dict]]
     for length in ls:
         unders = [(a, p) for a, p in base if a == "token_bucket" and not p.get("counts_rejected")
                   and p["burst"] in sizes and p["burst"] / p["rate_per_s"] < 0.97 * length]
-        ws = shapes.nice([length / k for k in (2, 3, 4)]) | {1.0, 2.0, 5.0, 10.0}
+        # not half the lockout: a probe that pauses half the stated wait would meet it exactly
+        ws = shapes.nice([length / k for k in (3, 4)]) | {0.5, 1.0, 2.0, 3.0, 5.0, 10.0,
+                                                          15.0, 30.0, 60.0}
         unders += [("fixed_window", {"limit": lim, "window_s": float(w),
                                      "alignment": "first_request"})
                    for w in sorted(x for x in ws if shortest <= x < 0.97 * length)

@@ -62,6 +62,7 @@ def server_model(events: pd.DataFrame, fit: QuotaFit, audit: RetryAfterAudit) ->
         algorithm=fit.algorithm, limit=fit.limit, window_s=fit.window_s,
         rate_per_s=fit.rate_per_s if fit.algorithm == "token_bucket" else None,
         burst=fit.burst, alignment=fit.alignment, counts_rejected=fit.counts_rejected,
+        phase_s=fit.phase_s, lockout_s=fit.lockout_s, lockout_extends=fit.lockout_extends,
         retry_after=mode, retry_after_constant_s=constant,
         p_unavailable=float((status == 503).sum() / admitted.sum()) if admitted.any() else 0.0,
         unavailable_retry_after_s=float(np.median(u_ra)) if len(u_ra) else None,

@@ -215,7 +215,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     if not reopened and kinds_tied and fit.algorithm != "unknown":
         # Locked from the first refusal to the end: a longer window, refusals that count and
         # a lockout all keep a client that never pauses out, so no one of them is the answer.
-        return _locked(fit, best, kinds_tied, span)
+        return _locked(fit, kinds_tied, span, max(key_shape["first"] or [0]), keys)
     if fit.algorithm == "unknown":
         fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
                     "(accepts weighted up against refusals); "
@@ -265,16 +265,16 @@ def _fit(decisions: Decisions) -> QuotaFit:
     return fit
 
 
-def _locked(fit: QuotaFit, best: Candidate, tied: list[dict], span: float) -> QuotaFit:
-    first = fit.burst_observed
+def _locked(fit: QuotaFit, tied: list[dict], span: float, first: int, keys: int) -> QuotaFit:
+    each = " per key" if keys >= 2 else ""
     for name in ("window_s", "rate_per_s", "alignment", "phase_s", "lockout_s",
                  "lockout_extends"):
         setattr(fit, name, None)
     fit.algorithm, fit.limit, fit.burst, fit.counts_rejected = "unknown", first, None, False
     fit.indistinguishable = tied = indistinguishable.locked_classes(tied, first, span) + [
         e for e in fit.indistinguishable if e["experiment"] == "scope_uneven"]
-    fit.note = (f"{first} requests were admitted, then every request was refused to the end of "
-                f"the run ({span:.1f} s): the quota did not reopen, which a window longer than "
+    fit.note = (f"{first} requests{each} were admitted, then every request was refused to the "
+                f"end of the run ({span:.1f} s): the quota did not reopen, which a window longer than "
                 "the run, a limiter that counts refused requests and a lockout all do to a "
                 f"client that never pauses; {indistinguishable.words(tied)}")
     return fit

@@ -22,13 +22,10 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
     out = []
     grid = shapes.window_grid(streams, shape)
     shifted = phases.propose(streams, sorted({p["window_s"] for p in grid}))
-    first = max(shape["first"]) if shape["first"] else 0
     for base in grid:
         out += [base | {"alignment": "first_request"}, base | {"alignment": "epoch"}]
-        # a phase is read off the reopenings, which a full first clump fills: its size only
-        if abs(base["limit"] - first) <= 1:
-            out += [base | {"alignment": "epoch", "phase_s": ph}
-                    for ph in shifted.get(base["window_s"], [])]
+        out += [base | {"alignment": "epoch", "phase_s": ph}
+                for ph in shifted.get(base["window_s"], [])]
     return out
 
 

@@ -14,11 +14,14 @@ from .shape import is_round
 from ..stream import Stream
 
 COUNTS_REJECTED_PENALTY = 0.002
-# A phase read off the run is a claim fitted to it: a window at the run's own phase explains
-# whatever the clock did, so it costs more than one on the clock's multiples (and one phase per
-# key more than one for all); a lockout is a model on top of a model.
-PHASE_PENALTY = 0.0015
-PER_KEY_PHASE_PENALTY = 0.0025
+# A phase read off the run is a claim fitted to it, so it costs more than a window on the
+# clock's multiples (and one phase per key more than one for all), but less than any
+# disagreement with the window the server stated (1e-6 x the relative error, below): with one
+# reopening per key, a window of another length on the clock's multiples can meet the run's
+# one boundary too, and only the stated window says which. A lockout is a model on top of a
+# model.
+PHASE_PENALTY = 1e-8
+PER_KEY_PHASE_PENALTY = 2e-8
 LOCKOUT_PENALTY = 0.003
 EXTENDS_PENALTY = 0.0005
 NOT_ROUND_PENALTY = 0.001

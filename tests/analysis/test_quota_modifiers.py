@@ -233,3 +233,21 @@ def test_the_summary_fields_give_back_the_modifiers():
         for k, v in families.fields(algorithm, params).items():
             setattr(fit, k, v)
         assert families.params_of(fit) == params
+
+
+def test_the_simulator_meets_the_fitted_lockout_and_phase():
+    """tune's server model carries the modifiers, so the backoff simulation meets the lockout
+    and the phase the fit found (before, it met the bare window: a client retrying after the
+    window was let in where the gateway keeps it out)."""
+    from analysis.quota.lockout import Online as LockoutOnline
+    from analysis.simulate import ServerModel, online_limiter
+
+    locked = online_limiter(ServerModel("fixed_window", limit=2, window_s=1.0,
+                                        alignment="first_request", lockout_s=3.0,
+                                        lockout_extends=False))
+    assert isinstance(locked, LockoutOnline)
+    assert [locked.admit(t)[0] for t in (0.0, 0.1, 0.2, 1.5, 3.1, 3.3)] == \
+        [True, True, False, False, False, True]
+    shifted = online_limiter(ServerModel("fixed_window", limit=1, window_s=1.0,
+                                         alignment="epoch", phase_s=0.5))
+    assert [shifted.admit(t)[0] for t in (0.4, 0.45, 0.55, 0.6)] == [True, False, True, False]

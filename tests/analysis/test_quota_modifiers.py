@@ -54,10 +54,13 @@ def synthetic(make, plan, keys=("k1",), stagger=0.0, start=START):
 def test_a_lockout_is_fitted_as_a_lockout_not_a_longer_window():
     """4 per 1 s from the first request, then 3 s locked out from the first refusal. Four
     sent, a pause longer than the window but shorter than the lockout, four more (all let in:
-    no refusal came before), then a tight loop: refused for 3 s after each first refusal.
-    A window of 4 per 3 s explains the loop alone; only the lockout explains the pause."""
+    no refusal came before), then a tight loop: refused for 3 s after each first refusal,
+    with a pause across one lockout's end (which moves the cycle: a window on the clock with
+    the cycle's period and phase explains the loop alone, not that). A window of 4 per 3 s
+    explains the loop alone; only the lockout explains the first pause."""
     df = synthetic(lambda k: Lockout(FixedAnchored(4, 1.0), 3.0, False),
-                   [("send", 4), ("pause", 1.2), ("send", 4), ("loop", 10.0)])
+                   [("send", 4), ("pause", 1.2), ("send", 4), ("loop", 5.7), ("pause", 0.8),
+                    ("loop", 6.0)])
     fit = fit_quota(decide(df))
     assert (fit.algorithm, fit.alignment, fit.limit) == ("fixed_window", "first_request", 4)
     assert fit.window_s == pytest.approx(1.0, rel=0.03)
@@ -159,7 +162,8 @@ def test_a_settled_fit_lists_nothing_it_cannot_tell_apart_across_families():
     """A run that separates the models (the lockout run above) leaves only the quota's window
     under the lockout open, at most: the families, alignments and counting are settled."""
     df = synthetic(lambda k: Lockout(FixedAnchored(4, 1.0), 3.0, False),
-                   [("send", 4), ("pause", 1.2), ("send", 4), ("loop", 10.0)])
+                   [("send", 4), ("pause", 1.2), ("send", 4), ("loop", 5.7), ("pause", 0.8),
+                    ("loop", 6.0)])
     fit = fit_quota(decide(df))
     for e in fit.indistinguishable:
         assert e["models"][0].startswith("fixed window 4 per 1 s then a 3 s lockout"), e

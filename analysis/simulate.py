@@ -29,6 +29,10 @@ class ServerModel:
     burst: int | None = None
     alignment: str | None = None
     counts_rejected: bool = False
+    # fit-modifiers (issue 13): as QuotaFit's (a per-key map of phases: one key's, taken as 0)
+    phase_s: float | dict | None = None
+    lockout_s: float | None = None
+    lockout_extends: bool | None = None
     retry_after: str = "whole"  # exact | whole | constant | absent
     retry_after_constant_s: float = 1.0
     p_unavailable: float = 0.0

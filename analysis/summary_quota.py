@@ -81,6 +81,15 @@ class Queueing(Section):
 # --- end shaping
 
 
+class Indistinguishable(Section):
+    """Two models this run cannot tell apart (fit-modifiers, issue 13)."""
+    models: list[str] = Field(description="the fitted model first, then its rival, in words")
+    experiment: Literal["idle_burst", "polite", "reopen_gap", "pace_under", "pace_over",
+                        "split", "clock_phase", "concurrency_ramp", "shaping_excess",
+                        "scope_uneven", "tight"] = Field(description=(
+                            "the adaptive probe's step that tells them apart"))
+
+
 class Quota(Section):
     algorithm: Literal["fixed_window", "sliding_log", "sliding_counter", "token_bucket",
                        "concurrency", "none_observed", "unknown"]
@@ -110,6 +119,23 @@ class Quota(Section):
         "the status the limiter refuses with: 429, or 503 when fast 503s (answered at once, "
         "not after a node pool's routing) were what the fitted model refuses"))
     # --- end shaping
+    # --- fit-modifiers (issue 13) ---
+    phase_s: float | dict[str, float] | None = Field(None, description=(
+        "epoch windows: window k starts at phase_s + k * window_s seconds since the Unix epoch "
+        "(0 for windows on the clock's multiples); when each key has its own phase (as when a "
+        "gateway derives it from a hash of the key), a map of each key's fingerprint "
+        "(key_id) to its phase, and the description says so; null for other families"))
+    lockout_s: Number = Field(None, description=(
+        "how long a key stays refused after the quota's refusal, whatever it sends; null when "
+        "no lockout was fitted"))
+    lockout_extends: bool | None = Field(None, description=(
+        "whether each refusal during the lockout restarts it; null without a lockout"))
+    indistinguishable: list[Indistinguishable] = Field(default_factory=list, description=(
+        "models that explain this run as well as the fitted one (weighted agreement within "
+        "the fit's tie), each beside the fitted one, with the probe step that separates them; "
+        "when the quota never reopened (algorithm unknown) the first model is the best of "
+        "those that tie"))
+    # --- end fit-modifiers ---
     declared: Declared | None = Field(None, description=(
         "what the rate-limit headers declared (analysis/declared.py); null when no chat "
         "response carried a readable policy, as in events recorded before the columns"))

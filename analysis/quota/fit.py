@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
+from . import families, indistinguishable, lockout, phases
 from .families import FAMILIES, family, family_of, published
 from .held import best_held, fast_503_as_refusals, held_fit, in_flight, in_flight_words
 from .shaping import mark_held
 from .score import Candidate, agreements, penalty
-from .shape import observed_shape
+from .shape import observed_shape, stated_window as shape_stated_window
 from ..stream import REJECTED, Stream, runs
 
 if TYPE_CHECKING:
@@ -60,6 +60,12 @@ class QuotaFit:
     in_flight_most: dict | None = None
     refusal_status: int = 429  # 503 when fast 503s were the refusals (fast_503_as_refusals)
     # --- end shaping
+    # --- fit-modifiers (issue 13): the lockout, the epoch windows' phase, what is left open
+    phase_s: float | dict | None = None
+    lockout_s: float | None = None
+    lockout_extends: bool | None = None
+    indistinguishable: list[dict] = field(default_factory=list)
+    # --- end fit-modifiers
 
     def summary(self) -> dict:
         """The summary.json `quota` object: every field, and the quota in words."""
@@ -74,6 +80,7 @@ def candidate_params(streams: list[Stream]) -> list[tuple[str, dict]]:
     if not shape["first"]:
         return []
     out = [(f.NAME, p) for f in FAMILIES.values() for p in f.propose(streams, shape)]
+    out += lockout.propose(streams, shape, out)
     return sorted(out, key=lambda c: (0, c[1]["limit"], c[1]["window_s"])
                   if "window_s" in c[1] else (1, 0, 0.0))
 
@@ -86,7 +93,7 @@ def _screened_out(c: Candidate) -> Candidate:
 
 
 def _short(c: Candidate) -> str:
-    return family(c.algorithm).short(c.params)
+    return families.short(c.algorithm, c.params)
 
 
 def describe(fit: QuotaFit) -> str:
@@ -98,9 +105,8 @@ def describe(fit: QuotaFit) -> str:
         return f"no rate limit observed{reached}{in_flight_words(fit.in_flight_most, fit.keys)}"
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
-    f = family_of(fit)
     status = " (refused with 503, not 429)" if fit.refusal_status == 503 else ""
-    return f.describe(f.from_fields(fit), scope) + status
+    return families.describe(family_of(fit).NAME, families.params_of(fit), scope) + status
 
 
 def fit_quota(decisions: Decisions) -> QuotaFit:
@@ -147,8 +153,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     tried: list[tuple[str, Candidate]] = []
     key_streams = decisions.streams("per_key")
     key_shape = observed_shape(key_streams)
-    spans = key_shape["reopen_span"]
-    stated_window = float(np.median(spans)) if spans else None
+    stated_window = shape_stated_window(key_shape)
     # Two passes for long runs: every candidate on the first SCREEN_EVENTS decisions, then the
     # best few of each model family (and scope) on all of them. Short runs: one pass.
     screened: list[tuple[str, Candidate, list[Stream]]] = []
@@ -166,8 +171,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
     screened.sort(key=lambda x: -x[1].score)
     finalists, per_family = [], {}
     for scope, cand, streams in screened:
-        kind = (scope, cand.algorithm, cand.params.get("alignment"),
-                cand.params.get("counts_rejected", False))
+        kind = (scope,) + indistinguishable.kind(cand)  # a lockout or a phase is a kind
         if len(df) <= SCREEN_EVENTS or per_family.get(kind, 0) < FINALISTS_PER_FAMILY:
             per_family[kind] = per_family.get(kind, 0) + 1
             finalists.append((scope, cand, streams))
@@ -196,7 +200,7 @@ def _fit(decisions: Decisions) -> QuotaFit:
                              "longer than one window, or use the probe")
     tried.sort(key=lambda sc: -sc[1].score)
     scope, best = tried[0]
-    aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
+    aligned = _twins(best, [c for sc, c in tried if sc == scope])
     if aligned:
         # A tie between alignments goes to the clock, not to whichever is listed first. A
         # clock-aligned window is the more specific claim: it puts every window at a multiple
@@ -208,12 +212,12 @@ def _fit(decisions: Decisions) -> QuotaFit:
         # names the other (below); only a candidate as good after penalties (the same
         # roundness) takes over, so the window's tie-breaks stand.
         epoch = next((c for c in [best] + aligned if c.params.get("alignment") == "epoch"
-                      and best.score - c.score < TIE), best)
+                      and not c.params.get("phase_s") and best.score - c.score < TIE), best)
         if epoch is not best:
             tried.remove((scope, epoch))
             tried.insert(0, (scope, epoch))
             best = epoch
-            aligned = _alignment_twins(best, [c for sc, c in tried if sc == scope])
+            aligned = _twins(best, [c for sc, c in tried if sc == scope])
     rival = next((c for sc, c in tried if sc != scope), None)
     scope_tie = rival is not None and best.weighted - rival.weighted < TIE
     streams = decisions.streams(scope)
@@ -225,8 +229,19 @@ def _fit(decisions: Decisions) -> QuotaFit:
         agreement=best.agreement, decisions=int(sum(s.scored.sum() for s in streams)),
         keys=keys, rate_reached_per_s=reached, burst_observed=burst_seen,
         candidates=[dict(c.as_dict(), scope=sc) for sc, c in tried])
-    for name, value in family(best.algorithm).fields(best.params).items():
+    for name, value in families.fields(best.algorithm, best.params).items():
         setattr(fit, name, value)
+    if best.params.get("phase_s") == "per_key":
+        fit.phase_s = phases.by_key(decisions.keyed_streams("per_key"), best.params["window_s"])
+    same_scope = [c for sc, c in tried if sc == scope]
+    fit.indistinguishable = indistinguishable.find(best, same_scope, TIE)
+    if scope_tie and keys >= 2:
+        fit.indistinguishable.append(indistinguishable.scope_entry(best, rival, scope))
+    kinds_tied = [e for e in fit.indistinguishable if e["experiment"] != "scope_uneven"]
+    if not reopened and kinds_tied and fit.algorithm != "unknown":
+        # Locked from the first refusal to the end: a longer window, refusals that count and
+        # a lockout all keep a client that never pauses out, so no one of them is the answer.
+        return _locked(fit, kinds_tied, span, max(key_shape["first"] or [0]), keys)
     if fit.algorithm == "unknown":
         fit.note = (f"no model reproduces more than {best.weighted:.1%} of the decisions "
                     "(accepts weighted up against refusals); "
@@ -239,6 +254,10 @@ def _fit(decisions: Decisions) -> QuotaFit:
         twin = next((c for sc, c in tried if c.algorithm != best.algorithm
                      and not c.params.get("screened_only")
                      and best.weighted - c.weighted < TIE), None)
+        others = [e for e in fit.indistinguishable if e["experiment"] != "scope_uneven"
+                  and (twin is None or not e["models"][1].startswith(
+                      twin.algorithm.replace("_", " ") + " " + _short(twin)))
+                  and not (aligned and e["experiment"] == "clock_phase")]
         if twin is not None:
             notes.append(f"a {best.algorithm.replace('_', ' ')} of {_short(best)} and a "
                          f"{twin.algorithm.replace('_', ' ')} of {_short(twin)} explain the "
@@ -259,6 +278,8 @@ def _fit(decisions: Decisions) -> QuotaFit:
                          "send mid-window (a clock-aligned window reopens at the next "
                          "multiple of the window, an anchored one a whole window after "
                          "that request), to tell them apart")
+        if others:
+            notes.append(indistinguishable.words(others))
         if keys < 2:
             notes.append("one key in the run: per-key and global quotas look the same")
         elif scope_tie:
@@ -270,17 +291,20 @@ def _fit(decisions: Decisions) -> QuotaFit:
     return fit
 
 
-def _alignment_twins(best: Candidate, others: list[Candidate]) -> list[Candidate]:
-    """Fixed windows that differ from `best` only in alignment (the same limit, the same
-    window within SAME_WINDOW_REL) and explain the run equally (weighted within TIE), best
-    first: a run whose windows began on the clock's multiples cannot tell an anchored window
-    from a clock-aligned one."""
-    if best.algorithm != "fixed_window":
-        return []
-    p = best.params
-    return [c for c in others if c is not best and c.algorithm == "fixed_window"
-            and not c.params.get("screened_only")
-            and c.params.get("alignment") != p.get("alignment")
-            and c.params["limit"] == p["limit"]
-            and abs(c.params["window_s"] - p["window_s"]) <= SAME_WINDOW_REL * p["window_s"]
-            and best.weighted - c.weighted < TIE]
+def _locked(fit: QuotaFit, tied: list[dict], span: float, first: int, keys: int) -> QuotaFit:
+    each = " per key" if keys >= 2 else ""
+    for name in ("window_s", "rate_per_s", "alignment", "phase_s", "lockout_s",
+                 "lockout_extends"):
+        setattr(fit, name, None)
+    fit.algorithm, fit.limit, fit.burst, fit.counts_rejected = "unknown", first, None, False
+    fit.indistinguishable = tied = indistinguishable.locked_classes(tied, first, span) + [
+        e for e in fit.indistinguishable if e["experiment"] == "scope_uneven"]
+    fit.note = (f"{first} requests{each} were admitted, then every request was refused to the "
+                f"end of the run ({span:.1f} s): the quota did not reopen, which a window longer than "
+                "the run, a limiter that counts refused requests and a lockout all do to a "
+                f"client that never pauses; {indistinguishable.words(tied)}")
+    return fit
+
+
+def _twins(best: Candidate, others: list[Candidate]) -> list[Candidate]:
+    return indistinguishable.alignment_twins(best, others, TIE, SAME_WINDOW_REL)

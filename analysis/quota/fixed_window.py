@@ -1,6 +1,9 @@
 """Fixed window: at most `limit` per window of `window_s`, the windows either on the clock
-(`alignment="epoch"`: they begin at multiples of the window since the Unix epoch) or anchored
-at the first request after the last window ended (`"first_request"`)."""
+(`alignment="epoch"`: they begin at `phase_s` + k * window_s since the Unix epoch) or anchored
+at the first request after the last window ended (`"first_request"`).
+
+An epoch window's `phase_s` is one number for every key, or `"per_key"`: each key's own phase,
+read off its reopenings (phases.py), as when a gateway derives it from a hash of the key."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import math
 
 import numpy as np
 
-from . import shape as shapes
+from . import phases, shape as shapes
 from ..stream import Stream, passed_before, remembered, since
 
 NAME = "fixed_window"
@@ -17,34 +20,46 @@ PENALTY = 0.0
 
 def propose(streams: list[Stream], shape: dict) -> list[dict]:
     out = []
-    for base in shapes.window_grid(streams, shape):
+    grid = shapes.window_grid(streams, shape)
+    shifted = phases.propose(streams, sorted({p["window_s"] for p in grid}))
+    for base in grid:
         out += [base | {"alignment": "first_request"}, base | {"alignment": "epoch"}]
+        out += [base | {"alignment": "epoch", "phase_s": ph}
+                for ph in shifted.get(base["window_s"], [])]
     return out
+
+
+def phase_of(p: dict, s: Stream) -> float:
+    """The epoch windows' phase for stream `s` (0 for none; a key's own for "per_key")."""
+    ph = p.get("phase_s") or 0.0
+    return phases.own(s, p["window_s"]) if ph == "per_key" else float(ph)
 
 
 def replay(p: dict, s: Stream, t: np.ndarray, h: np.ndarray) -> np.ndarray:
     if p.get("alignment") == "epoch":
-        return _epoch(s, t, h, p["limit"], p["window_s"])
+        return _epoch(s, t, h, p["limit"], p["window_s"], phase_of(p, s))
     return _first_request(s, t, h, p["limit"], p["window_s"])
 
 
-def _epoch(s, t, h, limit, window_s):
-    fullest = remembered(s, (NAME, "fullest", window_s), t, h,
-                         lambda: _fullest(h[s.passed], window_s))
+def _epoch(s, t, h, limit, window_s, phase=0.0):
+    fullest = remembered(s, (NAME, "fullest", window_s, phase), t, h,
+                         lambda: _fullest(h[s.passed] - phase, window_s))
     if fullest > limit:  # some admissions are read in the next window: limit by limit
-        return _epoch_counts(s, t, h, limit, window_s) < limit
+        return _epoch_counts(s, t, h, limit, window_s, phase) < limit
     # no window holds more than any limit tried here: the counts are every limit's
-    return remembered(s, (NAME, "epoch", window_s), t, h,
-                      lambda: _epoch_counts(s, t, h, math.inf, window_s)) < limit
+    return remembered(s, (NAME, "epoch", window_s, phase), t, h,
+                      lambda: _epoch_counts(s, t, h, math.inf, window_s, phase)) < limit
 
 
 def _fullest(h: np.ndarray, window_s: float) -> int:
     return int(np.unique(np.floor(h / window_s), return_counts=True)[1].max()) if len(h) else 0
 
 
-def _epoch_counts(s, t, h, limit, window_s):
-    start = np.floor(t / window_s) * window_s
-    admitted = epoch_admissions(h[s.passed], s.end[s.passed], limit, window_s)
+def _epoch_counts(s, t, h, limit, window_s, phase=0.0):
+    # on the clock shifted by the phase, the windows begin at multiples of the window
+    start = np.floor((t - phase) / window_s) * window_s + phase
+    admitted = epoch_admissions(h[s.passed] - phase, s.end[s.passed] - phase, limit,
+                                window_s) + phase
     return since(passed_before(s), admitted, start)
 
 
@@ -147,7 +162,8 @@ def _anchoring(s: Stream, h: np.ndarray):
 def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
     t, w = s.t[rej], p["window_s"]
     if p.get("alignment") == "epoch":
-        return (np.floor(t / w) + 1) * w
+        ph = phase_of(p, s)
+        return (np.floor((t - ph) / w) + 1) * w + ph
     starts = anchored_window_starts(s, s.t, p["limit"], w)[0]
     if not len(starts):
         starts = np.array([np.nan])
@@ -155,19 +171,23 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
 
 
 class Online:
-    __slots__ = ("limit", "window_s", "epoch", "start", "count")
+    """One key's limiter: a "per_key" phase is that of a key the run did not see, taken as 0."""
+
+    __slots__ = ("limit", "window_s", "epoch", "phase", "start", "count")
 
     def __init__(self, p: dict) -> None:
         self.limit, self.window_s = p["limit"], p["window_s"]
         self.epoch = p.get("alignment") == "epoch"
+        ph = p.get("phase_s") or 0.0
+        self.phase = 0.0 if ph == "per_key" else float(ph)
         self.start, self.count = -math.inf, 0
 
     def admit(self, t: float, end: float = math.inf) -> tuple[bool, float]:
         w = self.window_s
         if self.epoch:
-            k = math.floor(t / w)
-            if k * w != self.start:
-                self.start, self.count = k * w, 0
+            k = math.floor((t - self.phase) / w) * w + self.phase
+            if k != self.start:
+                self.start, self.count = k, 0
         elif t >= self.start + w:
             self.start, self.count = t, 0
         if self.count < self.limit:
@@ -181,13 +201,22 @@ def online(p: dict) -> Online:
 
 
 def fields(p: dict) -> dict:
+    # counts_rejected: a refusal in a full fixed window cannot move its end, so counting it
+    # changes no decision; the fit reports the plain reading
+    epoch = p.get("alignment") == "epoch"
+    ph = p.get("phase_s") or 0.0
     return {"counts_rejected": False, "limit": p["limit"], "window_s": p["window_s"],
             "rate_per_s": p["limit"] / p["window_s"], "burst": p["limit"],
-            "alignment": p.get("alignment")}
+            "alignment": p.get("alignment"),
+            "phase_s": (None if ph == "per_key" else float(ph)) if epoch else None}
 
 
 def from_fields(q) -> dict:
-    return {"limit": q.limit, "window_s": q.window_s, "alignment": q.alignment}
+    out = {"limit": q.limit, "window_s": q.window_s, "alignment": q.alignment}
+    ph = getattr(q, "phase_s", None)
+    if q.alignment == "epoch" and (isinstance(ph, dict) or ph):
+        out["phase_s"] = "per_key" if isinstance(ph, dict) else float(ph)
+    return out
 
 
 def short(p: dict) -> str:
@@ -197,4 +226,11 @@ def short(p: dict) -> str:
 def describe(p: dict, scope: str) -> str:
     where = {"epoch": ", aligned to the clock", "first_request":
              ", anchored at the first request"}.get(p.get("alignment") or "", "")
+    ph = p.get("phase_s")
+    if p.get("alignment") == "epoch" and ph == "per_key":
+        where += " with each key's own phase (windows start at a phase of its own + k × "\
+            f"{p['window_s']:g} s since the epoch)"
+    elif p.get("alignment") == "epoch" and ph:
+        where += f" with a phase of {float(ph):.2f} s (windows start at {float(ph):.2f} s + "\
+            f"k × {p['window_s']:g} s since the epoch)"
     return f"{p['limit']} requests per {p['window_s']:g} s{scope}, fixed window{where}"

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import families
 from .families import FAMILIES, family_of
 from .fit import QuotaFit
-from .fixed_window import anchored_window_starts
+from .fixed_window import anchored_window_starts, phase_of
 
 if TYPE_CHECKING:
     from ..decisions import Decisions
@@ -26,15 +27,16 @@ def fitted_window_starts(fit: QuotaFit, decisions: Decisions, most: int = 200) -
     if df.empty:
         return np.array([])
     w = fit.window_s
-    if fit.alignment == "epoch":
-        first, last = df["decided"].min(), df["decided"].max()
-        return np.arange(math.ceil(first / w) * w, last, w)[:most]
     if fit.scope == "global":
         s = decisions.streams("global")[0]
     else:
         s = dict(decisions.keyed_streams("per_key")).get(str(df["key_id"].iloc[0]))
         if s is None:
             return np.array([])
+    if fit.alignment == "epoch":
+        first, last = df["decided"].min(), df["decided"].max()
+        ph = phase_of(families.params_of(fit), s)
+        return np.arange(math.ceil((first - ph) / w) * w + ph, last, w)[:most]
     return anchored_window_starts(s, s.t, fit.limit, w)[0][:most]
 
 
@@ -46,12 +48,13 @@ def model_reopenings(fit: QuotaFit, decisions: Decisions, most: int = 20_000) ->
     empty = pd.DataFrame(columns=["key_id", "decided", "reopens"])
     if fit.algorithm not in FAMILIES:
         return empty
-    f = family_of(fit)  # a shaped bucket reopens when its queue has room (issue 13)
-    params = f.from_fields(fit)
+    # a shaped bucket reopens when its queue has room, not when its bucket does (issue 13)
+    name = family_of(fit).NAME
+    params = families.params_of(fit)
     out = []
     for key, s in decisions.keyed_streams("global" if fit.scope == "global" else "per_key"):
         rej = np.flatnonzero(s.rejected)[:most]
-        reopen = f.reopens(params, s, rej)
+        reopen = families.reopens(name, params, s, rej)
         if reopen is None:
             return empty
         t = s.t[rej]

@@ -8,11 +8,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import families
 from .families import family
 from .shape import is_round
 from ..stream import Stream
 
 COUNTS_REJECTED_PENALTY = 0.002
+# A phase read off the run is a claim fitted to it, so it costs more than a window on the
+# clock's multiples (and one phase per key more than one for all), but less than any
+# disagreement with the window the server stated (1e-6 x the relative error, below): with one
+# reopening per key, a window of another length on the clock's multiples can meet the run's
+# one boundary too, and only the stated window says which. A lockout is a model on top of a
+# model.
+PHASE_PENALTY = 1e-8
+PER_KEY_PHASE_PENALTY = 2e-8
+LOCKOUT_PENALTY = 0.003
+EXTENDS_PENALTY = 0.0005
 NOT_ROUND_PENALTY = 0.001
 ACCEPT_WEIGHT_CAP = 10.0
 
@@ -33,12 +44,11 @@ class Candidate:
 def reproduced(algorithm: str, params: dict, s: Stream) -> np.ndarray:
     """Per scored decision: does the model give the observed answer at some reading of when
     the server decided (this request's and the earlier ones', each between send and reply)?"""
-    replay = family(algorithm).replay
     ok = s.ok[s.scored]
     hit = np.zeros(int(s.scored.sum()), bool)
     pairs = [(s.t, s.t), (s.t_late, s.t_late), (s.t, s.t_late), (s.t_late, s.t)]
     for t, h in pairs:
-        hit |= replay(params, s, t, h)[s.scored] == ok
+        hit |= families.replay(algorithm, params, s, t, h)[s.scored] == ok
         if hit.all():
             break
     # --- shaping (issue 13, shaping helper): an admission held before its answer is not
@@ -80,7 +90,8 @@ def agreements(candidates: list[tuple[str, dict]], streams: list[Stream]
     computed once (stream.remembered)."""
     def group(i: int):
         algorithm, p = candidates[i]
-        return (algorithm, p.get("window_s") or 0.0, str(p.get("alignment")),
+        return (algorithm, str(p.get("lockout_s")), bool(p.get("lockout_extends")),
+                p.get("window_s") or 0.0, str(p.get("alignment")), str(p.get("phase_s")),
                 bool(p.get("counts_rejected")))
 
     out: list[tuple[float, float]] = [(0.0, 0.0)] * len(candidates)
@@ -98,6 +109,10 @@ def penalty(algorithm: str, params: dict, stated_window: float | None = None) ->
         p += 1e-6 * min(1.0, abs(params["window_s"] - stated_window) / stated_window)
     if params.get("counts_rejected"):
         p += COUNTS_REJECTED_PENALTY
+    if params.get("phase_s"):
+        p += PER_KEY_PHASE_PENALTY if params["phase_s"] == "per_key" else PHASE_PENALTY
+    if params.get("lockout_s") is not None:
+        p += LOCKOUT_PENALTY + (EXTENDS_PENALTY if params.get("lockout_extends") else 0.0)
     for name in ("window_s", "rate_per_s"):
         if name in params and not is_round(params[name]):
             p += NOT_ROUND_PENALTY

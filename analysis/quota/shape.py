@@ -51,7 +51,7 @@ def is_round(v: float) -> bool:
 
 def observed_shape(streams: list[Stream]) -> dict:
     first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
-    first_durations, reopen_spans, first_reopens = [], [], []
+    first_durations, reopen_spans, first_reopens, full_reopens = [], [], [], []
     for s in streams:
         starts, ends, sizes = runs(s)
         if len(sizes) == 0:
@@ -79,9 +79,14 @@ def observed_shape(streams: list[Stream]) -> dict:
                 reopen_spans.append(t_all[i] + ra_all[i] - start)
                 if n == 0:
                     first_reopens.append(reopen_spans[-1])
+                elif sizes[n] >= sizes[0]:
+                    # a later clump as full as the first began when the quota reopened: for a
+                    # clock window, at a window's start (the first clump may begin mid-window)
+                    full_reopens.append(reopen_spans[-1])
     return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
             "gaps": gaps, "stated": stated, "first_duration": first_durations,
-            "reopen_span": reopen_spans, "first_reopen": first_reopens}
+            "reopen_span": reopen_spans, "first_reopen": first_reopens,
+            "full_reopen": full_reopens}
 
 
 def limits(shape: dict) -> list[int]:
@@ -121,12 +126,20 @@ def windows(streams: list[Stream], shape: dict) -> list[float]:
     # The first clump's reopening, stated after a full quota: for the window families, the
     # window itself (the later ones, after one admission each, say only when the next comes).
     out |= nice([float(np.median(shape["first_reopen"]))] if shape["first_reopen"] else [])
+    out |= nice([stated_window(shape)] if shape["full_reopen"] else [])
     out |= whole_near(list(out))
     # A window within ten times the timing slack is timing noise, not a quota: a sliding
     # log of 1 per 1.2 ms "counting rejects" once beat the true token bucket on a loaded
     # machine by reading which requests happened to follow a slow reply.
     shortest = MIN_WINDOW_SLACKS * max(s.slack for s in streams)
     return sorted(w for w in out if w >= shortest)
+
+
+def stated_window(shape: dict) -> float | None:
+    """The window the stated waits say: after a later clump as full as the first (a clock
+    window's first clump may have begun mid-window), or after any clump."""
+    spans = shape["full_reopen"] or shape["reopen_span"]
+    return float(np.median(spans)) if spans else None
 
 
 def window_grid(streams: list[Stream], shape: dict) -> list[dict]:

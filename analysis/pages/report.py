@@ -11,17 +11,18 @@ from ..retry_after import NARROW_S
 SECTIONS = ["status", "quota", "retry-after", "throughput", "latency", "keys"]
 
 
-def _apart(entry) -> str | None:
-    """One of quota.indistinguishable (the fit's, a list of {models, experiment}), in words;
-    None when it is not of that shape."""
-    if not isinstance(entry, dict):
+def _apart(entries) -> str | None:
+    """quota.indistinguishable (the fit's list of {models, experiment}: the fitted model, then
+    a rival that explains the run as well) in words; entries not of that shape are left out."""
+    ok = [e for e in entries if isinstance(e, dict) and isinstance(e.get("models"), list)
+          and len(e["models"]) >= 2 and all(isinstance(m, str) for m in e["models"])]
+    if not ok:
         return None
-    models = [m for m in entry.get("models") or [] if isinstance(m, str)]
-    if len(models) < 2:
-        return None
-    experiment = entry.get("experiment")
-    return (f"this run cannot tell apart {', '.join(models)}"
-            + (f" ({experiment} would)" if isinstance(experiment, str) and experiment else ""))
+    rivals = "; ".join(
+        ", ".join(e["models"][1:]) + (f" ({e['experiment']} would tell them apart)"
+                                      if isinstance(e.get("experiment"), str)
+                                      and e["experiment"] else "") for e in ok)
+    return f"{ok[0]['models'][0]} is not the only reading: as well explained by {rivals}"
 
 
 def sureness(summary: dict) -> list[str]:
@@ -33,7 +34,8 @@ def sureness(summary: dict) -> list[str]:
         out.append(f"the fitted model reproduces {100 * q['agreement']:.2f}% of "
                    f"{q.get('decisions', 0)} accept/refuse decisions")
     apart = q.get("indistinguishable")
-    out += [w for w in map(_apart, apart if isinstance(apart, list) else []) if w]
+    apart = _apart(apart if isinstance(apart, list) else [])
+    out += [apart] if apart else []
     if probe:
         budget = (f" of its {probe['budget_s']:g} s budget" if probe.get("budget_s")
                   is not None else "")

@@ -96,10 +96,14 @@ def test_the_page_shows_the_probe_steps_and_the_polite_answer(tmp_path):
     html = (tmp_path / "run" / "index.html").read_text()
     assert '<img alt="the probe steps on one timeline" src="data:image/png;base64,' in html
     # how sure, right under the verdict
+    apart = summary["quota"]["indistinguishable"]
+    rivals = "; ".join(", ".join(e["models"][1:]) + f" ({e['experiment']} would tell them "
+                       "apart)" for e in apart)
     assert text["sureness"] == (
         f"How sure: the fitted model reproduces {100 * summary['quota']['agreement']:.2f}% of "
-        f"{summary['quota']['decisions']} accept/refuse decisions; the probe settled after "
-        "15.6 s of its 150 s budget.")
+        f"{summary['quota']['decisions']} accept/refuse decisions; "
+        + (f"{apart[0]['models'][0]} is not the only reading: as well explained by {rivals}; "
+           if apart else "") + "the probe settled after 15.6 s of its 150 s budget.")
     assert html.index('id="verdict"') < html.index('id="sureness"') < html.index('id="probe"')
     assert not summary["problems"]
     # `render` draws the same from summary.json alone: events and probe.json gone
@@ -157,7 +161,8 @@ def test_how_sure_names_the_models_a_run_cannot_tell_apart():
         {"models": ["lockout"]}, "not an entry", {"experiment": "no models"}]}
     assert sureness(s) == [
         "the fitted model reproduces 99.50% of 200 accept/refuse decisions",
-        "this run cannot tell apart fixed_window, sliding_log (split would)"]
+        "fixed_window is not the only reading: as well explained by sliding_log (split would "
+        "tell them apart)"]
     s["quota"]["indistinguishable"] = "garbled"
     s["probe"] = {"settled": False, "budget_s": 150, "open": ["lockout", "sliding_log"],
                   "steps": []}

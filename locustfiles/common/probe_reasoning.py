@@ -62,7 +62,7 @@ def verdict(k: Knowledge) -> str:
             if math.isfinite(f.get("concurrency", math.nan)) else "concurrency cap"
     elif fam == "shaping":
         words = (f"shaping: a queue of about {f.get('queue', math.nan):.0f} held up to "
-                 f"{_fmt(f.get('max_delay'))}, bursts of {n} served at once")
+                 f"{_fmt(f.get('max_delay'))}, {f.get('served', math.nan):.0f} served at once")
     elif fam == "token_bucket":
         words = f"token_bucket: bursts of {n}, about {_fmt(f.get('rate'), '/s')}"
     elif fam == "sliding_counter":

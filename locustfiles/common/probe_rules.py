@@ -83,17 +83,17 @@ def _refill(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     the whole limit back (a sliding counter)."""
     n, got, idle = k.get("burst"), r["admitted"], r.get("idle_s", 0.0)
     ra1 = k.first_wait()
-    bucket = 1 + idle / ra1
+    bucket = 1 + idle * (k.finite("rate") or 1 / ra1)
     k.facts.update(last_ra=r.get("ra_s", math.nan), refill_admitted=got)
     if got >= max(0.8 * n, bucket + 2):
         out = k.keep_only({"sliding_counter"})
         k.facts["window"] = (ra1 + (k.finite("burst_s") or 0.0)) / (1 + 1 / n)
         return (f"{got} admitted after {_fmt(idle)} idle, the whole limit back where a bucket "
-                f"refilling at one per {_fmt(ra1)} would give {bucket:.0f}: a sliding counter"), out
+                f"refilling as seen would give {bucket:.0f}: a sliding counter"), out
     out = k.keep_only({"token_bucket"})
     k.facts["rate"] = k.get("rate") or 1 / ra1
-    return (f"{got} admitted after {_fmt(idle)} idle, as a bucket refilling at one per "
-            f"{_fmt(ra1)} would ({bucket:.0f}): a token bucket"), out
+    return (f"{got} admitted after {_fmt(idle)} idle, as a bucket refilling as seen would "
+            f"({bucket:.0f}): a token bucket"), out
 
 
 def _tight(k: Knowledge, r: dict) -> tuple[str, list[str]]:
@@ -133,6 +133,11 @@ def _tight(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         out += k.settle_modifier("counts_rejected", False)
         return (f"{ok} of {sent} admitted, {max(runs)} in a row once the stated wait was up: "
                 "it reopens all at once, and asking did not keep it closed"), out
+    pushed = r.get("pushed")
+    if ok == 0 and pushed and pushed[0] > (r.get("push_threshold") or math.inf):
+        k.facts.update(kept_out=1.0, push_per_refusal=pushed[0] / pushed[1])
+        return (f"0 of {sent} admitted; each refusal moved the stated reopening later (by "
+                f"{_fmt(pushed[0] / pushed[1])} each): refusals keep the quota closed"), out
     past = ra1 is not None and math.isfinite(ra1) and r["span_s"] > ra1 + 0.2
     k.facts["kept_out"] = 1.0 if (ok == 0 and past) else 0.0
     if ok == 0 and past:
@@ -177,6 +182,8 @@ def conclude(k: Knowledge) -> list[str]:
         return []
     if k.families <= REFILLING | {"sliding_log"}:
         # kept out while asking, let in after waiting: each refusal used up quota
+        if k.finite("push_per_refusal"):
+            k.facts["rate"] = 1 / k.facts["push_per_refusal"]  # a refusal takes one slot
         return k.settle_modifier("counts_rejected", True) + k.settle_modifier("lockout", False)
     return []
 
@@ -284,7 +291,8 @@ def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
 
 
 def _shaping_excess(k: Knowledge, r: dict) -> tuple[str, list[str]]:
-    k.facts.update(queue=r.get("queued", math.nan), max_delay=r.get("max_delay_s", math.nan))
+    k.facts.update(queue=r.get("queued", math.nan), max_delay=r.get("max_delay_s", math.nan),
+                   served=r.get("served", math.nan))
     out = []
     if r.get("queued", 0) >= 1:
         out += k.keep_only({"shaping"})

@@ -23,6 +23,9 @@ POLITE_MARGIN_S = 0.005
 # loop at a thousand a second would spend the request cap in seconds and tell no more than
 # one at twenty a second (a quota that refills, a window that reopens, show either way).
 LOOP_GAP_S = 0.05
+# A stated reopening this much later after a refusal was moved by it (a stated wait is
+# rounded to the millisecond, or to the second: PUSHED_S is above the first).
+PUSHED_S = 0.2
 
 
 class OutOfBudget(Exception):
@@ -137,32 +140,64 @@ def idle_burst(p: Prober, k: Knowledge, idle_s: float, wave: int, most: int) -> 
 
 
 def tight(p: Prober, k: Knowledge) -> dict:
-    start = time.time()
+    start, pushed, threshold = time.time(), None, None
     if k.tight_runs == 0:
-        ra1 = k.get("ra1")
-        span = min(max(1.5 * ra1 + 0.5, 1.5), 3.0) if ra1 is not None and math.isfinite(ra1) \
-            else 2.0
-        got, end = [], start + span
-        while time.time() < end:
-            got.append(p.next("tight"))
+        got = _first_tight(p, k)
+        pushed = _pushed(got)
+        stated = [r for r in got if r.refused and math.isfinite(r.wait)]
+        threshold = pushed_threshold(stated[-1].wait) if stated else None
     elif k.tight_runs == 1:
         got = p.until_refused("tight", 3 * int(k.get("burst") or 1) + 10, seconds=15.0)
     else:  # keep asking through the stated wait: does asking keep it closed?
-        last = k.get("last_ra")
-        span = min((last if last is not None and math.isfinite(last) else 2.0) + 1.0, 8.0)
-        got, end = [], start + span
+        last = k.finite("last_ra")
+        end = start + min((last if last is not None else 2.0) + 1.0, 8.0)
+        got = []
         while time.time() < end:
             got.append(p.next("tight"))
             if got[-1].ok:
                 break
     ok = [r for r in got if r.ok]
     last_refused = next((r for r in reversed(got) if r.refused), None)
-    return {"sent": len(got), "admitted": len(ok), "span_s": time.time() - start,
+    return {"sent": len(got), "pushed": pushed, "push_threshold": threshold,
+            "admitted": len(ok), "span_s": time.time() - start,
             "pattern": "".join("A" if r.ok else "R" if r.refused else "E" for r in got),
             "admitted_span_s": (ok[-1].sent - ok[0].sent) if len(ok) > 1 else 0.0,
             "median_latency_s": statistics.median(r.latency for r in ok) if ok else 0.0,
             "ra_s": last_refused.wait if last_refused else math.nan,
             "refused_ts": last_refused.recv if last_refused else math.nan}
+
+
+def _first_tight(p: Prober, k: Knowledge) -> list[Reply]:
+    """A loop right after the burst, past its stated wait when that is short."""
+    ra1 = k.finite("ra1")
+    end = time.time() + (min(max(1.5 * ra1 + 0.5, 1.5), 3.0) if ra1 is not None else 2.0)
+    got, first = [], None
+    while time.time() < end:
+        got.append(r := p.next("tight"))
+        if r.refused and math.isfinite(r.wait):
+            first = first or (r.recv + r.wait, len(got))
+            # each refusal moved the stated reopening later: they count, and asking more
+            # would only keep this key out for longer
+            if r.recv + r.wait - first[0] > pushed_threshold(r.wait) and \
+                    len(got) - first[1] >= 2:
+                break
+    return got
+
+
+def pushed_threshold(wait: float) -> float:
+    """How much later a stated reopening must be to have been moved: waits stated in whole
+    seconds jitter by up to one."""
+    return PUSHED_S if wait != int(wait) else 1.5
+
+
+def _pushed(got: list[Reply]) -> tuple[float, int] | None:
+    """(how much later the last refusal's stated reopening is than the first's, refusals
+    between them) over the refusals that stated a wait; None when fewer than two did."""
+    stated = [r for r in got if r.refused and math.isfinite(r.wait)]
+    if len(stated) < 2:
+        return None
+    return (stated[-1].recv + stated[-1].wait - stated[0].recv - stated[0].wait,
+            len(stated) - 1)
 
 
 def polite(p: Prober, k: Knowledge) -> dict:
@@ -248,7 +283,13 @@ def split(p: Prober, k: Knowledge) -> dict:
 def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
     rate = factor * (k.get("rate") or 1.0)
     span = min(max(3.0, 5 / rate), 6.0)
-    start, gs, i = time.time(), [], 0
+    for _ in range(3):  # from an open quota: a refusal's stated wait first
+        r = p.send(name)
+        if not r.refused:
+            break
+        p.sleep_until(r.recv + (r.wait if math.isfinite(r.wait) else 1 / rate)
+                      + POLITE_MARGIN_S)
+    start, gs, i = time.time() + 1 / rate, [], 0
     while i / rate < span:
         p.sleep_until(start + i / rate)
         gs.append(gevent.spawn(p.send, name))
@@ -286,9 +327,11 @@ def shaping_excess(p: Prober, k: Knowledge, wave: int) -> dict:
 def scope_uneven(p: Prober, k: Knowledge) -> dict:
     """This key over its limit, then one request on every other key at once."""
     this_refused = False
-    if k.family == "concurrency":
-        cap = int(k.get("concurrency") or 1)
-        mine = [gevent.spawn(p.send, "scope_uneven") for _ in range(cap + 1)]
+    if k.family in ("concurrency", "shaping"):
+        # over a cap or a queue only while requests are in flight together
+        over = int(k.get("concurrency") or 1) + 1 if k.family == "concurrency" else \
+            int(k.get("burst") or 1) + int(k.get("queue") or 0) + 2
+        mine = [gevent.spawn(p.send, "scope_uneven") for _ in range(over)]
         gevent.sleep(0.02)
         others = _others(p)
         gevent.joinall(mine)
@@ -299,8 +342,11 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
                 this_refused = True
                 break
         others = _others(p)
-    return {"this_refused": this_refused, "others": len(others),
-            "others_admitted": sum(r.ok for r in others)}
+    base = k.finite("base_latency") or 0.0
+    # behind a queue, an admission held as long as this key's is the same queue's
+    served = [r for r in others if r.ok and (k.family != "shaping" or
+                                             r.latency - base <= HELD_S)]
+    return {"this_refused": this_refused, "others": len(others), "others_admitted": len(served)}
 
 
 def _others(p: Prober) -> list[Reply]:

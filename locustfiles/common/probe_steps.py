@@ -174,7 +174,9 @@ def _first_tight(p: Prober, k: Knowledge) -> list[Reply]:
     got, first = [], None
     while time.time() < end:
         got.append(r := p.next("tight"))
-        if r.refused and math.isfinite(r.wait):
+        if r.ok:
+            first = None  # an admission moves the reopening by itself
+        elif r.refused and math.isfinite(r.wait):
             first = first or (r.recv + r.wait, len(got))
             # each refusal moved the stated reopening later: they count, and asking more
             # would only keep this key out for longer
@@ -192,8 +194,10 @@ def pushed_threshold(wait: float) -> float:
 
 def _pushed(got: list[Reply]) -> tuple[float, int] | None:
     """(how much later the last refusal's stated reopening is than the first's, refusals
-    between them) over the refusals that stated a wait; None when fewer than two did."""
-    stated = [r for r in got if r.refused and math.isfinite(r.wait)]
+    between them) over the refusals since the last admission that stated a wait; None when
+    fewer than two did."""
+    tail = got[max((i for i, r in enumerate(got) if r.ok), default=-1) + 1:]
+    stated = [r for r in tail if r.refused and math.isfinite(r.wait)]
     if len(stated) < 2:
         return None
     return (stated[-1].recv + stated[-1].wait - stated[0].recv - stated[0].wait,
@@ -282,12 +286,12 @@ def split(p: Prober, k: Knowledge) -> dict:
 
 def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
     rate = factor * (k.get("rate") or 1.0)
-    span = min(max(3.0, 5 / rate), 6.0)
-    for _ in range(3):  # from an open quota: a refusal's stated wait first
-        r = p.send(name)
-        if not r.refused:
-            break
-        p.sleep_until(r.recv + (r.wait if math.isfinite(r.wait) else 1 / rate)
+    span = min(max(2.0, 6 / rate), 5.0)
+    # from an empty bucket: taken until refused, then the refusal's stated wait
+    emptied = p.until_refused(name, int(k.get("burst") or 1) + 3)
+    if emptied and emptied[-1].refused:
+        last = emptied[-1]
+        p.sleep_until(last.recv + (last.wait if math.isfinite(last.wait) else 1 / rate)
                       + POLITE_MARGIN_S)
     start, gs, i = time.time() + 1 / rate, [], 0
     while i / rate < span:

@@ -62,4 +62,12 @@ def test_the_probe_settles_on_the_truth_by_itself(tmp_path, profile, sets, longe
         assert mine and all(
             any(t["started_ts"] <= x <= t["ended_ts"] for t in steps if t["name"] == s["name"])
             for x in mine)
+    polite = [r for r in chat if r["phase"] == "polite" and r["attempt"] == 2]
+    for second in polite:  # sent the stated wait after its 429 came back, not before
+        first = next(r for r in chat if r["logical_id"] == second["logical_id"]
+                     and r["attempt"] == 1)
+        assert first["status"] == 429
+        assert second["sent_ts"] - first["sent_ts"] - first["latency_ms"] / 1000 >= \
+            first["retry_after_s"]
+    assert polite or profile == "concurrency"
     assert json.loads((run_dir / "run.json").read_text())["complete"]

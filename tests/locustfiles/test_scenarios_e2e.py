@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from contract.probe_log import STEP_NAMES
-
 from ..runs import locust_count, rows, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +26,7 @@ SCENARIOS = [
     ("sweep", ["--users", "2", "--duration", "20s"] + CROWDED,
      ["--rates", "4,40,80", "--step-s", "1.5", "--arrivals", "poisson"],
      {"rate=4", "rate=40", "rate=80"}),
-    # the probe's steps depend on what it finds: tests/locustfiles/test_probe_live.py
-    # checks which; here, that they are steps and that the run is whole
-    ("probe", ["--users", "1", "--duration", "auto", "--profile", "token-bucket"],
-     ["--idle-s", "0.5", "--budget-s", "40"], set(STEP_NAMES)),
+    # the probe: tests/locustfiles/test_probe_live.py (its steps depend on what it finds)
 ]
 
 
@@ -64,23 +59,16 @@ def test_scenario(tmp_path, scenario, run_args, locust_args, phases):
     every = rows(run_dir)
     assert len(every) == locust_count(run_dir)
     chat = [r for r in every if r["endpoint"] == "/v1/chat/completions"]
-    if scenario == "probe":
-        assert {"idle_burst", "polite"} <= {r["phase"] for r in chat} <= phases
-    else:
-        assert {r["phase"] for r in chat} == phases
+    assert {r["phase"] for r in chat} == phases
     outcomes = Counter(r["outcome"] for r in chat)
     assert outcomes["ok"] and outcomes["rate_limited"], outcomes
     assert all(r["retry_after_s"] > 0 for r in chat if r["status"] == 429)
     assert all(not math.isnan(r["latency_ms"]) for r in chat)
-    if scenario != "probe":
-        unavailable = [r for r in chat if r["status"] == 503]
-        assert unavailable, outcomes
-        assert all(r["latency_ms"] >= 40 and not r["request_id"] for r in unavailable)
+    unavailable = [r for r in chat if r["status"] == 503]
+    assert unavailable, outcomes
+    assert all(r["latency_ms"] >= 40 and not r["request_id"] for r in unavailable)
     if scenario in ("spike_open", "sweep"):
         check_open_loop_lateness(chat, OPEN_PHASES[scenario])
-    if scenario == "probe":
-        pairs = Counter(r["logical_id"] for r in chat if r["phase"] == "polite")
-        assert sum(n == 2 for n in pairs.values()) == 1
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["complete"] and manifest["scenario"] == scenario
     assert (run_dir / "locust" / "report.html").is_file()

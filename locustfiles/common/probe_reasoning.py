@@ -66,7 +66,9 @@ def verdict(k: Knowledge) -> str:
     elif fam == "token_bucket":
         words = f"token_bucket: bursts of {n}, about {_fmt(f.get('rate'), '/s')}"
     elif fam == "sliding_counter":
-        words = f"sliding_counter: about {n} per {_fmt(f.get('window'))}"
+        # the second burst, after two idle periods, took the whole limit
+        n = max(n or 0, f.get("refill_admitted") or 0)
+        words = f"sliding_counter: about {n:.0f} per {_fmt(f.get('window'))}"
     else:
         w = f.get("window") or f.get("period1")
         lock = k.modifiers["lockout"]

@@ -83,9 +83,10 @@ def _refill(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     the whole limit back (a sliding counter)."""
     n, got, idle = k.get("burst"), r["admitted"], r.get("idle_s", 0.0)
     ra1 = k.first_wait()
-    bucket = 1 + idle * (k.finite("rate") or 1 / ra1)
+    # a bucket holds at most its burst: it cannot give more than that back
+    bucket = min(n, 1 + idle * (k.finite("rate") or 1 / ra1))
     k.facts.update(last_ra=r.get("ra_s", math.nan), refill_admitted=got)
-    if got >= max(0.8 * n, bucket + 2):
+    if got >= 0.8 * n and got >= bucket + 1.5:
         out = k.keep_only({"sliding_counter"})
         k.facts["window"] = (ra1 + (k.finite("burst_s") or 0.0)) / (1 + 1 / n)
         return (f"{got} admitted after {_fmt(idle)} idle, the whole limit back where a bucket "
@@ -243,7 +244,9 @@ def _split(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         k.facts["lockout_s"] = last if last is not None and math.isfinite(last) else \
             (k.get("ra1") or math.nan)
         words.append(f"{mid} admitted in the middle of the period: the window is shorter than "
-                     f"the period, which held a lockout of about {_fmt(k.facts['lockout_s'])}")
+                     "the period, which held a lockout" + (
+                         f" of about {_fmt(k.facts['lockout_s'])}"
+                         if math.isfinite(k.facts["lockout_s"]) else ""))
         return "; ".join(words), out
     if mid is not None:
         words.append(f"{half} at its start, {mid} more in its middle")

@@ -149,8 +149,10 @@ def tight(p: Prober, k: Knowledge) -> dict:
     elif k.tight_runs == 1:
         got = p.until_refused("tight", 3 * int(k.get("burst") or 1) + 10, seconds=15.0)
     else:  # keep asking through the stated wait: does asking keep it closed?
+        # through the stated wait, or without one, one and a half windows as measured
         last = k.finite("last_ra")
-        end = start + min((last if last is not None else 2.0) + 1.0, 8.0)
+        wait = last if last is not None else 1.5 * (k.finite("window") or 2.0)
+        end = start + min(wait + 1.0, 8.0)
         got = []
         while time.time() < end:
             got.append(p.next("tight"))

@@ -31,6 +31,7 @@ from contract.probe_log import SCHEMA_VERSION, write_probe_log
 from locustfiles.common import hooks
 from locustfiles.common import options as checked
 from locustfiles.common import probe_steps as steps
+from locustfiles.common import probe_steps_parallel as parallel
 from locustfiles.common.probe_hypotheses import Knowledge
 from locustfiles.common.probe_reasoning import next_step, verdict
 from locustfiles.common.probe_rules import learn, refill_idle_s
@@ -83,10 +84,10 @@ def run_step(name: str, p: steps.Prober, k: Knowledge, opts) -> dict:
     if name == "reopen_gap":
         return steps.reopen_gap(p, k, k.get("polite_ra") or float("nan"))
     if name in ("pace_under", "pace_over"):
-        return steps.pace(p, k, name, 0.8 if name == "pace_under" else 1.25)
+        return parallel.pace(p, k, name, 0.8 if name == "pace_under" else 1.25)
     if name == "shaping_excess":
-        return steps.shaping_excess(p, k, opts.burst_wave)
-    return getattr(steps, name)(p, k)
+        return parallel.shaping_excess(p, k, opts.burst_wave)
+    return getattr(steps if hasattr(steps, name) else parallel, name)(p, k)
 
 
 class Probe:

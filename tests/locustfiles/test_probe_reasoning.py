@@ -216,3 +216,14 @@ def test_the_hypotheses_are_named_as_the_brief_names_them():
         "fixed_window/first_request", "fixed_window/epoch", "sliding_log", "sliding_counter",
         "token_bucket", "concurrency", "shaping", "none", "counts_rejected", "lockout",
         "scope/per_key", "scope/global"]
+
+
+def test_more_back_than_a_bucket_holds_is_a_sliding_counter():
+    # HAProxy's counter, no Retry-After: 4 in the first burst (its GET /v1/models took the
+    # fifth), 5 back after two idle periods: a bucket of 4 could never give 5
+    k = Knowledge(keys=1)
+    learn(k, "idle_burst", burst(4, 4, 3.6))
+    k.families = {"sliding_counter", "token_bucket"}
+    said, _ = learn(k, "idle_burst", burst(5, 3, math.nan, idle=7.3))
+    assert k.family == "sliding_counter", said
+    assert verdict(k).startswith("sliding_counter: about 5 per")

@@ -126,13 +126,14 @@ class Probe:
     def _finish(self, stopped: str) -> None:
         k, now = self.k, time.time()
         settled = not stopped and k.family is not None
+        said = verdict(k) if not stopped else f"{verdict(k)} (stopped: {stopped})"
         self.doc.update(ended_ts=now, settled=settled,
                         settled_after_s=round(now - self.started, 3) if settled else None,
-                        verdict=verdict(k), open=k.open())
+                        verdict=said, open=k.open())
         self._write()
         how = f"settled after {now - self.started:.1f} s" if settled else \
             f"not settled ({stopped or 'nothing left could tell the rest apart'})"
-        print(f"probe: {how}, {self.prober.sent} requests: {self.doc['verdict']}"
+        print(f"probe: {how}, {self.prober.sent} requests: {verdict(k)}"
               + (f"; still open: {', '.join(self.doc['open'])}" if self.doc["open"] else ""),
               flush=True)
 
@@ -174,10 +175,16 @@ class ProbeUser(PinaivuUser):
     concurrency = 64
     wait_time = constant(0)
 
+    probed = False  # Locust runs a task again after it raised: the probe runs once
+
     @task
     def probe(self) -> None:
-        Probe(self, self.environment.parsed_options, hooks.run_folder()).run()
-        runner = self.environment.runner
-        if isinstance(runner, LocalRunner):
-            gevent.spawn_later(0.1, runner.quit)
+        if not ProbeUser.probed:
+            ProbeUser.probed = True
+            try:
+                Probe(self, self.environment.parsed_options, hooks.run_folder()).run()
+            finally:  # a fault of the probe's is Locust's to log and count; the run ends
+                runner = self.environment.runner
+                if isinstance(runner, LocalRunner):
+                    gevent.spawn_later(0.1, runner.quit)
         raise StopUser()  # a distributed run ends at --run-time

@@ -105,8 +105,8 @@ class Prober:
         """n requests sent at once."""
         gs = [gevent.spawn(self.send, phase, key=key) for _ in range(n)]
         gevent.joinall(gs)
-        for g in gs:
-            if isinstance(g.exception, OutOfBudget):
+        for g in gs:  # the budget's end, the cap, or a fault: the step ends with it
+            if g.exception is not None:
                 raise g.exception
         return [g.value for g in gs if g.successful() and g.value is not None]
 

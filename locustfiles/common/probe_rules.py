@@ -131,6 +131,9 @@ def _tight(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         return (f"{ok} of {sent} admitted, one or two at a time between refusals: the quota "
                 f"refills gradually (about {_fmt(ok / r['span_s'], '/s')})"), out
     if runs and max(runs) >= 3:
+        # the first reopening, which tells a window on the clock (sooner than a whole window
+        # after the burst) from one anchored at the burst
+        k.facts["period1"] = r.get("first_admitted_ts", math.nan) - k.get("t0")
         out += k.keep_only(WINDOWS)
         out += k.settle_modifier("counts_rejected", False)
         return (f"{ok} of {sent} admitted, {max(runs)} in a row once the stated wait was up: "
@@ -198,7 +201,9 @@ def _polite(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     k.facts.update(polite_in=1.0 if came_in else 0.0, polite_wait=wait,
                    polite_ra=r.get("ra_s", math.nan))
     if came_in:
-        k.facts.update(reopen_ts=r["sent_ts"], period1=r["sent_ts"] - k.get("t0"))
+        k.facts["reopen_ts"] = r["sent_ts"]
+        if k.finite("period1") is None:
+            k.facts["period1"] = r["sent_ts"] - k.get("t0")
     out = []
     if not came_in:
         return (f"waited the stated {_fmt(wait)} and was refused again: the stated wait is "
@@ -214,7 +219,9 @@ def _reopen_gap(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     gap = r.get("reopened_after_s")
     if gap is None:
         return f"no single request was admitted within {_fmt(r.get('tried_up_to_s'))}", []
-    k.facts.update(reopen_ts=r["sent_ts"], polite_wait=gap, period1=r["sent_ts"] - k.get("t0"))
+    k.facts.update(reopen_ts=r["sent_ts"], polite_wait=gap)
+    if k.finite("period1") is None:
+        k.facts["period1"] = r["sent_ts"] - k.get("t0")
     said = f"reopened between {_fmt(r.get('last_refused_s'))} and {_fmt(gap)} after a refusal"
     stated = r.get("stated_s")
     if stated is not None and math.isfinite(stated) and gap > stated + 0.5:

@@ -164,6 +164,7 @@ def tight(p: Prober, k: Knowledge) -> dict:
             "admitted": len(ok), "span_s": time.time() - start,
             "pattern": "".join("A" if r.ok else "R" if r.refused else "E" for r in got),
             "admitted_span_s": (ok[-1].sent - ok[0].sent) if len(ok) > 1 else 0.0,
+            "first_admitted_ts": ok[0].sent if ok else math.nan,
             "median_latency_s": statistics.median(r.latency for r in ok) if ok else 0.0,
             "ra_s": last_refused.wait if last_refused else math.nan,
             "refused_ts": last_refused.recv if last_refused else math.nan}
@@ -258,7 +259,11 @@ def split(p: Prober, k: Knowledge) -> dict:
     if start is None:
         return {"half": half}
     period = start - k.get("reopen_ts")
-    out = {"half": half, "period_s": period, "phase_s": start % period}
+    # windows on the clock are whole tenths of a second long in every limiter we know; a
+    # phase read modulo the measured length (off by milliseconds) would be off by that
+    # times the billion seconds since the epoch
+    on_clock = round(period, 1) or period
+    out = {"half": half, "period_s": period, "phase_s": start % on_clock}
     taken = 1
     while taken < half:
         r = p.send("split")

@@ -36,6 +36,8 @@ def next_step(k: Knowledge) -> str | None:
         return "tight"  # how much the reopened quota lets in
     if fam & WINDOWS and not k.split_tried:
         return "split"
+    if len(fam & WINDOWS) > 1 and k.modifiers["lockout"] and k.done.count("split") == 1:
+        return "split"  # again, waiting as told: refusals extended a lockout the first time
     if fam == REFILLING and k.bursts == 1:
         return "idle_burst"  # again, after refill_idle_s: a bucket or a sliding counter
     if fam == {"sliding_counter"} and k.modifiers["counts_rejected"] is None and \
@@ -71,8 +73,9 @@ def verdict(k: Knowledge) -> str:
         words = f"sliding_counter: about {n:.0f} per {_fmt(f.get('window'))}"
     else:
         w = f.get("window") or f.get("period1")
-        lock = k.modifiers["lockout"]
-        per = f"{n} per {'at most ' if lock else ''}{_fmt(w if not lock else w / 2)}"
+        # a lockout longer than the window was seen as the window's middle letting all in
+        short = k.modifiers["lockout"] and math.isfinite(f.get("lockout_s", math.nan))
+        per = f"{n} per {'at most ' if short else ''}{_fmt(w / 2 if short else w)}"
         words = f"{fam}: {per}"
         if fam == FIXED_EPOCH and math.isfinite(f.get("phase", math.nan)):
             words += f", windows starting {_fmt(f['phase'])} past each multiple of the window"

@@ -231,10 +231,11 @@ def _reopen_gap(k: Knowledge, r: dict) -> tuple[str, list[str]]:
 
 
 def _split(k: Knowledge, r: dict) -> tuple[str, list[str]]:
+    again = k.split_tried
     k.split_tried = True
     n, half = k.get("burst") or 0, r.get("half", 0)
     out, words = [], []
-    p1, p2 = k.get("period1"), r.get("period_s")
+    p1, p2 = (None, None) if again else (k.get("period1"), r.get("period_s"))
     if p2:
         k.facts["window"] = p2
     if p1 and p2 and p1 < 0.85 * p2:

@@ -258,7 +258,9 @@ def split(p: Prober, k: Knowledge) -> dict:
         p.sleep_until(r.recv + (r.wait if math.isfinite(r.wait) else 0.5) + POLITE_MARGIN_S)
     if start is None:
         return {"half": half}
-    period = start - k.get("reopen_ts")
+    # the second split (after refusals were seen to extend a lockout) waits as told
+    polite = k.split_tried
+    period = k.finite("window") if polite and k.finite("window") else start - k.get("reopen_ts")
     # windows on the clock are whole tenths of a second long in every limiter we know; a
     # phase read modulo the measured length (off by milliseconds) would be off by that
     # times the billion seconds since the epoch
@@ -278,6 +280,9 @@ def split(p: Prober, k: Knowledge) -> dict:
     stated = mid[-1].wait if math.isfinite(mid[-1].wait) else period / 2
     end = time.time() + min(stated + period / 2 + 1.0, p.left())
     first_in = None
+    if polite:
+        p.sleep_until(mid[-1].recv + stated + POLITE_MARGIN_S)
+        end = time.time() + 1.0
     while time.time() < end:  # keep asking: is it let back in when the wait is up?
         r = p.next("split")
         if r.ok:

@@ -90,11 +90,17 @@ def test_clock_windows_have_a_first_period_shorter_than_the_next():
 
 def test_a_split_kept_out_while_asking_is_a_lockout_that_refusals_extend():
     k = Knowledge(keys=3)
-    drive(k, window_answers({"middle_admitted": 3, "kept_out": True}))
-    # kept out, it never saw what the reopening gives back: fixed or sliding log stays open
+    answers = window_answers({"middle_admitted": 3, "kept_out": True})
+    with pytest.raises(AssertionError, match=r"'split'\], 'split'"):
+        drive(k, answers)  # kept out, it never saw what the reopening gives back: again
     assert k.modifiers["lockout"] is True and k.family is None
     assert k.open()[:2] == [FIXED_FIRST, "sliding_log"]
     assert verdict(k) == f"not settled: still {FIXED_FIRST} or sliding_log"
+    k = Knowledge(keys=3)
+    drive(k, answers + [("split", {"half": 3, "middle_admitted": 3, "reopen_admitted": 5})])
+    assert k.family == FIXED_FIRST and k.modifiers["lockout"] is True
+    assert verdict(k).startswith(f"{FIXED_FIRST}: 6 per 3 s;")
+    assert "a lockout that refusals extend" in verdict(k)
 
 
 def test_a_token_bucket_refills_between_refusals_and_its_rate_is_paced():

@@ -74,26 +74,39 @@ def _idle_burst(k: Knowledge, r: dict) -> tuple[str, list[str]]:
 
 
 def refill_idle_s(k: Knowledge) -> float:
-    """The idle before the second burst: two of the first burst's periods, after which a
-    sliding counter has forgotten it whole while a bucket has refilled two requests' worth."""
+    """The idle before the second burst. With a refill rate seen: long enough for a bucket of
+    the first burst's size to be full again, where a sliding counter still weighs the last
+    window's requests. Without: two of the first burst's periods, after which a sliding
+    counter has forgotten it whole while a bucket has refilled two requests' worth."""
+    rate, n = k.finite("rate"), k.get("burst") or 1
+    if rate:
+        return 1.1 * n / rate
     return 2 * (k.first_wait() + (k.finite("burst_s") or 0.0))
 
 
 def _refill(k: Knowledge, r: dict) -> tuple[str, list[str]]:
-    """The second burst, after refill_idle_s: a bucket refilled at the first wait's rate, or
-    the whole limit back (a sliding counter)."""
+    """The second burst, after refill_idle_s: a bucket refilled as seen, or a sliding
+    counter, which gives back either less than a full bucket (still weighing the last
+    window) or, after two periods, more than a bucket refilling at the first wait's pace."""
     n, got, idle = k.get("burst"), r["admitted"], r.get("idle_s", 0.0)
-    ra1 = k.first_wait()
+    ra1, rate = k.first_wait(), k.finite("rate")
     # a bucket holds at most its burst: it cannot give more than that back
-    bucket = min(n, 1 + idle * (k.finite("rate") or 1 / ra1))
+    bucket = min(n, 1 + idle * (rate or 1 / ra1))
     k.facts.update(last_ra=r.get("ra_s", math.nan), refill_admitted=got)
-    if got >= 0.8 * n and got >= bucket + 1.5:
+    counter = got <= min(0.75 * bucket, bucket - 2) if rate else \
+        got >= 0.8 * n and got >= bucket + 1.5
+    if counter:
         out = k.keep_only({"sliding_counter"})
-        k.facts["window"] = (ra1 + (k.finite("burst_s") or 0.0)) / (1 + 1 / n)
-        return (f"{got} admitted after {_fmt(idle)} idle, the whole limit back where a bucket "
-                f"refilling as seen would give {bucket:.0f}: a sliding counter"), out
+        # two readings: the limit over the refill rate seen (which refusals that count
+        # make too fast), and the first refusal's wait, which a counter anchored at the
+        # burst states as about a window and a request's share of it (which a counter on
+        # the clock shortens): the longer is the less wrong
+        k.facts["window"] = max(n / rate if rate else 0.0,
+                                (ra1 + (k.finite("burst_s") or 0.0)) / (1 + 1 / n))
+        return (f"{got} admitted after {_fmt(idle)} idle, where a bucket refilling as seen "
+                f"would give {bucket:.0f}: a sliding counter"), out
     out = k.keep_only({"token_bucket"})
-    k.facts["rate"] = k.get("rate") or 1 / ra1
+    k.facts["rate"] = rate or 1 / ra1
     return (f"{got} admitted after {_fmt(idle)} idle, as a bucket refilling as seen would "
             f"({bucket:.0f}): a token bucket"), out
 

@@ -233,3 +233,17 @@ def test_more_back_than_a_bucket_holds_is_a_sliding_counter():
     said, _ = learn(k, "idle_burst", burst(5, 3, math.nan, idle=7.3))
     assert k.family == "sliding_counter", said
     assert verdict(k).startswith("sliding_counter: about 5 per")
+
+
+def test_a_counter_still_weighing_the_last_window_gives_back_less_than_a_full_bucket():
+    k = Knowledge(keys=1)
+    learn(k, "idle_burst", burst(10, 6, 0.04))
+    learn(k, "tight", loop("RRRRRARRRRRARRRRRARRRRA", 1.6))  # 4 in 1.6 s: 2.5/s
+    assert refill_idle_s(k) == pytest.approx(1.1 * 10 / 2.5)
+    said, _ = learn(k, "idle_burst", burst(5, 3, 0.1, idle=4.4))
+    assert k.family == "sliding_counter", said  # a bucket of 10 would be full again
+    k2 = Knowledge(keys=1)
+    learn(k2, "idle_burst", burst(10, 6, 0.04))
+    learn(k2, "tight", loop("RRRRRARRRRRARRRRRARRRRA", 1.6))
+    learn(k2, "idle_burst", burst(10, 6, 0.1, idle=4.4))
+    assert k2.family == "token_bucket"

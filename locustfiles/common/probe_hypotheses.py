@@ -47,7 +47,7 @@ class Knowledge:
     def open(self) -> list[str]:
         """What is still undecided: the families left when more than one, and the
         modifiers and the scope nobody answered."""
-        out = sorted(self.families) if len(self.families) > 1 else []
+        out = sorted(self.families) if len(self.families) > 1 else []  # alignment too
         if not self.families <= {"none", "concurrency", "shaping"}:
             out += [m for m, v in self.modifiers.items() if v is None]
         if self.scope is None:
@@ -76,6 +76,10 @@ class Knowledge:
 
     @property
     def family(self) -> str | None:
+        """The one family left; "fixed_window" when only the window's alignment is open (a
+        lockout longer than the window hides it)."""
+        if self.families == {FIXED_FIRST, FIXED_EPOCH}:
+            return "fixed_window"
         return next(iter(self.families)) if len(self.families) == 1 else None
 
     def get(self, name: str) -> float | None:

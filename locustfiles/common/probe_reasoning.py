@@ -36,7 +36,7 @@ def next_step(k: Knowledge) -> str | None:
         return "tight"  # how much the reopened quota lets in
     if fam & WINDOWS and not k.split_tried:
         return "split"
-    if len(fam & WINDOWS) > 1 and k.modifiers["lockout"] and k.done.count("split") == 1:
+    if k.get("split_kept_out") and len(fam & WINDOWS) > 1 and k.done.count("split") == 1:
         return "split"  # again, waiting as told: refusals extended a lockout the first time
     if fam == REFILLING and k.bursts == 1:
         return "idle_burst"  # again, after refill_idle_s: a bucket or a sliding counter
@@ -77,6 +77,8 @@ def verdict(k: Knowledge) -> str:
         short = k.modifiers["lockout"] and math.isfinite(f.get("lockout_s", math.nan))
         per = f"{n} per {'at most ' if short else ''}{_fmt(w / 2 if short else w)}"
         words = f"{fam}: {per}"
+        if fam == "fixed_window":
+            words += " (anchored at the first request or on the clock: the lockout hides which)"
         if fam == FIXED_EPOCH and math.isfinite(f.get("phase", math.nan)):
             words += f", windows starting {_fmt(f['phase'])} past each multiple of the window"
     mods = []

@@ -248,18 +248,22 @@ def _split(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     k.split_tried = True
     n, half = k.get("burst") or 0, r.get("half", 0)
     out, words = [], []
-    p1, p2 = (None, None) if again else (k.get("period1"), r.get("period_s"))
+    p1, p2 = (None, None) if again else (k.get("period1"),
+                                          r.get("window_s") or r.get("period_s"))
     if p2:
         k.facts["window"] = p2
-    if p1 and p2 and p1 < 0.85 * p2:
+    mid = r.get("middle_admitted")
+    locked = mid is not None and mid >= max(half + 2, 0.8 * n)
+    # anchored at the first request, the first period is a window to the millisecond; on
+    # the clock, it ends at the first boundary after the burst (a lockout hides both)
+    if p1 and p2 and not locked and p1 < p2 - max(0.15, 0.02 * p2):
         out += k.keep_only({FIXED_EPOCH})
         k.facts["phase"] = r.get("phase_s", math.nan)
         words.append(f"the first period ({_fmt(p1)}) was shorter than the next ({_fmt(p2)}): "
                      f"windows on the clock, phase {_fmt(r.get('phase_s'))}")
-    elif p1 and p2:
+    elif p1 and p2 and not locked:
         out += k.rule_out([FIXED_EPOCH])
-    mid = r.get("middle_admitted")
-    if mid is not None and mid >= max(half + 2, 0.8 * n):
+    if locked:
         out += k.settle_modifier("lockout", True)
         out += k.keep_only({FIXED_FIRST, FIXED_EPOCH})
         last = k.get("last_ra")
@@ -275,6 +279,7 @@ def _split(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     back = r.get("reopen_admitted")
     if back is None:
         if r.get("kept_out"):
+            k.facts["split_kept_out"] = 1.0
             out += k.settle_modifier("lockout", True)
             words.append("kept asking past the stated wait and was never let back in: "
                          "refusals extend a lockout")

@@ -248,9 +248,17 @@ def split(p: Prober, k: Knowledge) -> dict:
     end, last = k.finite("second_tight_end"), k.finite("last_ra")
     reopen = end + last if end is not None and last is not None else \
         k.get("reopen_ts") + k.get("period1")
-    p.sleep_until(reopen + POLITE_MARGIN_S)
+    # a wait stated in whole seconds says when to within a second: from a second before,
+    # a loop finds the reopening to within a loop's gap
+    whole = last is not None and last == int(last)
+    p.sleep_until(reopen - (1.0 if whole else 0.0) + POLITE_MARGIN_S)
     start = None
-    for _ in range(4):  # waiting as told, up to a few times, for the window to open
+    deadline = time.time() + 2.0
+    while whole and time.time() < deadline:
+        if (r := p.next("split")).ok:
+            start = r.sent
+            break
+    for _ in range(4 if start is None else 0):  # waiting as told for the window to open
         r = p.send("split")
         if r.ok:
             start = r.sent
@@ -264,7 +272,7 @@ def split(p: Prober, k: Knowledge) -> dict:
     # windows on the clock are whole tenths of a second long in every limiter we know; a
     # phase read modulo the measured length (off by milliseconds) would be off by that
     # times the billion seconds since the epoch
-    on_clock = round(period, 1) or period
+    on_clock = (round(period) if whole else round(period, 1)) or period
     out = {"half": half, "period_s": period, "phase_s": start % on_clock}
     taken = 1
     while taken < half:
@@ -293,4 +301,7 @@ def split(p: Prober, k: Knowledge) -> dict:
         return out
     back = [first_in] + p.until_refused("split", half + 2)
     out["reopen_admitted"] = sum(r.ok for r in back)
+    if not polite:  # both ends found by asking: the window's length, whatever was stated
+        out["window_s"] = first_in.sent - start
+        out["phase_s"] = start % (round(out["window_s"], 1) or out["window_s"])
     return out

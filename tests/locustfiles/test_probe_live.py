@@ -23,7 +23,7 @@ CASES = [
     ("token-bucket", "token-bucket", ["quota.rate_per_s=4", "quota.burst=6"], 6 / 4,
      ["token_bucket: bursts of 6", "refusals not counted", "no lockout", "per key"]),
     ("lockout", "lockout", ["quota.window_s=1", "quota.limit=3", "quota.lockout_s=3"], 3,
-     ["fixed_window/first_request: 3 per at most", "a lockout of about 3", "per key"]),
+     ["fixed_window: 3 per at most", "a lockout of about 3", "per key"]),
     ("counts-rejected", "counts-rejected", ["quota.rate_per_s=4", "quota.burst=4"], 1,
      ["token_bucket: bursts of 4", "refused requests are counted", "no lockout"]),
     ("concurrency", "concurrency", [], 0, ["concurrency: at most 2 in flight", "per key"]),

@@ -77,13 +77,16 @@ def test_a_lockout_longer_than_the_window_shows_as_a_window_refilled_early():
     # the period seen (burst to reopening) was 8 s: a lockout; its middle let 6 in
     k = Knowledge(keys=3)
     drive(k, window_answers({"middle_admitted": 6}, polite_at=8.0, period=9.0))
-    assert k.family == FIXED_FIRST and k.modifiers["lockout"] is True
-    assert "lockout" in verdict(k)
+    assert k.family == "fixed_window" and k.modifiers["lockout"] is True
+    assert k.open() == [FIXED_EPOCH, FIXED_FIRST, "counts_rejected"]  # the lockout hides them
+    assert verdict(k).startswith("fixed_window: 6 per at most 4.5 s (anchored at the first "
+                                 "request or on the clock: the lockout hides which)")
+    assert "a lockout of about 2 s" in verdict(k)  # the stated wait of the refusal before
 
 
 def test_clock_windows_have_a_first_period_shorter_than_the_next():
     k = Knowledge(keys=3)
-    drive(k, window_answers({"middle_admitted": 3, "reopen_admitted": 5}, polite_at=1.1))
+    drive(k, window_answers({"middle_admitted": 3, "reopen_admitted": 5}, polite_at=2.7))
     assert k.family == FIXED_EPOCH and k.get("phase") == 1.25
     assert "1.25 s past each multiple" in verdict(k)
 

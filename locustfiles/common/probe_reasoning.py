@@ -67,6 +67,9 @@ def verdict(k: Knowledge) -> str:
                  f"{_fmt(f.get('max_delay'))}, {f.get('served', math.nan):.0f} served at once")
     elif fam == "token_bucket":
         words = f"token_bucket: bursts of {n}, about {_fmt(f.get('rate'), '/s')}"
+        low, high = f.get("rate_low"), f.get("rate_high")
+        if low and high:
+            words += f" (paced at {_fmt(low, '/s')} all admitted, at {_fmt(high, '/s')} not)"
     elif fam == "sliding_counter":
         # the second burst, after two idle periods, took the whole limit
         n = max(n or 0, f.get("refill_admitted") or 0)

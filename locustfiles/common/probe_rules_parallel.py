@@ -10,22 +10,19 @@ from .probe_hypotheses import Knowledge, _fmt
 
 
 def _pace(k: Knowledge, r: dict, under: bool) -> tuple[str, list[str]]:
+    """Pacing from an empty bucket: all admitted just under the rate seen, some refused just
+    over it, bracket the rate (the verdict gives the bracket)."""
     sent, ok, rate = r["sent"], r["admitted"], r["rate_per_s"]
-    if under:
-        k.facts["under_ok"] = ok / sent if sent else math.nan
-        said = f"paced at {_fmt(rate, '/s')}: {ok} of {sent} admitted"
-        if sent and ok >= sent - 1:
-            k.facts["rate_low"] = rate
-        return said, []
-    k.facts["over_ok"] = ok / sent if sent else math.nan
-    out = []
     said = f"paced at {_fmt(rate, '/s')}: {ok} of {sent} admitted"
-    if sent and ok < sent - 1:
+    if not sent:
+        return said, []
+    if under and ok == sent:
+        k.facts["rate_low"] = rate
+        return said + f": the rate is at least {_fmt(rate, '/s')}", []
+    if not under and ok < sent:
         k.facts["rate_high"] = rate
-        if k.get("ra1") is not None and k.get("ra1") < 2 / rate and "token_bucket" in k.families:
-            # the first refusal's wait was one request's time at this rate: a bucket's
-            out += k.keep_only({"token_bucket"})
-    return said, out
+        return said + f": the rate is below {_fmt(rate, '/s')}", []
+    return said, []
 
 
 def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
@@ -58,11 +55,7 @@ def _scope_uneven(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     return f"{other_ok} of {others} other keys admitted: no clear answer", []
 
 
-def _clock_phase(k: Knowledge, r: dict) -> tuple[str, list[str]]:
-    return str(r.get("said", "")), []
-
-
 PARALLEL_RULES = {"pace_under": lambda k, r: _pace(k, r, True),
                   "pace_over": lambda k, r: _pace(k, r, False),
                   "concurrency_ramp": _concurrency_ramp, "shaping_excess": _shaping_excess,
-                  "scope_uneven": _scope_uneven, "clock_phase": _clock_phase}
+                  "scope_uneven": _scope_uneven}

@@ -121,6 +121,7 @@ def test_a_token_bucket_refills_between_refusals_and_its_rate_is_paced():
     assert asked[1] == "tight" and k.family == "token_bucket"
     assert k.modifiers == {"counts_rejected": False, "lockout": False}
     assert k.get("rate") == pytest.approx(3 / 1.5)
+    assert "about 2 /s (paced at 1.6 /s all admitted, at 2.5 /s not)" in verdict(k)
 
 
 def test_refusals_that_push_the_stated_reopening_are_counted():

@@ -152,7 +152,9 @@ def _tight(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         return (f"{ok} of {sent} admitted, {max(runs)} in a row once the stated wait was up: "
                 "it reopens all at once, and asking did not keep it closed"), out
     pushed = r.get("pushed")
-    if ok == 0 and pushed and pushed[0] > (r.get("push_threshold") or math.inf):
+    # the stated wait itself grew: a wait that stays the same moves the reopening along
+    # with the clock, and is a constant or a lockout that refusals extend
+    if ok == 0 and pushed and pushed[2] > (r.get("push_threshold") or math.inf):
         k.facts.update(kept_out=1.0, push_per_refusal=pushed[0] / pushed[1])
         return (f"0 of {sent} admitted; each refusal moved the stated reopening later (by "
                 f"{_fmt(pushed[0] / pushed[1])} each): refusals keep the quota closed"), out

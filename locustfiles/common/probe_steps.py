@@ -180,11 +180,11 @@ def _first_tight(p: Prober, k: Knowledge) -> list[Reply]:
         if r.ok:
             first = None  # an admission moves the reopening by itself
         elif r.refused and math.isfinite(r.wait):
-            first = first or (r.recv + r.wait, len(got))
-            # each refusal moved the stated reopening later: they count, and asking more
-            # would only keep this key out for longer
-            if r.recv + r.wait - first[0] > pushed_threshold(r.wait) and \
-                    len(got) - first[1] >= 2:
+            first = first or (r.wait, len(got))
+            # each refusal made the stated wait longer: they count, and asking more would
+            # only keep this key out for longer (a wait that stays the same is a constant,
+            # or a lockout that refusals extend: the polite step tells which)
+            if r.wait - first[0] > pushed_threshold(r.wait) and len(got) - first[1] >= 2:
                 break
     return got
 
@@ -195,16 +195,16 @@ def pushed_threshold(wait: float) -> float:
     return PUSHED_S if wait != int(wait) else 1.5
 
 
-def _pushed(got: list[Reply]) -> tuple[float, int] | None:
+def _pushed(got: list[Reply]) -> tuple[float, int, float] | None:
     """(how much later the last refusal's stated reopening is than the first's, refusals
-    between them) over the refusals since the last admission that stated a wait; None when
-    fewer than two did."""
+    between them, how much longer its stated wait is) over the refusals since the last
+    admission that stated a wait; None when fewer than two did."""
     tail = got[max((i for i, r in enumerate(got) if r.ok), default=-1) + 1:]
     stated = [r for r in tail if r.refused and math.isfinite(r.wait)]
     if len(stated) < 2:
         return None
-    return (stated[-1].recv + stated[-1].wait - stated[0].recv - stated[0].wait,
-            len(stated) - 1)
+    grew = stated[-1].wait - stated[0].wait
+    return grew + stated[-1].recv - stated[0].recv, len(stated) - 1, grew
 
 
 def polite(p: Prober, k: Knowledge) -> dict:

@@ -128,7 +128,7 @@ def test_refusals_that_push_the_stated_reopening_are_counted():
     k = Knowledge(keys=1)
     drive(k, [
         ("idle_burst", burst(5, 3, 2.0)),
-        ("tight", loop("RRR", 0.1, pushed=(1.0, 2), threshold=0.2)),
+        ("tight", loop("RRR", 0.1, pushed=(1.0, 2, 0.9), threshold=0.2)),
         ("polite", {"admitted": True, "wait_s": 4.1, "sent_ts": T0 + 4.3, "ra_s": math.nan}),
         ("tight", loop("R", 0.01, ra_s=1.0)),
         ("idle_burst", burst(5, 3, 2.0, idle=4.0)),
@@ -144,8 +144,16 @@ def test_refusals_that_push_the_stated_reopening_are_counted():
 def test_a_push_inside_the_rounding_of_whole_seconds_is_not_counting():
     k = Knowledge(keys=1)
     learn(k, "idle_burst", burst(5, 3, 2.0))
-    learn(k, "tight", loop("RRR", 0.1, pushed=(1.0, 2), threshold=1.5))
+    learn(k, "tight", loop("RRR", 0.1, pushed=(1.0, 2, 0.9), threshold=1.5))
     assert not k.get("kept_out")
+
+
+def test_a_wait_that_stays_the_same_is_not_counting():
+    # Retry-After: 1 on every refusal: the stated reopening moves along with the clock
+    k = Knowledge(keys=1)
+    learn(k, "idle_burst", burst(10, 6, 1.0))
+    learn(k, "tight", loop("RRRRRRR", 0.3, pushed=(0.3, 6, 0.0), threshold=0.2))
+    assert not k.get("kept_out") and k.get("push_per_refusal") is None
 
 
 @pytest.mark.parametrize("again, counted", [("A", False), ("R" * 40, True)])

@@ -64,7 +64,7 @@ sweep: install
 	$(RUNNER) sweep --users 1 --duration auto -- --rates $(RATES) --step-s $(STEP) $(ARGS)
 
 probe: install
-	$(RUNNER) probe --users 1 --duration 10m -- $(ARGS)
+	$(RUNNER) probe --users 1 --duration auto -- $(ARGS)
 
 # RUN= a run folder; without it, the newest under reports/.
 report: install

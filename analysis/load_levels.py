@@ -20,7 +20,11 @@ MIN_ATTEMPTS = 10
 MIN_SPAN_S = 0.5
 PERCENTILES = (50, 90, 99)
 # Probe phases are a procedure, not load levels.
-PROBE_PHASES = {"burst", "sustained", "split", "retry_after_wait", "retry_after_probe"}
+# The old probe's phases and the adaptive probe's steps (contract.probe_log.STEP_NAMES; the
+# probe helper of issue 13 added these).
+PROBE_PHASES = {"burst", "sustained", "split", "retry_after_wait", "retry_after_probe",
+                "idle_burst", "polite", "reopen_gap", "pace_under", "pace_over", "clock_phase",
+                "concurrency_ramp", "shaping_excess", "scope_uneven", "tight"}
 
 
 def chat_attempts(events: pd.DataFrame) -> pd.DataFrame:

@@ -25,6 +25,9 @@ PUBLIC = {
         "LIVE_SUFFIX", "RUN_DIR_HELP", "new_run_id", "default_run_dir", "holds_run",
         "events_path", "events_files", "write_json_atomic", "write_text_atomic"),
     "contract.runner": ("RUNNER_MODULE", "runner_command"),
+    "contract.probe_log": (
+        "PROBE_LOG", "SCHEMA_VERSION", "STEP_NAMES", "OLD_PHASES", "ProbeLogError",
+        "check_probe_log", "write_probe_log", "read_probe_log"),
     "contract.policies": (
         "KINDS", "SDK_MAX_RETRIES", "SDK_INITIAL_RETRY_DELAY", "SDK_MAX_RETRY_DELAY",
         "SDK_MAX_RETRY_AFTER", "BUDGET_CAP", "Policy", "Pacer", "RetryBudget", "next_delay",

@@ -1,52 +1,173 @@
-"""Probe: discover a quota in bounded time, with one user.
+"""Probe: find out which limiter the target runs, by experiment, with one user, in bounded time.
 
-1. idle for --idle-s, so that any window or bucket refills;
-2. burst: waves of --burst-wave requests sent at once, until a wave holds a 429 (at most
-   --burst-max requests). Sent together, so that refills during slow completions stay out of
-   the burst size. The first 429's Retry-After (or, without one, the wait until the next
-   accept) estimates the window W;
-3. sustained: a tight loop for --sustained-s, which shows the sustained rate and where
-   windows begin (0 skips it);
-4. split: loop until the quota reopens, take half the burst, pause W/2, loop for 1.2 W.
-   Admissions split across a window tell a sliding log (only the older half frees at 2W)
-   from a fixed window (all of it frees at once), which a tight loop at any constant pace
-   cannot. With --sustained-s 0 and no Retry-After probes the run lasts under three windows;
-5. Retry-After probes, --ra-probes times: loop until a 429 that states a wait RA, wait f*RA
-   with f drawn uniformly from [0.5, 1.5] (seeded), send once more. The 429 and the probe are
-   attempts 1 and 2 of one logical request, so the analysis can pair them.
-Every step is bounded (waits are capped at --max-wait-s); the run ends by itself.
+The probe keeps the hypotheses the evidence so far allows (families: fixed window anchored at
+the first request or on the clock, sliding log, sliding counter, token bucket, concurrency,
+shaping, none; modifiers: refusals counted, a lockout; scope: per key or global) and runs the
+step that best separates them (locustfiles/common/probe_reasoning.py picks it, probe_rules
+says what each result rules out): a burst after idle, a tight loop, a polite client that
+waits exactly the stated Retry-After, single requests after growing gaps, admissions split
+across a window, pacing just under and over a bucket's rate, a concurrency ramp, a burst into
+a queue, one request on every other key while this one is refused. Every request carries its
+step's name as its `phase`.
 
-    PINAIVU_API_KEY=pk-demo-alice-0001 locust -f locustfiles/probe.py --headless -u 1
-or `make probe`.
+It stops by itself once nothing left can be told apart, or at --budget-s or --request-cap,
+printing one line per step (what it tried, what it learned, what is still open) and writing
+probe.json into the run folder after every step (contract/probe_log.py).
+
+    make probe                       # against the reference gateway, PROFILE=...
+    python -m locustfiles.run probe --profile token-bucket --users 1 --duration auto
 """
 
-import math
-import random
+from __future__ import annotations
+
 import time
-import uuid
 
 import gevent
 from locust import constant, events, task
 from locust.exception import StopUser
 from locust.runners import LocalRunner
 
+from contract.probe_log import SCHEMA_VERSION, write_probe_log
 from locustfiles.common import hooks
 from locustfiles.common import options as checked
-from locustfiles.common.user import PinaivuUser
+from locustfiles.common import probe_steps as steps
+from locustfiles.common import probe_steps_parallel as parallel
+from locustfiles.common.probe_hypotheses import Knowledge
+from locustfiles.common.probe_reasoning import next_step, verdict
+from locustfiles.common.probe_rules import learn, refill_idle_s
+from locustfiles.common.user import CapReached, PinaivuUser
 
-hooks.register("probe")
+# The runner's --duration auto: the budget plus this, for the start-up and the last replies.
+STOP_MARGIN_S = 10.0
+
+hooks.register("probe", planned_s=lambda o: o.budget_s + STOP_MARGIN_S)
 
 
 @events.init_command_line_parser.add_listener
 def _options(parser):
     g = parser.add_argument_group("probe")
-    g.add_argument("--idle-s", type=checked.non_negative_float, default=5.0)
-    g.add_argument("--burst-max", type=checked.positive_int, default=300)
-    g.add_argument("--burst-wave", type=checked.positive_int, default=16)
-    g.add_argument("--sustained-s", type=checked.non_negative_float, default=25.0)
-    g.add_argument("--ra-probes", type=checked.non_negative_int, default=8)
-    g.add_argument("--max-wait-s", type=checked.positive_float, default=60.0)
-    g.add_argument("--probe-seed", type=checked.non_negative_int, default=0)
+    g.add_argument("--budget-s", type=checked.probe_budget_s, default=150.0,
+                   help="stop after this many seconds, settled or not (default %(default)s)")
+    g.add_argument("--request-cap", type=checked.probe_request_cap, default=3000,
+                   help="stop after sending this many requests (default %(default)s)")
+    g.add_argument("--idle-s", type=checked.non_negative_float, default=2.0,
+                   help="idle before the first burst, so that a window or bucket refills")
+    g.add_argument("--burst-wave", type=checked.positive_int, default=8,
+                   help="requests sent at once in each wave of a burst")
+    g.add_argument("--burst-max", type=checked.positive_int, default=300,
+                   help="most requests in one burst; none refused by then: no limit seen")
+
+
+TRIED = {
+    "idle_burst": lambda k, o: (f"idle {o['idle']:.3g} s, then waves of {o['wave']} at once "
+                                "until a wave holds a 429"),
+    "tight": lambda k, o: ("a sequential loop right after the burst" if k.tight_runs == 0 else
+                           "a sequential loop until refused, once reopened" if
+                           k.tight_runs == 1 else "a loop that keeps asking through the "
+                           "stated wait"),
+    "polite": lambda k, o: "one 429, then the same request exactly the stated wait after it",
+    "reopen_gap": lambda k, o: "single requests after growing idle gaps",
+    "split": lambda k, o: ("half the limit at a window's start, the rest in its middle, then "
+                           "keep asking until the next reopening"),
+    "pace_under": lambda k, o: "pacing just under the rate seen",
+    "pace_over": lambda k, o: "pacing just over the rate seen",
+    "concurrency_ramp": lambda k, o: "1, 2, 3, 4, 6, 8, 12, 16 requests in flight at once",
+    "shaping_excess": lambda k, o: f"after the queue drained, {2 * o['wave']} at once",
+    "scope_uneven": lambda k, o: "this key over its limit, one request on every other key",
+}
+
+
+def run_step(name: str, p: steps.Prober, k: Knowledge, opts) -> dict:
+    if name == "idle_burst":
+        idle = opts.idle_s if k.bursts == 0 else refill_idle_s(k)
+        return steps.idle_burst(p, k, idle, opts.burst_wave, opts.burst_max)
+    if name == "reopen_gap":
+        return steps.reopen_gap(p, k, k.get("polite_ra") or float("nan"))
+    if name in ("pace_under", "pace_over"):
+        return parallel.pace(p, k, name, 0.8 if name == "pace_under" else 1.25)
+    if name == "shaping_excess":
+        return parallel.shaping_excess(p, k, opts.burst_wave)
+    return getattr(steps if hasattr(steps, name) else parallel, name)(p, k)
+
+
+class Probe:
+    """One probe run: the steps, the log, the lines printed."""
+
+    def __init__(self, user, opts, run_dir) -> None:
+        target = PinaivuUser.target
+        others = [key for key in target.keys if key != user.api_key] if target else []
+        self.opts, self.run_dir = opts, run_dir
+        self.started = time.time()
+        self.prober = steps.Prober(user, self.started + opts.budget_s, opts.request_cap,
+                                   others)
+        self.k = Knowledge(keys=1 + len(others))
+        self.doc = {"schema_version": SCHEMA_VERSION, "budget_s": float(opts.budget_s),
+                    "request_cap": int(opts.request_cap), "started_ts": self.started,
+                    "ended_ts": None, "settled": False, "settled_after_s": None,
+                    "verdict": "not started", "hypotheses": self.k.hypotheses,
+                    "open": self.k.open(), "steps": []}
+
+    def run(self) -> None:
+        stopped = ""
+        self._write()
+        try:
+            while (name := next_step(self.k)) is not None:
+                self._step(name)
+        except steps.OutOfBudget as exc:
+            stopped = str(exc)
+        except CapReached:
+            stopped = "--max-requests is spent"
+        except Exception as exc:  # a fault of the probe's: the log says so, Locust logs it
+            stopped = f"the probe failed: {type(exc).__name__}: {exc}"
+            self._finish(stopped)
+            raise
+        self._finish(stopped)
+
+    def _finish(self, stopped: str) -> None:
+        k, now = self.k, time.time()
+        settled = not stopped and k.family is not None
+        said = verdict(k) if not stopped else f"{verdict(k)} (stopped: {stopped})"
+        self.doc.update(ended_ts=now, settled=settled,
+                        settled_after_s=round(now - self.started, 3) if settled else None,
+                        verdict=said, open=k.open())
+        self._write()
+        how = f"settled after {now - self.started:.1f} s" if settled else \
+            f"not settled ({stopped or 'nothing left could tell the rest apart'})"
+        print(f"probe: {how}, {self.prober.sent} requests: {verdict(k)}"
+              + (f"; still open: {', '.join(self.doc['open'])}" if self.doc["open"] else ""),
+              flush=True)
+
+    def _step(self, name: str) -> None:
+        k, p = self.k, self.prober
+        o = {"idle": self.opts.idle_s if k.bursts == 0 else refill_idle_s(k),
+             "wave": self.opts.burst_wave}
+        tried = TRIED[name](k, o)
+        started, before = time.time(), p.sent
+        try:
+            result = run_step(name, p, k, self.opts)
+        except (steps.OutOfBudget, CapReached) as exc:
+            self._record(name, started, p.sent - before, tried,
+                         f"stopped: {exc or 'the request cap is spent'}", [])
+            raise
+        learned, ruled_out = learn(k, name, result)
+        self._record(name, started, p.sent - before, tried, learned, ruled_out)
+
+    def _record(self, name, started, requests, tried, learned, ruled_out) -> None:
+        ended = time.time()
+        step = {"index": len(self.doc["steps"]), "name": name, "started_ts": started,
+                "ended_ts": ended, "requests": requests, "tried": tried, "learned": learned,
+                "ruled_out": list(ruled_out), "open": self.k.open()}
+        self.doc["steps"].append(step)
+        self.doc.update(verdict=verdict(self.k), open=self.k.open())
+        self._write()
+        print(f"probe: step {step['index']} {name} ({ended - started:.1f} s, {requests} "
+              f"requests): tried {tried}; learned {learned}; ruled out "
+              f"{', '.join(ruled_out) or 'nothing'}; open: {', '.join(step['open']) or 'nothing'}",
+              flush=True)
+
+    def _write(self) -> None:
+        if self.run_dir is not None:
+            write_probe_log(self.run_dir, self.doc)
 
 
 class ProbeUser(PinaivuUser):
@@ -54,82 +175,16 @@ class ProbeUser(PinaivuUser):
     concurrency = 64
     wait_time = constant(0)
 
+    probed = False  # Locust runs a task again after it raised: the probe runs once
+
     @task
     def probe(self) -> None:
-        opts = self.environment.parsed_options
-        gevent.sleep(opts.idle_s)
-        burst, window = self._burst(opts)
-        end = time.time() + opts.sustained_s
-        while time.time() < end:
-            self.chat(phase="sustained")
-        if burst >= 2 and window:
-            self._split(burst, window, opts)
-        self._retry_after_probes(opts)
-        self._done()
-
-    def _loop_until_ok(self, phase: str, limit_s: float) -> float | None:
-        """Tight loop until an accept; its send time, or None when the time ran out."""
-        end = time.time() + limit_s
-        while time.time() < end:
-            sent = time.time()
-            if self.chat(phase=phase).status == 200:
-                return sent
-        return None
-
-    def _burst(self, opts) -> tuple[int, float | None]:
-        """(accepts in the burst, window estimate)."""
-        start = time.time()
-        sent = admitted = 0
-        first_429 = None
-        while sent < opts.burst_max:
-            wave = [gevent.spawn(self.chat, phase="burst")
-                    for _ in range(min(opts.burst_wave, opts.burst_max - sent))]
-            sent += len(wave)
-            results = [g.get() for g in gevent.joinall(wave)]
-            admitted += sum(r.status == 200 for r in results)
-            first_429 = next((r for r in results if r.status == 429), None)
-            if first_429 is not None:
-                break
-        if first_429 is None:
-            return admitted, None
-        stated = first_429.retry_after_s
-        if not math.isnan(stated):
-            return admitted, min(time.time() - start + stated, opts.max_wait_s)
-        reopened = self._loop_until_ok("burst", opts.max_wait_s)
-        return admitted, (reopened - start) if reopened else None
-
-    def _split(self, burst: int, window: float, opts) -> None:
-        if self._loop_until_ok("split", opts.max_wait_s) is None:
-            return
-        taken = 1
-        while taken < burst // 2:
-            a = self.chat(phase="split")
-            taken += a.status == 200
-            if a.status == 429:
-                break
-        gevent.sleep(window / 2)
-        end = time.time() + 1.2 * window
-        while time.time() < end:
-            self.chat(phase="split")
-
-    def _retry_after_probes(self, opts) -> None:
-        rng = random.Random(opts.probe_seed)
-        for _ in range(opts.ra_probes):
-            for _ in range(opts.burst_max):
-                logical = uuid.uuid4().hex[:16]
-                first = self.chat(phase="retry_after_wait", logical_id=logical)
-                if first.status == 429:
-                    break
-            else:
-                return  # the quota never refused: nothing to probe
-            if math.isnan(first.retry_after_s):
-                continue  # a 429 without a usable Retry-After: the audit says "absent"
-            factor = rng.uniform(0.5, 1.5)
-            gevent.sleep(min(first.retry_after_s, opts.max_wait_s) * factor)
-            self.chat(phase="retry_after_probe", logical_id=logical, attempt=2)
-
-    def _done(self) -> None:
-        runner = self.environment.runner
-        if isinstance(runner, LocalRunner):
-            gevent.spawn_later(0.1, runner.quit)
+        if not ProbeUser.probed:
+            ProbeUser.probed = True
+            try:
+                Probe(self, self.environment.parsed_options, hooks.run_folder()).run()
+            finally:  # a fault of the probe's is Locust's to log and count; the run ends
+                runner = self.environment.runner
+                if isinstance(runner, LocalRunner):
+                    gevent.spawn_later(0.1, runner.quit)
         raise StopUser()  # a distributed run ends at --run-time

@@ -262,6 +262,12 @@ def _request_cap(environment, target) -> int:
     return cap
 
 
+def run_folder() -> Path | None:
+    """This run's folder (--run-dir, or the default chosen at init): where a scenario writes
+    files of its own, such as the probe's probe.json."""
+    return _State.run_dir
+
+
 def note(key: str, value) -> None:
     """Add a fact to run.json (written when the run ends): what a scenario planned, for
     example how many logical requests it scheduled."""

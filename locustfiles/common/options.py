@@ -86,3 +86,20 @@ def rates_list(text: str) -> str:
     if not any(float(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"{text!r}: no rate above 0, nothing would be sent")
     return text
+
+
+def probe_budget_s(text):
+    """--budget-s: the probe's time budget, at least 5 s (a burst and one wait) and at most an
+    hour (the probe settles in three windows; an hour is a typo's, not a plan's)."""
+    value = positive_float(text)
+    if not 5 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 5 and 3600 s, not {text}")
+    return value
+
+
+def probe_request_cap(text):
+    """--request-cap: at least 10 requests (a burst and a wait) and at most 100000."""
+    value = positive_int(text)
+    if not 10 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be between 10 and 100000, not {text}")
+    return value

@@ -21,7 +21,7 @@ from locust import FastHttpUser, events
 from locust.exception import StopUser
 
 from contract.events import RAW_MAX, attempt_outcome, key_fingerprint
-from contract.headers import parse_retry_after, pick
+from contract.headers import parse_ratelimit, parse_retry_after, pick
 from contract.target import Target, load_target
 
 from .body import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, read_body, request_id_of
@@ -84,6 +84,11 @@ class Attempt:
     def retry_after_s(self) -> float:
         """Seconds the response said to wait; NaN when it did not say."""
         return parse_retry_after(pick(self._headers), self._at)[0]
+
+    @property
+    def reset_s(self) -> float:
+        """Seconds until the reset the rate-limit headers declare; NaN when they do not."""
+        return parse_ratelimit(pick(self._headers), self._at)[2]
 
 _models_cache: dict[str, str] = {}
 
@@ -186,8 +191,9 @@ class PinaivuUser(FastHttpUser):
 
     def chat(self, *, phase: str = "", intended_ts: float | None = None,
              logical_id: str | None = None, attempt: int = 1,
-             content: str = "Say hello") -> Attempt:
-        """Send one chat completion attempt."""
+             content: str = "Say hello", key: str | None = None) -> Attempt:
+        """Send one chat completion attempt; `key`: another of the target's keys than this
+        user's (the probe's scope step)."""
         if PinaivuUser.cap is not None:  # before any work for a request that may not go
             PinaivuUser.cap.take()
         body = self._bodies.get(content)
@@ -199,15 +205,18 @@ class PinaivuUser(FastHttpUser):
                 doc["max_tokens"] = self.max_tokens
             body = self._bodies[content] = json.dumps(doc)
         ctx = {"phase": phase, "logical_id": logical_id or uuid.uuid4().hex[:16],
-               "attempt": attempt, "key_id": self.key_id, "model": self.model,
+               "attempt": attempt, "key_id": key_fingerprint(key) if key else self.key_id,
+               "model": self.model,
                "endpoint": "/v1/chat/completions", "user": self.number,
                "intended_ts": intended_ts}
         t0 = time.perf_counter()
         sent = time.time()
         reported = False
         try:
+            headers = self.post_headers if not key else \
+                self.post_headers | {"Authorization": f"Bearer {key}"}
             with self.client.post(self.path_prefix + "/chat/completions", data=body,
-                                  headers=self.post_headers,
+                                  headers=headers,
                                   name="/v1/chat/completions", stream=True,
                                   catch_response=True, context=ctx) as r:
                 ctx = r.request_meta["context"]
@@ -264,7 +273,7 @@ class PinaivuUser(FastHttpUser):
             chunks = 0
         if PinaivuUser.recording:
             ctx["event_row"] = finished_row(
-                self.number, ctx["phase"], ctx["logical_id"], ctx["attempt"], self.key_id,
+                self.number, ctx["phase"], ctx["logical_id"], ctx["attempt"], ctx["key_id"],
                 self.model, "/v1/chat/completions", ctx["intended_ts"], sent, latency_ms,
                 ttfb_ms, status, outcome, r.headers, request_id, len(raw), error, first, mean,
                 longest, chunks)

@@ -27,7 +27,8 @@ KEY = "pk-demo-alice-0001"
 ])
 @pytest.mark.parametrize("scenario, options", [
     ("probe", ["--run-dir", "--allow-remote-target", "--max-requests", "--stream",
-               "--fail-ratio", "--idle-s", "--burst-max", "--ra-probes", "--max-wait-s"]),
+               "--fail-ratio", "--idle-s", "--burst-max", "--burst-wave", "--budget-s",
+               "--request-cap"]),
     ("sweep", ["--run-dir", "--rates", "--step-s", "--arrivals", "--max-in-flight"]),
 ])
 def test_help_lists_the_harness_and_scenario_options(command, scenario, options):

@@ -1,0 +1,61 @@
+"""What the probe's parallel and paced steps rule out (probe_steps_parallel sends them):
+pacing under and over a bucket's rate, the concurrency ramp, the burst into a queue, the
+scope check. Pure: no I/O, no clock, no Locust."""
+
+from __future__ import annotations
+
+import math
+
+from .probe_hypotheses import Knowledge, _fmt
+
+
+def _pace(k: Knowledge, r: dict, under: bool) -> tuple[str, list[str]]:
+    """Pacing from an empty bucket: all admitted just under the rate seen, some refused just
+    over it, bracket the rate (the verdict gives the bracket)."""
+    sent, ok, rate = r["sent"], r["admitted"], r["rate_per_s"]
+    said = f"paced at {_fmt(rate, '/s')}: {ok} of {sent} admitted"
+    if not sent:
+        return said, []
+    if under and ok == sent:
+        k.facts["rate_low"] = rate
+        return said + f": the rate is at least {_fmt(rate, '/s')}", []
+    if not under and ok < sent:
+        k.facts["rate_high"] = rate
+        return said + f": the rate is below {_fmt(rate, '/s')}", []
+    return said, []
+
+
+def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
+    k.facts["concurrency"] = r.get("cap", math.nan)
+    return (f"{r['levels']}: at most {r.get('cap')} in flight at once are admitted"), []
+
+
+def _shaping_excess(k: Knowledge, r: dict) -> tuple[str, list[str]]:
+    k.facts.update(queue=r.get("queued", math.nan), max_delay=r.get("max_delay_s", math.nan),
+                   served=r.get("served", math.nan))
+    out = []
+    if r.get("queued", 0) >= 1:
+        out += k.keep_only({"shaping"})
+    return (f"{r['sent']} at once: {r.get('served')} served at once, {r.get('queued')} held "
+            f"(up to {_fmt(r.get('max_delay_s'))}), {r.get('refused')} refused"), out
+
+
+def _scope_uneven(k: Knowledge, r: dict) -> tuple[str, list[str]]:
+    if not r.get("this_refused"):
+        return "this key was not refused at that moment: no answer", []
+    other_ok, others = r["others_admitted"], r["others"]
+    if other_ok == others:
+        k.scope = "per_key"
+        return f"this key refused, {other_ok} of {others} other keys admitted: per key", \
+            ["scope/global"]
+    if other_ok == 0:
+        k.scope = "global"
+        return f"this key refused and so were all {others} others: one quota for all keys", \
+            ["scope/per_key"]
+    return f"{other_ok} of {others} other keys admitted: no clear answer", []
+
+
+PARALLEL_RULES = {"pace_under": lambda k, r: _pace(k, r, True),
+                  "pace_over": lambda k, r: _pace(k, r, False),
+                  "concurrency_ramp": _concurrency_ramp, "shaping_excess": _shaping_excess,
+                  "scope_uneven": _scope_uneven}

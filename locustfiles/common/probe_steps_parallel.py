@@ -1,0 +1,88 @@
+"""The probe's steps that send requests together or on a schedule: pacing, the concurrency
+ramp, the burst into a queue, the scope check. Their measurements go to probe_rules_parallel.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import gevent
+
+from .probe_hypotheses import HELD_S, Knowledge
+from .probe_steps import POLITE_MARGIN_S, Prober, Reply
+
+
+def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
+    rate = factor * (k.get("rate") or 1.0)
+    span = min(max(2.0, 6 / rate), 5.0)
+    # from an empty bucket: taken until refused, then the refusal's stated wait
+    emptied = p.until_refused(name, int(k.get("burst") or 1) + 3)
+    if emptied and emptied[-1].refused:
+        last = emptied[-1]
+        p.sleep_until(last.recv + (last.wait if math.isfinite(last.wait) else 1 / rate)
+                      + POLITE_MARGIN_S)
+    start, gs, i = time.time() + 1 / rate, [], 0
+    while i / rate < span:
+        p.sleep_until(start + i / rate)
+        gs.append(gevent.spawn(p.send, name))
+        i += 1
+    gevent.joinall(gs)
+    replies = [g.value for g in gs if g.successful()]
+    return {"sent": len(replies), "admitted": sum(r.ok for r in replies), "rate_per_s": rate}
+
+
+def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
+    levels, caps = [], []
+    for n in (1, 2, 3, 4, 6, 8, 12, 16):
+        got = p.together("concurrency_ramp", n)
+        ok = sum(r.ok for r in got)
+        levels.append(f"{n}->{ok}")
+        if ok < n:
+            caps.append(ok)
+            if len(caps) == 2:
+                break
+    return {"levels": ", ".join(levels), "cap": max(caps) if caps else None}
+
+
+def shaping_excess(p: Prober, k: Knowledge, wave: int) -> dict:
+    held = (k.get("slowest") or 2.0) + 1.0  # the burst's longest hold
+    gevent.sleep(min(held, max(0.0, p.left())))  # the queue drains, the bucket refills
+    got = p.together("shaping_excess", 2 * wave)
+    base = min((r.latency for r in got if r.ok), default=0.0)
+    ok = [r for r in got if r.ok]
+    queued = [r for r in ok if r.latency - base > HELD_S]
+    return {"sent": len(got), "served": len(ok) - len(queued), "queued": len(queued),
+            "refused": sum(r.refused for r in got),
+            "max_delay_s": max((r.latency - base for r in ok), default=0.0)}
+
+
+def scope_uneven(p: Prober, k: Knowledge) -> dict:
+    """This key over its limit, then one request on every other key at once."""
+    this_refused = False
+    if k.family in ("concurrency", "shaping"):
+        # over a cap or a queue only while requests are in flight together
+        over = int(k.get("concurrency") or 1) + 1 if k.family == "concurrency" else \
+            int(k.get("burst") or 1) + int(k.get("queue") or 0) + 2
+        mine = [gevent.spawn(p.send, "scope_uneven") for _ in range(over)]
+        gevent.sleep(0.02)
+        others = _others(p)
+        gevent.joinall(mine)
+        this_refused = any(g.value.refused for g in mine if g.successful())
+    else:
+        for _ in range(3 * int(k.get("burst") or 1) + 5):
+            if p.next("scope_uneven").refused:
+                this_refused = True
+                break
+        others = _others(p)
+    base = k.finite("base_latency") or 0.0
+    # behind a queue, an admission held as long as this key's is the same queue's
+    served = [r for r in others if r.ok and (k.family != "shaping" or
+                                             r.latency - base <= HELD_S)]
+    return {"this_refused": this_refused, "others": len(others), "others_admitted": len(served)}
+
+
+def _others(p: Prober) -> list[Reply]:
+    gs = [gevent.spawn(p.send, "scope_uneven", key=key) for key in p.others]
+    gevent.joinall(gs)
+    return [g.value for g in gs if g.successful()]

@@ -131,7 +131,6 @@ def run_and_load(tmp_path, scenario, seconds, users, locust_args, base_url=None,
     return load_run(run_dir)
 
 
-MODIFIERS = ("lockout_s", "lockout_extends", "phase_s")
 
 
 def _is_truth(c: dict, expected: dict) -> bool:

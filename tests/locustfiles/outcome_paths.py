@@ -64,7 +64,8 @@ def plain_user(status, body, failure, recording=True):
     user = PinaivuUser.__new__(PinaivuUser)  # what _finish reads, without a Locust run
     user.stream, user.max_body_bytes, user.body_timeout = False, 10_000, 5.0
     user.number, user.key_id, user.model = 3, "abcd1234", "m"
-    ctx = {"phase": "p", "logical_id": "l", "attempt": 1, "intended_ts": None}
+    ctx = {"phase": "p", "logical_id": "l", "attempt": 1, "intended_ts": None,
+           "key_id": user.key_id}
     r = _Caught(status, body, failure)
     saved, PinaivuUser.recording = PinaivuUser.recording, recording
     try:

@@ -48,12 +48,16 @@ def _pairs(events: pd.DataFrame) -> pd.DataFrame:
                          .to_numpy(), "restated": pairs["retry_after_s"].to_numpy(float)})
 
 
+def _times(k: int) -> str:
+    return "once" if k == 1 else f"{k} times"
+
+
 def _told(n: int, let_in: int) -> str:
     if let_in == n:
         return "a client that obeys Retry-After is let in"
     if let_in == 0:
         return "a client that obeys Retry-After is locked out"
-    return f"a client that obeys Retry-After is refused again {n - let_in} times in {n}"
+    return f"a client that obeys Retry-After is refused again {_times(n - let_in)} in {n}"
 
 
 def polite_answer(events: pd.DataFrame, probes: dict | None = None) -> dict:
@@ -86,20 +90,31 @@ def _polite_words(a: dict) -> str:
         why = (f"{a['sent_early']} retries went before the stated wait ran out"
                if a["sent_early"] else "no polite 429 stated a wait and was retried")
         return f"Waiting as told was not measured: the polite steps were run, but {why}"
+    lo, hi = a["stated_s"]["min"], a["stated_s"]["max"]
+    if n == 1:  # one try says what happened to it, not how often a polite client gets in
+        got = "was let in" if a["let_in"] else "was refused" if a["refused"] else \
+            "came back with neither a success nor a 429"
+        words = (f"Waiting as told was tried once: the polite retry, sent the stated {lo:g} s "
+                 f"after its 429, {got}")
+        if a["restated_p50_s"] is not None:
+            words += f" and told to wait again ({a['restated_p50_s']:g} s)"
+        return words + _early(a)
     words = f"Waiting as told got in {a['let_in']} of {n} times: {_told(n, a['let_in'])}"
     if a["other"]:
         words += f" ({a['other']} came back with neither a success nor a 429)"
     if a["restated_p50_s"] is not None:
         words += f"; each refused retry was told to wait again ({a['restated_p50_s']:g} s median)"
-    lo, hi = a["stated_s"]["min"], a["stated_s"]["max"]
     words += (f"; the wait stated was {lo:g} s every time" if lo == hi else
               f"; the waits stated ran from {lo:g} to {hi:g} s")
     if a["on_reset"]:
         words += (f" ({a['on_reset']} from a declared reset, as no Retry-After came)")
-    if a["sent_early"]:
-        words += (f"; {a['sent_early']} retr{'y' if a['sent_early'] == 1 else 'ies'} sent "
-                  f"early {'is' if a['sent_early'] == 1 else 'are'} not counted")
-    return words
+    return words + _early(a)
+
+
+def _early(a: dict) -> str:
+    k = a["sent_early"]
+    return (f"; {k} retr{'y' if k == 1 else 'ies'} sent early {'is' if k == 1 else 'are'} not "
+            "counted") if k else ""
 
 
 def _old_probe(probes: dict) -> dict:

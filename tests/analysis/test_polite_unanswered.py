@@ -34,6 +34,19 @@ def test_a_constant_wait_shorter_than_a_lockout_is_named_for_what_it_does():
         "every time")
 
 
+def test_one_polite_retry_says_what_happened_to_it_not_how_often():
+    # the adaptive probe asks once: one refusal is no "locked out", and "every time" is no word
+    refused = polite_answer(frame(polite_pair("p0", 1000.0, 1.0, 429)))
+    assert (refused["asked"], refused["let_in"]) == (1, 0)
+    assert refused["headline"] == (
+        "Waiting as told was tried once: the polite retry, sent the stated 1 s after its 429, "
+        "was refused and told to wait again (1 s)")
+    let_in = polite_answer(frame(polite_pair("p0", 1000.0, 2.5, 200, stated=2.5)))
+    assert let_in["headline"] == (
+        "Waiting as told was tried once: the polite retry, sent the stated 2.5 s after its "
+        "429, was let in")
+
+
 def test_the_old_probes_retries_answer_in_part_and_say_so():
     """attempt 2 of retry_after_probe at f x RA: f = 0.6 and 1.2 admitted, 1.0 admitted,
     1.4 refused. Three waited at least as told; two of them got in."""

@@ -16,8 +16,12 @@ FOUND = ("fixed_window", "sliding_log", "sliding_counter", "token_bucket")
 
 
 def _period(quota: dict, chat: pd.DataFrame) -> tuple[float | None, str]:
-    """How long a key must rest for its quota to come back: the fitted window or the time to
-    refill the bucket, else the longest wait a 429 stated."""
+    """How long a key must rest for its quota to come back: the fitted lockout when it is
+    longer than the rest, the fitted window or the time to refill the bucket, else the
+    longest wait a 429 stated."""
+    lockout = quota.get("lockout_s") or 0.0
+    if lockout and lockout >= (quota.get("window_s") or 0.0):
+        return float(lockout), "the fitted lockout"
     if quota.get("window_s"):
         return float(quota["window_s"]), "the fitted window"
     if quota.get("algorithm") == "token_bucket" and quota.get("rate_per_s") and quota.get(

@@ -30,7 +30,12 @@ def sureness(summary: dict) -> list[str]:
     cannot tell apart, whether the probe settled, what the run did not ask (issue 13)."""
     q, probe = summary["quota"], summary.get("probe")
     out = []
-    if q.get("agreement") is not None:
+    if q.get("agreement") is not None and q.get("algorithm") == "unknown":
+        # no model is the verdict: the best one tried is not a fitted model
+        out.append(f"no model was settled on: the best one tried reproduces "
+                   f"{100 * q['agreement']:.2f}% of {q.get('decisions', 0)} accept/refuse "
+                   "decisions")
+    elif q.get("agreement") is not None:
         out.append(f"the fitted model reproduces {100 * q['agreement']:.2f}% of "
                    f"{q.get('decisions', 0)} accept/refuse decisions")
     apart = q.get("indistinguishable")

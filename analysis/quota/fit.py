@@ -297,6 +297,7 @@ def _locked(fit: QuotaFit, tied: list[dict], span: float, first: int, keys: int)
                  "lockout_extends"):
         setattr(fit, name, None)
     fit.algorithm, fit.limit, fit.burst, fit.counts_rejected = "unknown", first, None, False
+    fit.queueing = None  # nothing fitted: no family's fields stay behind
     fit.indistinguishable = tied = indistinguishable.locked_classes(tied, first, span) + [
         e for e in fit.indistinguishable if e["experiment"] == "scope_uneven"]
     fit.note = (f"{first} requests{each} were admitted, then every request was refused to the "

@@ -11,7 +11,7 @@ from .score import Candidate
 
 MOST = 8
 # The order the entries are listed in: what a client most needs to know first.
-ORDER = ("lockout", "extends", "counts_rejected", "concurrency", "family", "sliding",
+ORDER = ("lockout", "extends", "counts_rejected", "concurrency", "shaping", "family", "sliding",
          "alignment", "phase", "window")
 # Which step separates two models, by what differs between them (the first that does).
 WHY = {
@@ -31,6 +31,8 @@ WHY = {
     "family": ("idle_burst", "a burst after an idle period: a bucket refills at its rate, a "
                "window all at once"),
     "concurrency": ("concurrency_ramp", "slow requests ramped in concurrency"),
+    "shaping": ("shaping_excess", "the latency of admitted requests under excess: a shaper "
+                "holds the excess and answers it late, a plain limiter answers at once"),
     "window": ("reopen_gap", "single requests after growing idle gaps: when a locked quota "
                "reopens"),
 }
@@ -73,6 +75,8 @@ def _difference(a: tuple, b: tuple) -> str:
         return "counts_rejected"
     if "concurrency" in (a[0], b[0]) and a[0] != b[0]:
         return "concurrency"
+    if "shaping" in (a[0], b[0]) and a[0] != b[0]:
+        return "shaping"
     if a[0] != b[0]:
         windowed = {"fixed_window", "sliding_log", "sliding_counter"}
         return "sliding" if {a[0], b[0]} <= windowed else "family"

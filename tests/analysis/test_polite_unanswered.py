@@ -117,6 +117,23 @@ def test_questions_the_traffic_answered_are_not_named():
     assert unanswered(both, "probe", QUOTA, None) is None  # the probe is not asked about
 
 
+def test_a_rest_longer_than_the_window_but_shorter_than_the_lockout_leaves_it_open():
+    """Under a fitted 8 s lockout a 3 s rest after a 429 (longer than the 2 s window) cannot
+    tell a lockout from a longer window: the question stays, held against the lockout."""
+    events = fixed_window_run(honest, keys=(("a", 0.01), ("b", 0.01)), run_s=3.0)
+    rest = fixed_window_run(honest, keys=(("a", 0.01),), run_s=1.0)
+    rest["sent_ts"] += 6.0
+    rest["intended_ts"] = rest["sent_ts"]
+    both = pd.concat([events, rest], ignore_index=True)
+    for col in ("phase", "outcome", "key_id", "endpoint"):
+        both[col] = both[col].astype(str).astype("category")
+    found = unanswered(both, "tight_loop", QUOTA | {"lockout_s": 8.0}, {"source": None})
+    assert LOCKOUT in questions(found)
+    why = next(q["why"] for q in found if q["question"].startswith(LOCKOUT))
+    assert "less than the fitted lockout (8 s)" in why, why
+    assert LOCKOUT not in questions(unanswered(both, "tight_loop", QUOTA, {"source": None}))
+
+
 def polite_client(base_url: str, pairs: int) -> pd.DataFrame:
     """A polite client, by hand: asks until a 429, waits exactly its Retry-After from the
     reply, asks again (attempt 2 of the same logical request); `pairs` times. Each attempt a

@@ -154,6 +154,13 @@ def test_no_probe_json_no_probe_section(tmp_path):
     assert "probe_timeline" not in summary["figures"]
 
 
+def test_how_sure_names_no_fitted_model_when_none_was_settled_on():
+    s = a_summary()
+    s["quota"] |= {"algorithm": "unknown", "agreement": 1.0, "decisions": 50}
+    assert sureness(s)[0] == ("no model was settled on: the best one tried reproduces 100.00% "
+                              "of 50 accept/refuse decisions")
+
+
 def test_how_sure_names_the_models_a_run_cannot_tell_apart():
     s = a_summary()
     s["quota"] |= {"agreement": 0.995, "decisions": 200, "indistinguishable": [

@@ -255,3 +255,15 @@ def test_the_simulator_meets_the_fitted_lockout_and_phase():
     shifted = online_limiter(ServerModel("fixed_window", limit=1, window_s=1.0,
                                          alignment="epoch", phase_s=0.5))
     assert [shifted.admit(t)[0] for t in (0.4, 0.45, 0.55, 0.6)] == [True, False, True, False]
+
+
+def test_a_shaper_tied_with_a_plain_bucket_points_at_the_shaping_step():
+    """A shaped bucket and a plain one of burst + queue make the same admissions; only the
+    latency of admitted requests under excess tells them apart (not an idle burst)."""
+    from analysis.quota import indistinguishable
+    from analysis.quota.score import Candidate
+
+    shaped = Candidate("shaping", {"rate_per_s": 2.0, "burst": 1, "queue_size": 2}, 1.0, 1.0, 1.0)
+    plain = Candidate("token_bucket", {"rate_per_s": 2.0, "burst": 3}, 1.0, 1.0, 0.999)
+    found = indistinguishable.find(shaped, [shaped, plain], 1e-4)
+    assert [e["experiment"] for e in found] == ["shaping_excess"]

@@ -1,76 +1,34 @@
 """The adaptive probe's log, probe.json, read from a run folder (issue 13, report part).
 
-The probe writes it beside run.json after every step (the layout is in the issue's brief;
-contract/probe_log.py, the probe's own reader, keeps the same keys). It is read here, once,
-and checked only as far as the report uses it: a file that cannot be used is never changed
-or removed, and the report says why it left the probe's section out.
+The probe writes it beside run.json after every step. It is read here, once, and held to the
+probe's own check (contract/probe_log.py: every key, type and step name) and to a time span
+the page can draw: a file that cannot be used is never changed or removed, and the report
+says why it left the probe's section out.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-PROBE_LOG = "probe.json"
-PROBE_LOG_VERSION = 1
-_STEP_TEXT = ("name", "tried", "learned")
-_STEP_TIMES = ("started_ts", "ended_ts")
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _strings(v) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-def _step_problem(i: int, step) -> str | None:
-    if not isinstance(step, dict):
-        return f"step {i + 1} is not an object"
-    for k in _STEP_TEXT:
-        if not isinstance(step.get(k), str):
-            return f"step {i + 1} has no text '{k}'"
-    for k in _STEP_TIMES:
-        if not _number(step.get(k)):
-            return f"step {i + 1} ('{step['name']}') has no time '{k}'"
-    if "index" in step and not (isinstance(step["index"], int)
-                                and not isinstance(step["index"], bool)):
-        return f"step {i + 1} ('{step['name']}'): its index is not a whole number"
-    if step.get("requests") is not None and not isinstance(step["requests"], int):
-        return f"step {i + 1} ('{step['name']}'): its request count is not a whole number"
-    for k in ("ruled_out", "open"):
-        if not _strings(step.get(k, [])):
-            return f"step {i + 1} ('{step['name']}'): '{k}' is not a list of names"
-    return None
-
+from contract.probe_log import PROBE_LOG, ProbeLogError, check_probe_log
 
 def probe_problem(doc) -> str | None:
-    """Why `doc` is not a probe log the report can show, or None."""
-    if not isinstance(doc, dict):
-        return "not a JSON object"
-    if doc.get("schema_version") != PROBE_LOG_VERSION:
-        return (f"schema_version {doc.get('schema_version')!r}, where this tool reads "
-                f"{PROBE_LOG_VERSION}")
-    if not isinstance(doc.get("steps"), list):
-        return "no list of steps"
-    if not isinstance(doc.get("settled"), bool):
-        return "'settled' is not true or false"
-    if not isinstance(doc.get("verdict", ""), str):
-        return "'verdict' is not text"
-    for k in ("hypotheses", "open"):
-        if not _strings(doc.get(k, [])):
-            return f"'{k}' is not a list of names"
-    if doc.get("request_cap") is not None and not isinstance(doc["request_cap"], int):
-        return "'request_cap' is not a whole number"
-    for k in ("budget_s", "settled_after_s", "started_ts", "ended_ts"):
-        if doc.get(k) is not None and not _number(doc[k]):
-            return f"'{k}' is not a number"
-    for i, step in enumerate(doc["steps"]):
-        problem = _step_problem(i, step)
-        if problem:
-            return problem
+    """Why `doc` is not a probe log the report can show, or None: the probe's own check
+    (contract/probe_log.py), and every step inside the probe's time."""
+    try:
+        check_probe_log(doc)
+    except ProbeLogError as exc:
+        return str(exc)
+    # steps outside the probe's own span (an edited or corrupt file) would draw nonsense
+    start, end = doc["started_ts"], doc["ended_ts"]
+    last = end if end is not None else start + doc["budget_s"]
+    if end is not None and not start <= end <= start + 2 * doc["budget_s"] + 60:
+        return f"ended_ts {end!r} is not within the probe's budget of its start"
+    for step in doc["steps"]:
+        if not start - 1 <= step["started_ts"] <= step["ended_ts"] <= last + 60:
+            return (f"step {step['index']} ('{step['name']}') does not lie inside the probe's "
+                    "run")
     return None
 
 
@@ -82,7 +40,7 @@ def read_probe(path: Path) -> tuple[dict | None, str | None]:
         return None, None
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         why = f"it is not valid JSON ({exc})"
     else:
         why = probe_problem(doc)

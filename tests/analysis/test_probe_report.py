@@ -133,18 +133,31 @@ def test_a_probe_json_that_cannot_be_used_is_named_and_left_as_it_is(tmp_path):
 
 @pytest.mark.parametrize("log, why", [
     (probe_log(steps=[{k: v for k, v in STEPS[0].items() if k != "tried"}]),
-     "step 1 has no text 'tried'"),
-    (probe_log(schema_version=7), "schema_version 7, where this tool reads 1"),
+     "probe log step 0 has no 'tried'"),
+    (probe_log(schema_version=7), "probe log schema_version 7, this harness reads 1"),
     (probe_log(steps=[STEPS[0] | {"index": "first"}]),
-     "step 1 ('idle_burst'): its index is not a whole number"),
-    (probe_log(settled="yes"), "'settled' is not true or false"),
-    ([STEPS], "not a JSON object"),
+     "probe log step 0: 'index' is 'first', not int"),
+    (probe_log(settled="yes"), "probe log: 'settled' is 'yes', not bool"),
+    ([STEPS], "probe log is not an object"),
+    (probe_log(steps=[STEPS[0] | {"name": "warp"}]), "probe log step 0: 'warp' is not a probe "
+     "step (idle_burst, polite, reopen_gap, pace_under, pace_over, split, clock_phase, "
+     "concurrency_ramp, shaping_excess, scope_uneven, tight)"),
+    (probe_log(steps=[STEPS[0] | {"started_ts": 1e300, "ended_ts": 1e300}]),
+     "step 0 ('idle_burst') does not lie inside the probe's run"),
+    (probe_log(ended_ts=1e300), "ended_ts 1e+300 is not within the probe's budget of its "
+     "start"),
 ])
 def test_what_is_wrong_with_a_probe_json_is_said(tmp_path, log, why):
     (tmp_path / "probe.json").write_text(json.dumps(log))
     assert read_probe(tmp_path) == (None, (
         f"probe.json cannot be used ({why}): the probe's steps are not shown; the events are "
         "analysed as they are and the file is left as it is"))
+
+
+def test_a_deeply_nested_probe_json_is_named_not_a_crash(tmp_path):
+    (tmp_path / "probe.json").write_text("[" * 100_000)
+    doc, why = read_probe(tmp_path)
+    assert doc is None and why.startswith("probe.json cannot be used (it is not valid JSON")
 
 
 def test_no_probe_json_no_probe_section(tmp_path):

@@ -12,6 +12,7 @@ from .simulate import (Outcome, Policy, ServerModel, poisson_arrivals, policy_gr
                       simulate)
 from .decisions import CHAT
 from .quota import QuotaFit
+from .quota.held import fast_503
 from .retry_after import RetryAfterAudit
 
 
@@ -24,6 +25,10 @@ def server_model(events: pd.DataFrame, fit: QuotaFit, audit: RetryAfterAudit) ->
     reached but some requests found no free node, its 503s alone (what retries can win)."""
     chat = events[events["endpoint"] == CHAT]
     status = chat["status"]
+    if fit.refusal_status == 503:
+        # the quick 503s are the fitted limiter's refusals: replayed as its 429s, not also as
+        # a node pool's random 503s on top of them
+        status = status.where(~fast_503(chat), 429)
     if fit.algorithm == "none_observed" and not (status == 503).any():
         raise TuneError("no 429 and no 503 in this run: there is neither a quota nor a lack "
                         "of capacity to tune against (offer more load, for example make "

@@ -23,7 +23,10 @@ def verdict(fit: QuotaFit, audit: RetryAfterAudit, unavailable: dict,
         out += f" {polite['headline']}."
     if declared:  # the page's sentence, word for word
         out += f" {declared['headline']}"
-    if unavailable.get("count"):
+    if unavailable.get("count") and fit.refusal_status == 503:
+        out += (f" {unavailable['count']} requests were answered 503: the quick ones are the "
+                "limiter's refusals above, not a want of free nodes.")
+    elif unavailable.get("count"):
         p50 = unavailable["latency_ms"].get("p50")
         out += (f" {unavailable['count']} requests found no free node (503)"
                 + (f", answered in {p50:g} ms (median)." if p50 is not None else "."))

@@ -70,15 +70,22 @@ def fast_503_as_refusals(decisions: Decisions) -> Decisions | None:
     timeout). None when there is no such 503."""
     from ..decisions import decide  # the fit's caller built the first; this one is the same
     events = decisions.events
+    fast = fast_503(events)
+    if fast.sum() < FAST_503_MIN:
+        return None
+    return decide(events.assign(status=np.where(fast, 429, events["status"].to_numpy())))
+
+
+def fast_503(events) -> np.ndarray:
+    """Per event: a 503 answered at once (a limiter's refusal, when the fit reads them so:
+    QuotaFit.refusal_status), not after a node pool's routing."""
     latency = events["latency_ms"].to_numpy(float) / 1000
     status = events["status"].to_numpy()
     ok = (status >= 200) & (status < 300)
     if not ok.any() or not (status == 503).any():
-        return None
-    fast = (status == 503) & (latency <= max(FAST_503_S, FAST_503_SHARE * np.nanmin(latency[ok])))
-    if fast.sum() < FAST_503_MIN:
-        return None
-    return decide(events.assign(status=np.where(fast, 429, status)))
+        return np.zeros(len(status), bool)
+    return (status == 503) & (latency <= max(FAST_503_S,
+                                             FAST_503_SHARE * np.nanmin(latency[ok])))
 
 
 def in_flight(decisions: Decisions) -> dict:

@@ -198,3 +198,17 @@ def test_503s_after_a_routing_delay_are_a_busy_pool_not_a_quota():
     fit = fit_quota(decide(capped_loop(2, 5, 20, refusal_s=0.06)))
     assert fit.algorithm == "none_observed"
     assert "503s may be a concurrency cap's refusals or a busy node pool" in describe(fit)
+
+
+def test_a_limiter_refusing_with_503_is_not_also_simulated_as_a_busy_pool():
+    """The tuner's server model: with the fit reading the quick 503s as the limiter's
+    refusals, they are its 429s to the simulator, not a node pool's random 503s as well."""
+    from analysis.quota import QuotaFit
+    from analysis.retry_after import RetryAfterAudit
+    from analysis.tune import server_model
+
+    events = capped_loop(2, 5, 20, refusal_s=0.002)
+    fit = QuotaFit("token_bucket", "per_key", rate_per_s=2.0, burst=2, refusal_status=503)
+    assert server_model(events, fit, RetryAfterAudit("absent")).p_unavailable == 0.0
+    fit.refusal_status = 429  # read as a pool's 503s, they are what the pool sheds
+    assert server_model(events, fit, RetryAfterAudit("absent")).p_unavailable > 0.1

@@ -31,15 +31,17 @@ class Analysis:
     html: str
 
 
-def fit_and_audit(decisions, say: Say, fit=None, audit=None):
+def fit_and_audit(decisions, say: Say, fit=None, audit=None, probe: dict | None = None):
     """The quota fit and the Retry-After audit (the one place each is called) over the
-    decisions computed once; what was already made is used as it is."""
+    decisions computed once; what was already made is used as it is. A fit the adaptive
+    probe's own verdict (`probe`, its probe.json) contradicts is not given as the quota."""
+    from .probe_check import reconcile
     from .quota import fit_quota
     from .retry_after import audit_retry_after
 
     if fit is None:
         say(f"fitting the quota to {len(decisions.events)} events")
-        fit = fit_quota(decisions)
+        fit = reconcile(fit_quota(decisions), probe)
     if audit is None:
         say("auditing Retry-After")
         audit = audit_retry_after(decisions, "global" if fit.scope == "global" else "per_key",
@@ -65,7 +67,7 @@ def analyse(run: Run, say: Say = lambda _m: None, backoff: dict | None = None,
 
     events = run.events
     decisions = decisions if decisions is not None else decide(events)
-    fit, audit = fit_and_audit(decisions, say, fit, audit)
+    fit, audit = fit_and_audit(decisions, say, fit, audit, run.probe)
     say("throughput, latency, 503s")
     sections = {"throughput": load_levels.throughput(events, fit.summary()),
                 "unavailable": load_levels.unavailable(events),
@@ -173,7 +175,7 @@ def tune(run_dir: str | None, reports: Path, console: Console, *, offered: float
     say = progress(console)
     run = _open_run(run_dir, reports, say)
     decisions = decide(run.events)
-    fit, audit = fit_and_audit(decisions, say)
+    fit, audit = fit_and_audit(decisions, say, probe=run.probe)
     try:
         server = tuner.server_model(run.events, fit, audit)
     except tuner.TuneError as exc:

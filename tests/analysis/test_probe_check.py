@@ -1,0 +1,65 @@
+"""The probe's own verdict against the fit over its requests: a fit the probe contradicts is
+not given as the quota, and both readings are named (analysis/probe_check.py)."""
+
+from __future__ import annotations
+
+from analysis.probe_check import disagreement, probe_reading, reconcile
+from analysis.quota import QuotaFit, describe
+
+SETTLED = {"settled": True}
+
+
+def probe(verdict: str, settled: bool = True) -> dict:
+    return {"settled": settled, "verdict": verdict}
+
+
+def test_the_probe_verdicts_family_and_modifiers_are_read():
+    assert probe_reading("fixed_window/epoch: 5 per 3 s, windows starting 1.2 s past each "
+                         "multiple of the window; refusals not counted, no lockout; per key") \
+        == {"family": "fixed_window", "alignment": "epoch", "lockout": False,
+            "counts_rejected": False}
+    assert probe_reading("token_bucket: bursts of 3, about 2 /s; refused requests are "
+                         "counted, no lockout; per key")["counts_rejected"] is True
+    assert probe_reading("fixed_window: 5 per at most 2.1 s (anchored at the first request or "
+                         "on the clock: the lockout hides which); a lockout of about 4 s after "
+                         "a refusal")["lockout"] is True
+    assert probe_reading("no limit seen: 272 requests admitted back to back")["family"] == \
+        "none_observed"
+    assert probe_reading("not settled: still sliding_log or fixed_window") is None
+
+
+def test_a_fit_the_probe_contradicts_is_not_given_as_the_quota():
+    fit = QuotaFit("fixed_window", "per_key", limit=3, window_s=2.5, alignment="first_request",
+                   rate_per_s=1.2, burst=3, decisions=120)
+    said = probe("shaping: a queue of about 5 held up to 2.49 s, 1 served at once; per key")
+    assert disagreement(fit, said) == "the family"
+    out = reconcile(fit, said)
+    assert out.algorithm == "unknown" and fit.algorithm == "fixed_window"
+    assert out.note == (
+        "the probe's experiments concluded \"shaping: a queue of about 5 held up to 2.49 s, 1 "
+        "served at once; per key\", the fit over its 120 decisions gave \"" + describe(fit) +
+        "\"; they differ on the family, so neither is given as the quota (the probe's steps "
+        "are below)")
+    assert describe(out).startswith("quota not identified (the probe's experiments")
+
+
+def test_a_modifier_the_probe_answered_must_agree_too():
+    fit = QuotaFit("token_bucket", "per_key", rate_per_s=2.0, burst=3, decisions=50)
+    said = probe("token_bucket: bursts of 3, about 2 /s; refused requests are counted, no "
+                 "lockout; per key")
+    assert disagreement(fit, said) == "whether refused requests count"
+    fit.counts_rejected = True
+    assert disagreement(fit, said) is None and reconcile(fit, said) is fit
+
+
+def test_no_verdict_to_hold_against_leaves_the_fit_alone():
+    fit = QuotaFit("sliding_log", "per_key", limit=5, window_s=2.0, decisions=50)
+    for p in (None, probe("sliding_counter: about 5 per 2 s", settled=False),
+              probe("not settled: still sliding_log or sliding_counter", settled=True)):
+        assert reconcile(fit, p) is fit
+    # an anchored-or-clock window the lockout hid agrees with either alignment
+    fit = QuotaFit("fixed_window", "per_key", limit=5, window_s=2.0, alignment="epoch",
+                   lockout_s=4.0, decisions=50)
+    assert disagreement(fit, probe("fixed_window: 5 per at most 2.13 s (anchored at the first "
+                                   "request or on the clock: the lockout hides which); a "
+                                   "lockout of about 4 s after a refusal")) is None

@@ -123,17 +123,25 @@ class Probe:
             raise
         self._finish(stopped)
 
+    def _verdict(self) -> str:
+        """The verdict, or why there is none: a fault in the reasoning must not keep the
+        probe from writing its end."""
+        try:
+            return verdict(self.k)
+        except Exception as exc:  # noqa: BLE001 - said in the verdict, and raised by run()
+            return f"no verdict ({type(exc).__name__}: {exc})"
+
     def _finish(self, stopped: str) -> None:
         k, now = self.k, time.time()
         settled = not stopped and k.family is not None
-        said = verdict(k) if not stopped else f"{verdict(k)} (stopped: {stopped})"
+        said = self._verdict() if not stopped else f"{self._verdict()} (stopped: {stopped})"
         self.doc.update(ended_ts=now, settled=settled,
                         settled_after_s=round(now - self.started, 3) if settled else None,
                         verdict=said, open=k.open())
         self._write()
         how = f"settled after {now - self.started:.1f} s" if settled else \
             f"not settled ({stopped or 'nothing left could tell the rest apart'})"
-        print(f"probe: {how}, {self.prober.sent} requests: {verdict(k)}"
+        print(f"probe: {how}, {self.prober.sent} requests: {self._verdict()}"
               + (f"; still open: {', '.join(self.doc['open'])}" if self.doc["open"] else ""),
               flush=True)
 
@@ -158,6 +166,7 @@ class Probe:
                 "ended_ts": ended, "requests": requests, "tried": tried, "learned": learned,
                 "ruled_out": list(ruled_out), "open": self.k.open()}
         self.doc["steps"].append(step)
+        # unguarded: a fault in the reasoning ends the probe, and run() writes why
         self.doc.update(verdict=verdict(self.k), open=self.k.open())
         self._write()
         print(f"probe: step {step['index']} {name} ({ended - started:.1f} s, {requests} "

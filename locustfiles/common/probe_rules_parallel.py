@@ -26,8 +26,13 @@ def _pace(k: Knowledge, r: dict, under: bool) -> tuple[str, list[str]]:
 
 
 def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
-    k.facts["concurrency"] = r.get("cap", math.nan)
-    return (f"{r['levels']}: at most {r.get('cap')} in flight at once are admitted"), []
+    cap = r.get("cap")
+    if cap is None:  # every level was admitted whole: the cap, if any, is above the last
+        k.facts["concurrency"] = math.nan
+        top = r.get("most", "the most")
+        return f"{r['levels']}: all {top} in flight admitted: no cap up to {top}", []
+    k.facts["concurrency"] = cap
+    return (f"{r['levels']}: at most {cap} in flight at once are admitted"), []
 
 
 def _shaping_excess(k: Knowledge, r: dict) -> tuple[str, list[str]]:

@@ -33,8 +33,9 @@ def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
 
 
 def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
-    levels, caps = [], []
+    levels, caps, most = [], [], 0
     for n in (1, 2, 3, 4, 6, 8, 12, 16):
+        most = n
         got = p.together("concurrency_ramp", n)
         ok = sum(r.ok for r in got)
         levels.append(f"{n}->{ok}")
@@ -42,7 +43,7 @@ def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
             caps.append(ok)
             if len(caps) == 2:
                 break
-    return {"levels": ", ".join(levels), "cap": max(caps) if caps else None}
+    return {"levels": ", ".join(levels), "cap": max(caps) if caps else None, "most": most}
 
 
 def shaping_excess(p: Prober, k: Knowledge, wave: int) -> dict:

@@ -259,3 +259,16 @@ def test_a_counter_still_weighing_the_last_window_gives_back_less_than_a_full_bu
     learn(k2, "tight", loop("RRRRRARRRRRARRRRRARRRRA", 1.6))
     learn(k2, "idle_burst", burst(10, 6, 0.1, idle=4.4))
     assert k2.family == "token_bucket"
+
+
+def test_a_ramp_admitted_whole_has_no_cap_and_a_verdict():
+    # every level admitted whole: no cap measured (the verdict once met None and raised)
+    k = Knowledge(keys=1)
+    for name, r in [("idle_burst", burst(2, 6, math.nan)), ("tight", loop("A" * 18, 2.0))]:
+        assert next_step(k) == name
+        learn(k, name, r)
+    assert next_step(k) == "concurrency_ramp"
+    said, _ = learn(k, "concurrency_ramp", {"levels": "1->1, 2->2, 16->16", "cap": None,
+                                            "most": 16})
+    assert said.endswith("all 16 in flight admitted: no cap up to 16"), said
+    assert verdict(k) == "concurrency cap"

@@ -94,7 +94,7 @@ class Knowledge:
         """How long the quota stayed closed after the first refusal: the stated wait, else
         the one measured by waiting; 1 s when neither is known."""
         ra1 = self.finite("ra1")
-        if ra1 is not None:
+        if ra1 is not None and ra1 > 0:  # a stated 0 says nothing of how long it stays shut
             return ra1
         p1 = self.finite("period1")
         return max(p1 - (self.finite("burst_s") or 0.0), 0.1) if p1 is not None else 1.0

@@ -246,8 +246,10 @@ def split(p: Prober, k: Knowledge) -> dict:
     n = int(k.get("burst") or 2)
     half = max(1, n // 2)
     end, last = k.finite("second_tight_end"), k.finite("last_ra")
-    reopen = end + last if end is not None and last is not None else \
-        k.get("reopen_ts") + k.get("period1")
+    opened, period1 = k.finite("reopen_ts"), k.finite("period1")
+    if (end is None or last is None) and (opened is None or period1 is None):
+        return {"half": half}  # no reopening seen: nothing says when the next one is
+    reopen = end + last if end is not None and last is not None else opened + period1
     # a wait stated in whole seconds says when to within a second: from a second before,
     # a loop finds the reopening to within a loop's gap
     whole = last is not None and last == int(last)
@@ -268,7 +270,10 @@ def split(p: Prober, k: Knowledge) -> dict:
         return {"half": half}
     # the second split (after refusals were seen to extend a lockout) waits as told
     polite = k.split_tried
-    period = k.finite("window") if polite and k.finite("window") else start - k.get("reopen_ts")
+    period = k.finite("window") if polite and k.finite("window") else \
+        start - opened if opened is not None else None
+    if not period:
+        return {"half": half}  # no reopening before this one to measure the period from
     # windows on the clock are whole tenths of a second long in every limiter we know; a
     # phase read modulo the measured length (off by milliseconds) would be off by that
     # times the billion seconds since the epoch

@@ -1,0 +1,54 @@
+"""The probe's steps and rules with facts missing: each returns what it has rather than
+failing on a None or a zero (a fake prober that records what it is asked to send)."""
+
+from __future__ import annotations
+
+import math
+
+from locustfiles.common import probe_steps as steps
+from locustfiles.common.probe_hypotheses import Knowledge
+from locustfiles.common.probe_rules import learn
+
+T0 = 1_000_000.0
+
+
+class FakeProber:
+    """Answers every send with the next canned status; counts what it was asked."""
+
+    def __init__(self, statuses=(), deadline=math.inf) -> None:
+        self.statuses, self.asked, self.sent, self.others = list(statuses), [], 0, []
+        self.deadline = deadline
+
+    def left(self) -> float:
+        return self.deadline
+
+    def sleep_until(self, when: float) -> None:
+        pass
+
+    def send(self, phase, **_):
+        self.sent += 1
+        status = self.statuses.pop(0) if self.statuses else 429
+        return steps.Reply(status, T0, T0 + 0.01, 1.0 if status == 429 else math.nan,
+                           math.nan)
+
+    def together(self, phase, n, **_):
+        self.asked.append(n)
+        return [self.send(phase) for _ in range(n)]
+
+
+def test_a_refill_after_a_stated_wait_of_zero_and_no_rate_does_not_divide_by_zero():
+    k = Knowledge()
+    k.facts.update(burst=6, ra1=0.0, t0=T0, burst_s=0.2)
+    k.done.append("idle_burst")
+    said, _ = learn(k, "idle_burst", {"sent": 8, "admitted": 6, "refused": 2, "t0": T0 + 5,
+                                      "ra_s": 0.0, "idle_s": 2.4})
+    # with nothing stated, the wait is the 1 s first_wait falls back on: 1 + 2.4 refilled
+    assert "where a bucket refilling as seen would give 3: a sliding counter" in said, said
+
+
+def test_a_split_with_no_reopening_seen_returns_without_sending():
+    k = Knowledge()
+    k.facts.update(burst=6, t0=T0)  # no reopen_ts, no period1, no second tight loop
+    p = FakeProber()
+    assert steps.split(p, k) == {"half": 3} and p.sent == 0
+    learn(k, "split", {"half": 3})  # and the rule takes it

@@ -49,6 +49,8 @@ def _scope_uneven(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     if not r.get("this_refused"):
         return "this key was not refused at that moment: no answer", []
     other_ok, others = r["others_admitted"], r["others"]
+    if not others:  # no other key answered: nothing to compare this one with
+        return "this key refused, but no other key's request was answered: no answer", []
     if other_ok == others:
         k.scope = "per_key"
         return f"this key refused, {other_ok} of {others} other keys admitted: per key", \

@@ -27,8 +27,7 @@ def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
         p.sleep_until(start + i / rate)
         gs.append(gevent.spawn(p.send, name))
         i += 1
-    gevent.joinall(gs)
-    replies = [g.value for g in gs if g.successful()]
+    replies = joined(gs)
     return {"sent": len(replies), "admitted": sum(r.ok for r in replies), "rate_per_s": rate}
 
 
@@ -68,8 +67,7 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
         mine = [gevent.spawn(p.send, "scope_uneven") for _ in range(over)]
         gevent.sleep(0.02)
         others = _others(p)
-        gevent.joinall(mine)
-        this_refused = any(g.value.refused for g in mine if g.successful())
+        this_refused = any(r.refused for r in joined(mine))
     else:
         for _ in range(3 * int(k.get("burst") or 1) + 5):
             if p.next("scope_uneven").refused:
@@ -84,6 +82,15 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
 
 
 def _others(p: Prober) -> list[Reply]:
-    gs = [gevent.spawn(p.send, "scope_uneven", key=key) for key in p.others]
+    return joined([gevent.spawn(p.send, "scope_uneven", key=key) for key in p.others])
+
+
+def joined(gs: list) -> list[Reply]:
+    """The replies of sends spawned together; a send that failed (the budget's end, the cap,
+    a fault) ends the step with it, as Prober.together does: a reply dropped silently would
+    read as fewer sent."""
     gevent.joinall(gs)
-    return [g.value for g in gs if g.successful()]
+    for g in gs:
+        if g.exception is not None:
+            raise g.exception
+    return [g.value for g in gs]

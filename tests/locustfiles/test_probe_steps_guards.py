@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from locustfiles.common import probe_steps as steps
 from locustfiles.common.probe_hypotheses import Knowledge
 from locustfiles.common.probe_rules import learn
@@ -52,3 +54,31 @@ def test_a_split_with_no_reopening_seen_returns_without_sending():
     p = FakeProber()
     assert steps.split(p, k) == {"half": 3} and p.sent == 0
     learn(k, "split", {"half": 3})  # and the rule takes it
+
+
+def test_scope_needs_another_key_that_answered():
+    k = Knowledge(keys=3)
+    k.families = {"token_bucket"}
+    said, out = learn(k, "scope_uneven", {"this_refused": True, "others": 0,
+                                          "others_admitted": 0})
+    assert k.scope is None and out == [] and "no answer" in said, said
+
+
+class FailingOthers(FakeProber):
+    """Another key's send meets the budget's end in its greenlet."""
+
+    def send(self, phase, key=None, **kw):
+        if key is not None:
+            raise steps.OutOfBudget("the request cap (3) is spent")
+        return super().send(phase, **kw)
+
+
+def test_a_send_that_fails_in_a_greenlet_ends_the_scope_step():
+    from locustfiles.common import probe_steps_parallel as parallel
+    k = Knowledge(keys=3)
+    k.facts.update(burst=1)
+    p = FailingOthers([429])
+    p.others = ["pk-b", "pk-c"]
+    p.next = p.send
+    with pytest.raises(steps.OutOfBudget, match="cap"):
+        parallel.scope_uneven(p, k)

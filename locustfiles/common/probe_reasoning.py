@@ -63,10 +63,11 @@ def verdict(k: Knowledge) -> str:
         words = f"concurrency: at most {f.get('concurrency', '?'):.0f} in flight" \
             if math.isfinite(f.get("concurrency", math.nan)) else "concurrency cap"
     elif fam == "shaping":
-        words = (f"shaping: a queue of about {f.get('queue', math.nan):.0f} held up to "
-                 f"{_fmt(f.get('max_delay'))}, {f.get('served', math.nan):.0f} served at once")
+        words = "shaping: " + ", ".join(_shaping(k)) if _shaping(k) else "shaping: a queue"
     elif fam == "token_bucket":
-        words = f"token_bucket: bursts of {n}, about {_fmt(f.get('rate'), '/s')}"
+        words = "token_bucket: " + (", ".join(
+            ([f"bursts of {n:.0f}"] if k.finite("burst") is not None else []) +
+            ([f"about {_fmt(f['rate'], '/s')}"] if k.finite("rate") else [])) or "a bucket")
         low, high = f.get("rate_low"), f.get("rate_high")
         if low and high:
             words += f" (paced at {_fmt(low, '/s')} all admitted, at {_fmt(high, '/s')} not)"
@@ -103,3 +104,17 @@ def verdict(k: Knowledge) -> str:
     if f.get("ra_short_by"):
         words += f"; Retry-After states {_fmt(f['ra_short_by'])} less than the real wait"
     return words
+
+
+def _shaping(k: Knowledge) -> list[str]:
+    """What was measured of a queue, and only that: a queue that refused nothing in the step
+    may hold more than it was given (at least), one that refused is full (about)."""
+    out, queue = [], k.finite("queue")
+    if queue is not None:
+        full = (k.finite("queue_refused") or 0) > 0
+        out.append(f"a queue of {'about' if full else 'at least'} {queue:.0f}")
+        if k.finite("max_delay") is not None:
+            out[-1] += f" held up to {_fmt(k.facts['max_delay'])}"
+    if k.finite("served") is not None:
+        out.append(f"{k.facts['served']:.0f} served at once")
+    return out

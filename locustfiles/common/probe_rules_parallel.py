@@ -37,7 +37,7 @@ def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
 
 def _shaping_excess(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     k.facts.update(queue=r.get("queued", math.nan), max_delay=r.get("max_delay_s", math.nan),
-                   served=r.get("served", math.nan))
+                   served=r.get("served", math.nan), queue_refused=r.get("refused", math.nan))
     out = []
     if r.get("queued", 0) >= 1:
         out += k.keep_only({"shaping"})

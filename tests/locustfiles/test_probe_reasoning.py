@@ -272,3 +272,19 @@ def test_a_ramp_admitted_whole_has_no_cap_and_a_verdict():
                                             "most": 16})
     assert said.endswith("all 16 in flight admitted: no cap up to 16"), said
     assert verdict(k) == "concurrency cap"
+
+
+def test_the_verdict_prints_only_what_was_measured():
+    k = Knowledge(keys=1)
+    k.families = {"shaping"}
+    assert verdict(k) == "shaping: a queue"  # nothing measured, no nan and no '?'
+    learn(k, "shaping_excess", {"sent": 16, "served": 2, "queued": 5, "refused": 0,
+                                "max_delay_s": 2.5})
+    # nothing refused: the queue held all it was given and may hold more
+    assert verdict(k) == "shaping: a queue of at least 5 held up to 2.5 s, 2 served at once"
+    k = Knowledge(keys=1)
+    k.families = {"token_bucket"}
+    k.modifiers = {"counts_rejected": False, "lockout": False}
+    assert verdict(k).startswith("token_bucket: a bucket;"), verdict(k)
+    for words in ("None", "nan", "?"):
+        assert words not in verdict(k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .probe_hypotheses import FIXED_EPOCH, REFILLING, WINDOWS, Knowledge, _fmt
+from .probe_hypotheses import FIXED_EPOCH, REFILLING, WINDOWS, Knowledge, _fmt, lockout_words
 
 
 def next_step(k: Knowledge) -> str | None:
@@ -78,7 +78,7 @@ def verdict(k: Knowledge) -> str:
     else:
         w = f.get("window") or f.get("period1")
         # a lockout longer than the window was seen as the window's middle letting all in
-        short = k.modifiers["lockout"] and math.isfinite(f.get("lockout_s", math.nan))
+        short = k.modifiers["lockout"] and bool(k.get("locked_split"))
         per = f"{n} per {'at most ' if short else ''}{_fmt(w / 2 if short else w)}"
         words = f"{fam}: {per}"
         if fam == "fixed_window":
@@ -90,9 +90,12 @@ def verdict(k: Knowledge) -> str:
         if fam in ("none", "concurrency", "shaping"):
             break
         if v is True and m == "lockout":
-            mods.append(f"a lockout of about {_fmt(f.get('lockout_s'))} after a refusal"
-                        if math.isfinite(f.get("lockout_s", math.nan)) else
-                        "a lockout that refusals extend")
+            mods.append(f"a lockout of {lockout_words(k)} after a refusal"
+                        if k.finite("lockout_high") is not None else
+                        f"a lockout of about {_fmt(f['lockout_s'])} after a refusal"
+                        if k.finite("lockout_s") is not None else
+                        "a lockout that refusals extend" if k.get("split_kept_out") else
+                        "a lockout of a length not measured")
         elif v is True:
             mods.append("refused requests are counted")
         elif v is False:
@@ -101,8 +104,10 @@ def verdict(k: Knowledge) -> str:
         words += "; " + ", ".join(mods)
     if k.scope in ("per_key", "global"):
         words += "; " + ("per key" if k.scope == "per_key" else "one quota for all keys")
-    if f.get("ra_short_by"):
-        words += f"; Retry-After states {_fmt(f['ra_short_by'])} less than the real wait"
+    if k.finite("ra_short_high") is not None:  # a bracket: the gaps doubled
+        low, high = f["ra_short_low"], f["ra_short_high"]
+        words += "; Retry-After states " + (f"between {low:.3g} and {_fmt(high)}" if low > 0
+                                            else f"up to {_fmt(high)}") +             " less than the real wait"
     return words
 
 

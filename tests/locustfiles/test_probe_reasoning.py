@@ -218,7 +218,26 @@ def test_a_stated_wait_that_is_not_enough_is_measured_by_growing_gaps():
     said, _ = learn(k, "reopen_gap", {"reopened_after_s": 4.0, "last_refused_s": 2.0,
                                       "stated_s": 1.0, "sent_ts": T0 + 10})
     assert "optimistic" in said and next_step(k) == "tight"
-    assert "Retry-After states 3 s less" in verdict(k) or k.family is None
+    k.families = {FIXED_FIRST}  # the verdict's words for what the gaps measured
+    # refused 2 s after a refusal, admitted 4 s after: the real wait is 2-4 s, not 4
+    assert "Retry-After states between 1 and 3 s less than the real wait" in verdict(k)
+
+
+def test_a_lockout_behind_a_short_retry_after_is_the_measured_reopening():
+    # Retry-After a constant 1 s, the real lockout about 3 s: waiting the stated 1 s was
+    # refused, so the lockout is the reopening the gaps measured, never the stated 1 s
+    k = Knowledge(keys=3)
+    drive(k, [("idle_burst", burst(6, 2, 1.0)),
+              ("tight", loop("R" * 50, 2.9)),
+              ("scope_uneven", PER_KEY),
+              ("polite", {"admitted": False, "wait_s": 1.0, "ra_s": 1.0, "sent_ts": T0 + 3}),
+              ("reopen_gap", {"reopened_after_s": 4.0, "last_refused_s": 2.0,
+                              "stated_s": 1.0, "sent_ts": T0 + 8}),
+              ("tight", loop("AAAAAR", 1.0, ra_s=1.0, refused_ts=T0 + 9)),
+              ("split", {"half": 3, "period_s": 9.0, "phase_s": 1.25, "middle_admitted": 6})])
+    assert k.modifiers["lockout"] is True
+    assert "a lockout of between 2 and 4 s after a refusal" in verdict(k), verdict(k)
+    assert "about 1 s" not in verdict(k)
 
 
 def test_evidence_that_contradicts_itself_rules_nothing_out():

@@ -52,10 +52,11 @@ def _options(parser):
                    help="stop after sending this many requests (default %(default)s)")
     g.add_argument("--idle-s", type=checked.non_negative_float, default=2.0,
                    help="idle before the first burst, so that a window or bucket refills")
-    g.add_argument("--burst-wave", type=checked.positive_int, default=8,
-                   help="requests sent at once in each wave of a burst")
-    g.add_argument("--burst-max", type=checked.positive_int, default=300,
-                   help="most requests in one burst; none refused by then: no limit seen")
+    g.add_argument("--burst-wave", type=checked.probe_burst_wave, default=8,
+                   help="requests sent at once in each wave of a burst (at most 64)")
+    g.add_argument("--burst-max", type=checked.probe_burst_max, default=300,
+                   help="most requests in one burst, at most --request-cap; none refused by "
+                        "then: no limit seen")
 
 
 TRIED = {
@@ -72,7 +73,7 @@ TRIED = {
     "pace_under": lambda k, o: "pacing just under the rate seen",
     "pace_over": lambda k, o: "pacing just over the rate seen",
     "concurrency_ramp": lambda k, o: "1, 2, 3, 4, 6, 8, 12, 16 requests in flight at once",
-    "shaping_excess": lambda k, o: f"after the queue drained, {2 * o['wave']} at once",
+    "shaping_excess": lambda k, o: f"after the queue drained, {parallel.excess(o['wave'], o['most'])} at once",
     "scope_uneven": lambda k, o: "this key over its limit, one request on every other key",
 }
 
@@ -86,7 +87,7 @@ def run_step(name: str, p: steps.Prober, k: Knowledge, opts) -> dict:
     if name in ("pace_under", "pace_over"):
         return parallel.pace(p, k, name, 0.8 if name == "pace_under" else 1.25)
     if name == "shaping_excess":
-        return parallel.shaping_excess(p, k, opts.burst_wave)
+        return parallel.shaping_excess(p, k, parallel.excess(opts.burst_wave, opts.burst_max))
     return getattr(steps if hasattr(steps, name) else parallel, name)(p, k)
 
 
@@ -110,6 +111,10 @@ class Probe:
     def run(self) -> None:
         stopped = ""
         self._write()
+        if self.opts.burst_max > self.opts.request_cap:  # one burst would spend the cap
+            self._finish(f"--burst-max {self.opts.burst_max} is over --request-cap "
+                         f"{self.opts.request_cap}: give a --burst-max at most the cap")
+            return
         try:
             while (name := next_step(self.k)) is not None:
                 self._step(name)
@@ -148,7 +153,7 @@ class Probe:
     def _step(self, name: str) -> None:
         k, p = self.k, self.prober
         o = {"idle": self.opts.idle_s if k.bursts == 0 else refill_idle_s(k),
-             "wave": self.opts.burst_wave}
+             "wave": self.opts.burst_wave, "most": self.opts.burst_max}
         tried = TRIED[name](k, o)
         started, before = time.time(), p.sent
         try:

@@ -45,10 +45,16 @@ def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
     return {"levels": ", ".join(levels), "cap": max(caps) if caps else None, "most": most}
 
 
-def shaping_excess(p: Prober, k: Knowledge, wave: int) -> dict:
+def excess(wave: int, most: int) -> int:
+    """The burst into a queue: twice a wave, within --burst-max."""
+    return min(2 * wave, most)
+
+
+def shaping_excess(p: Prober, k: Knowledge, n: int) -> dict:
+    """n at once (the caller keeps it within --burst-max) after the queue drained."""
     held = (k.get("slowest") or 2.0) + 1.0  # the burst's longest hold
     gevent.sleep(min(held, max(0.0, p.left())))  # the queue drains, the bucket refills
-    got = p.together("shaping_excess", 2 * wave)
+    got = p.together("shaping_excess", n)
     base = min((r.latency for r in got if r.ok), default=0.0)
     ok = [r for r in got if r.ok]
     queued = [r for r in ok if r.latency - base > HELD_S]

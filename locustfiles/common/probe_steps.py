@@ -15,6 +15,7 @@ import uuid
 import gevent
 
 from .probe_hypotheses import Knowledge
+from .probe_reply import Reply
 
 # A polite client sends this long after the stated wait, not at it: a wait stated in whole
 # milliseconds is rounded, and a send at the instant could land a hair early.
@@ -32,38 +33,13 @@ class OutOfBudget(Exception):
     """The probe's time or request cap is spent."""
 
 
-class Reply:
-    __slots__ = ("status", "sent", "recv", "ra", "reset")
-
-    def __init__(self, status: int, sent: float, recv: float, ra: float, reset: float) -> None:
-        self.status, self.sent, self.recv, self.ra, self.reset = status, sent, recv, ra, reset
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def refused(self) -> bool:
-        return self.status == 429
-
-    @property
-    def latency(self) -> float:
-        return self.recv - self.sent
-
-    @property
-    def wait(self) -> float:
-        """The stated wait: Retry-After, else the declared reset; NaN when neither."""
-        if math.isfinite(self.ra):
-            return self.ra
-        return self.reset if math.isfinite(self.reset) and self.reset > 0 else math.nan
-
-
 class Prober:
     """Sends for the probe, within its deadline and request cap."""
 
     def __init__(self, user, deadline: float, cap: int, others: list[str]) -> None:
         self.user, self.deadline, self.cap, self.others = user, deadline, cap, others
         self.sent = 0
+        self.fastest_ok = math.inf  # the quickest admitted reply's latency so far
         self._last_loop = 0.0
         hub = gevent.get_hub()  # a spawned send that meets the budget's end is no error
         if OutOfBudget not in hub.NOT_ERROR:
@@ -82,9 +58,17 @@ class Prober:
         sent = time.time()
         a = self.user.chat(phase=phase, key=key, logical_id=logical_id, attempt=attempt)
         recv = time.time()
-        refused = a.status == 429
-        return Reply(a.status, sent, recv, a.retry_after_s if refused else math.nan,
-                     a.reset_s if refused else math.nan)
+        refused = a.status in (429, 503)
+        r = Reply(a.status, sent, recv, a.retry_after_s if refused else math.nan,
+                  a.reset_s if refused else math.nan)
+        if r.ok:
+            self.fastest_ok = min(self.fastest_ok, r.latency)
+        self._mark(r)
+        return r
+
+    def _mark(self, r: Reply) -> None:
+        # with nothing admitted yet there is nothing to be faster than: not a refusal
+        r.fast_refusal = r.status == 503 and r.latency < self.fastest_ok < math.inf
 
     def next(self, phase: str) -> Reply:
         """One send of a loop, LOOP_GAP_S at least after the loop's previous one."""
@@ -108,7 +92,10 @@ class Prober:
         for g in gs:  # the budget's end, the cap, or a fault: the step ends with it
             if g.exception is not None:
                 raise g.exception
-        return [g.value for g in gs if g.successful() and g.value is not None]
+        got = [g.value for g in gs if g.successful() and g.value is not None]
+        for r in got:  # a 503 back before the wave's admissions is judged against them
+            self._mark(r)
+        return got
 
     def until_refused(self, phase: str, most: int, *, seconds: float = math.inf) -> list[Reply]:
         """Sequential sends until a 429, `most` sends or `seconds`."""

@@ -82,3 +82,35 @@ def test_a_send_that_fails_in_a_greenlet_ends_the_scope_step():
     p.next = p.send
     with pytest.raises(steps.OutOfBudget, match="cap"):
         parallel.scope_uneven(p, k)
+
+
+class Clock:
+    now = T0
+
+    @classmethod
+    def time(cls) -> float:
+        return cls.now
+
+
+class CannedUser:
+    """Replies (status, latency) in order, on a fake clock: latencies are exact."""
+
+    def __init__(self, replies) -> None:
+        self.replies = list(replies)
+
+    def chat(self, **_):
+        status, latency = self.replies.pop(0)
+        Clock.now += latency
+        return type("A", (), {"status": status, "retry_after_s": math.nan,
+                              "reset_s": math.nan})()
+
+
+def test_a_503_faster_than_any_admission_is_a_refusal_and_a_slow_one_is_not(monkeypatch):
+    monkeypatch.setattr(steps, "time", Clock)
+    # nginx limit_req's 503 comes back at once; a busy pool's after its routing delay
+    p = steps.Prober(CannedUser([(503, 0.002), (200, 0.05), (503, 0.002), (503, 0.4),
+                                 (429, 0.002)]), math.inf, 100, [])
+    # sent together, the 503 came back first: judged against the wave's admission
+    first = p.together("idle_burst", 2)
+    assert [r.refused for r in first] == [True, False]
+    assert [p.send("tight").refused for _ in range(3)] == [True, False, True]

@@ -60,8 +60,10 @@ def verdict(k: Knowledge) -> str:
     if fam == "none":
         return f"no limit seen: {n} requests admitted back to back"
     if fam == "concurrency":
-        words = f"concurrency: at most {f.get('concurrency', '?'):.0f} in flight" \
-            if math.isfinite(f.get("concurrency", math.nan)) else "concurrency cap"
+        words = f"concurrency: at most {f['concurrency']:.0f} in flight" \
+            if k.finite("concurrency") is not None else \
+            f"concurrency: no cap seen up to {f['concurrency_above']:.0f} in flight" \
+            if k.finite("concurrency_above") is not None else "concurrency cap"
     elif fam == "shaping":
         words = "shaping: " + ", ".join(_shaping(k)) if _shaping(k) else "shaping: a queue"
     elif fam == "token_bucket":

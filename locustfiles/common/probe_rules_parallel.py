@@ -28,7 +28,7 @@ def _pace(k: Knowledge, r: dict, under: bool) -> tuple[str, list[str]]:
 def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     cap = r.get("cap")
     if cap is None:  # every level was admitted whole: the cap, if any, is above the last
-        k.facts["concurrency"] = math.nan
+        k.facts.update(concurrency=math.nan, concurrency_above=r.get("most", math.nan))
         top = r.get("most", "the most")
         return f"{r['levels']}: all {top} in flight admitted: no cap up to {top}", []
     k.facts["concurrency"] = cap

@@ -290,7 +290,7 @@ def test_a_ramp_admitted_whole_has_no_cap_and_a_verdict():
     said, _ = learn(k, "concurrency_ramp", {"levels": "1->1, 2->2, 16->16", "cap": None,
                                             "most": 16})
     assert said.endswith("all 16 in flight admitted: no cap up to 16"), said
-    assert verdict(k) == "concurrency cap"
+    assert verdict(k) == "concurrency: no cap seen up to 16 in flight"
 
 
 def test_the_verdict_prints_only_what_was_measured():

@@ -15,7 +15,7 @@ import uuid
 import gevent
 
 from .probe_hypotheses import Knowledge
-from .probe_reply import Reply
+from .probe_reply import FAST_503_S, FAST_503_SHARE, Reply
 
 # A polite client sends this long after the stated wait, not at it: a wait stated in whole
 # milliseconds is rounded, and a send at the instant could land a hair early.
@@ -67,8 +67,8 @@ class Prober:
         return r
 
     def _mark(self, r: Reply) -> None:
-        # with nothing admitted yet there is nothing to be faster than: not a refusal
-        r.fast_refusal = r.status == 503 and r.latency < self.fastest_ok < math.inf
+        share = FAST_503_SHARE * self.fastest_ok if math.isfinite(self.fastest_ok) else 0.0
+        r.fast_refusal = r.status == 503 and r.latency <= max(FAST_503_S, share)
 
     def next(self, phase: str) -> Reply:
         """One send of a loop, LOOP_GAP_S at least after the loop's previous one."""

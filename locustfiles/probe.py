@@ -61,7 +61,7 @@ def _options(parser):
 
 TRIED = {
     "idle_burst": lambda k, o: (f"idle {o['idle']:.3g} s, then waves of {o['wave']} at once "
-                                "until a wave holds a 429"),
+                                "until a wave holds a refusal (a 429, or a 503 at once)"),
     "tight": lambda k, o: ("a sequential loop right after the burst" if k.tight_runs == 0 else
                            "a sequential loop until refused, once reopened" if
                            k.tight_runs == 1 else "a loop that keeps asking through the "

@@ -63,12 +63,13 @@ def _idle_burst(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         out += k.rule_out(["shaping"])
     if refused:
         out += k.rule_out(["none"])
-        said = (f"{n} admitted back to back, then 429 (stated wait {_fmt(r.get('ra_s'))})")
+        said = (f"{n} admitted back to back, then {r.get('refused_status') or 429} (stated "
+                f"wait {_fmt(r.get('ra_s'))})")
     elif not held:
         out += k.keep_only({"none"})
-        said = f"{n} admitted, no 429: no limit up to {n} requests"
+        said = f"{n} admitted, no refusal: no limit up to {n} requests"
     else:
-        said = f"{n} admitted, no 429"
+        said = f"{n} admitted, no refusal"
     if held:
         said += f"; admissions held up to {_fmt(r['slowest_s'] - r['fastest_s'])} longer"
     return said, out

@@ -123,7 +123,7 @@ def idle_burst(p: Prober, k: Knowledge, idle_s: float, wave: int, most: int) -> 
             "ra_s": first.wait if first else math.nan,
             "burst_s": (first.recv - t0) if first else time.time() - t0,
             "refused_ts": first.recv if first else math.nan,
-            "fastest_s": min(lat), "slowest_s": max(lat), "idle_s": idle_s}
+            "refused_status": first.status if first else None, "fastest_s": min(lat), "slowest_s": max(lat), "idle_s": idle_s}
 
 
 def tight(p: Prober, k: Knowledge) -> dict:

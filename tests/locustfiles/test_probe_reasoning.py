@@ -307,3 +307,9 @@ def test_the_verdict_prints_only_what_was_measured():
     assert verdict(k).startswith("token_bucket: a bucket;"), verdict(k)
     for words in ("None", "nan", "?"):
         assert words not in verdict(k)
+
+
+def test_a_burst_refused_with_503_says_so():
+    k = Knowledge(keys=1)
+    said, _ = learn(k, "idle_burst", {**burst(2, 6, math.nan), "refused_status": 503})
+    assert said.startswith("2 admitted back to back, then 503"), said

@@ -52,15 +52,16 @@ def _options(parser):
                    help="stop after sending this many requests (default %(default)s)")
     g.add_argument("--idle-s", type=checked.non_negative_float, default=2.0,
                    help="idle before the first burst, so that a window or bucket refills")
-    g.add_argument("--burst-wave", type=checked.positive_int, default=8,
-                   help="requests sent at once in each wave of a burst")
-    g.add_argument("--burst-max", type=checked.positive_int, default=300,
-                   help="most requests in one burst; none refused by then: no limit seen")
+    g.add_argument("--burst-wave", type=checked.probe_burst_wave, default=8,
+                   help="requests sent at once in each wave of a burst (at most 64)")
+    g.add_argument("--burst-max", type=checked.probe_burst_max, default=300,
+                   help="most requests in one burst, at most --request-cap; none refused by "
+                        "then: no limit seen")
 
 
 TRIED = {
     "idle_burst": lambda k, o: (f"idle {o['idle']:.3g} s, then waves of {o['wave']} at once "
-                                "until a wave holds a 429"),
+                                "until a wave holds a refusal (a 429, or a 503 at once)"),
     "tight": lambda k, o: ("a sequential loop right after the burst" if k.tight_runs == 0 else
                            "a sequential loop until refused, once reopened" if
                            k.tight_runs == 1 else "a loop that keeps asking through the "
@@ -72,7 +73,7 @@ TRIED = {
     "pace_under": lambda k, o: "pacing just under the rate seen",
     "pace_over": lambda k, o: "pacing just over the rate seen",
     "concurrency_ramp": lambda k, o: "1, 2, 3, 4, 6, 8, 12, 16 requests in flight at once",
-    "shaping_excess": lambda k, o: f"after the queue drained, {2 * o['wave']} at once",
+    "shaping_excess": lambda k, o: f"after the queue drained, {parallel.excess(o['wave'], o['most'])} at once",
     "scope_uneven": lambda k, o: "this key over its limit, one request on every other key",
 }
 
@@ -86,7 +87,7 @@ def run_step(name: str, p: steps.Prober, k: Knowledge, opts) -> dict:
     if name in ("pace_under", "pace_over"):
         return parallel.pace(p, k, name, 0.8 if name == "pace_under" else 1.25)
     if name == "shaping_excess":
-        return parallel.shaping_excess(p, k, opts.burst_wave)
+        return parallel.shaping_excess(p, k, parallel.excess(opts.burst_wave, opts.burst_max))
     return getattr(steps if hasattr(steps, name) else parallel, name)(p, k)
 
 
@@ -110,6 +111,10 @@ class Probe:
     def run(self) -> None:
         stopped = ""
         self._write()
+        if self.opts.burst_max > self.opts.request_cap:  # one burst would spend the cap
+            self._finish(f"--burst-max {self.opts.burst_max} is over --request-cap "
+                         f"{self.opts.request_cap}: give a --burst-max at most the cap")
+            return
         try:
             while (name := next_step(self.k)) is not None:
                 self._step(name)
@@ -123,24 +128,32 @@ class Probe:
             raise
         self._finish(stopped)
 
+    def _verdict(self) -> str:
+        """The verdict, or why there is none: a fault in the reasoning must not keep the
+        probe from writing its end."""
+        try:
+            return verdict(self.k)
+        except Exception as exc:  # noqa: BLE001 - said in the verdict, and raised by run()
+            return f"no verdict ({type(exc).__name__}: {exc})"
+
     def _finish(self, stopped: str) -> None:
         k, now = self.k, time.time()
         settled = not stopped and k.family is not None
-        said = verdict(k) if not stopped else f"{verdict(k)} (stopped: {stopped})"
+        said = self._verdict() if not stopped else f"{self._verdict()} (stopped: {stopped})"
         self.doc.update(ended_ts=now, settled=settled,
                         settled_after_s=round(now - self.started, 3) if settled else None,
                         verdict=said, open=k.open())
         self._write()
         how = f"settled after {now - self.started:.1f} s" if settled else \
             f"not settled ({stopped or 'nothing left could tell the rest apart'})"
-        print(f"probe: {how}, {self.prober.sent} requests: {verdict(k)}"
+        print(f"probe: {how}, {self.prober.sent} requests: {self._verdict()}"
               + (f"; still open: {', '.join(self.doc['open'])}" if self.doc["open"] else ""),
               flush=True)
 
     def _step(self, name: str) -> None:
         k, p = self.k, self.prober
         o = {"idle": self.opts.idle_s if k.bursts == 0 else refill_idle_s(k),
-             "wave": self.opts.burst_wave}
+             "wave": self.opts.burst_wave, "most": self.opts.burst_max}
         tried = TRIED[name](k, o)
         started, before = time.time(), p.sent
         try:
@@ -158,6 +171,7 @@ class Probe:
                 "ended_ts": ended, "requests": requests, "tried": tried, "learned": learned,
                 "ruled_out": list(ruled_out), "open": self.k.open()}
         self.doc["steps"].append(step)
+        # unguarded: a fault in the reasoning ends the probe, and run() writes why
         self.doc.update(verdict=verdict(self.k), open=self.k.open())
         self._write()
         print(f"probe: step {step['index']} {name} ({ended - started:.1f} s, {requests} "

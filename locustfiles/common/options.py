@@ -103,3 +103,25 @@ def probe_request_cap(text):
     if not 10 <= value <= 100_000:
         raise argparse.ArgumentTypeError(f"must be between 10 and 100000, not {text}")
     return value
+
+
+# The probe's bursts: more than this many greenlets in flight at once from one user tell no
+# more about a limiter and make the probe's own timing the thing measured.
+PROBE_MAX_WAVE = 64
+
+
+def probe_burst_wave(text):
+    """--burst-wave: requests sent at once in a wave of the probe's burst, 1 to 64."""
+    value = positive_int(text)
+    if value > PROBE_MAX_WAVE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {PROBE_MAX_WAVE}, not {text}")
+    return value
+
+
+def probe_burst_max(text):
+    """--burst-max: most requests in one burst, 1 to 100000 (the most --request-cap allows;
+    the probe also refuses one above the cap it was given)."""
+    value = positive_int(text)
+    if value > 100_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100000, not {text}")
+    return value

@@ -94,7 +94,29 @@ class Knowledge:
         """How long the quota stayed closed after the first refusal: the stated wait, else
         the one measured by waiting; 1 s when neither is known."""
         ra1 = self.finite("ra1")
-        if ra1 is not None:
+        if ra1 is not None and ra1 > 0:  # a stated 0 says nothing of how long it stays shut
             return ra1
         p1 = self.finite("period1")
         return max(p1 - (self.finite("burst_s") or 0.0), 0.1) if p1 is not None else 1.0
+
+
+def lockout_length(k: Knowledge) -> str:
+    """The lockout's length in words, and into k.facts: the stated wait only when waiting it
+    was seen to be enough (the header under test is no measure of itself), else the measured
+    reopening's bracket, else nothing."""
+    untrusted = k.get("polite_refused") or k.finite("ra_short_high") is not None
+    if untrusted:
+        low, high = k.finite("reopen_low"), k.finite("reopen_high")
+        if high is None:
+            return ""
+        k.facts.update(lockout_low=low or 0.0, lockout_high=high)
+        return " of " + lockout_words(k)
+    last = k.finite("last_ra")
+    k.facts["lockout_s"] = last if last is not None else (k.finite("ra1") or math.nan)
+    return f" of about {_fmt(k.facts['lockout_s'])}" if k.finite("lockout_s") else ""
+
+
+def lockout_words(k: Knowledge) -> str:
+    """'between A and B s' (or 'at most B s') from the measured reopening's bracket."""
+    low, high = k.facts["lockout_low"], k.facts["lockout_high"]
+    return f"between {low:.3g} and {_fmt(high)}" if low > 0 else f"at most {_fmt(high)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .probe_hypotheses import FIXED_EPOCH, REFILLING, WINDOWS, Knowledge, _fmt
+from .probe_hypotheses import FIXED_EPOCH, REFILLING, WINDOWS, Knowledge, _fmt, lockout_words
 
 
 def next_step(k: Knowledge) -> str | None:
@@ -60,13 +60,16 @@ def verdict(k: Knowledge) -> str:
     if fam == "none":
         return f"no limit seen: {n} requests admitted back to back"
     if fam == "concurrency":
-        words = f"concurrency: at most {f.get('concurrency', '?'):.0f} in flight" \
-            if math.isfinite(f.get("concurrency", math.nan)) else "concurrency cap"
+        words = f"concurrency: at most {f['concurrency']:.0f} in flight" \
+            if k.finite("concurrency") is not None else \
+            f"concurrency: no cap seen up to {f['concurrency_above']:.0f} in flight" \
+            if k.finite("concurrency_above") is not None else "concurrency cap"
     elif fam == "shaping":
-        words = (f"shaping: a queue of about {f.get('queue', math.nan):.0f} held up to "
-                 f"{_fmt(f.get('max_delay'))}, {f.get('served', math.nan):.0f} served at once")
+        words = "shaping: " + ", ".join(_shaping(k)) if _shaping(k) else "shaping: a queue"
     elif fam == "token_bucket":
-        words = f"token_bucket: bursts of {n}, about {_fmt(f.get('rate'), '/s')}"
+        words = "token_bucket: " + (", ".join(
+            ([f"bursts of {n:.0f}"] if k.finite("burst") is not None else []) +
+            ([f"about {_fmt(f['rate'], '/s')}"] if k.finite("rate") else [])) or "a bucket")
         low, high = f.get("rate_low"), f.get("rate_high")
         if low and high:
             words += f" (paced at {_fmt(low, '/s')} all admitted, at {_fmt(high, '/s')} not)"
@@ -77,7 +80,7 @@ def verdict(k: Knowledge) -> str:
     else:
         w = f.get("window") or f.get("period1")
         # a lockout longer than the window was seen as the window's middle letting all in
-        short = k.modifiers["lockout"] and math.isfinite(f.get("lockout_s", math.nan))
+        short = k.modifiers["lockout"] and bool(k.get("locked_split"))
         per = f"{n} per {'at most ' if short else ''}{_fmt(w / 2 if short else w)}"
         words = f"{fam}: {per}"
         if fam == "fixed_window":
@@ -89,9 +92,12 @@ def verdict(k: Knowledge) -> str:
         if fam in ("none", "concurrency", "shaping"):
             break
         if v is True and m == "lockout":
-            mods.append(f"a lockout of about {_fmt(f.get('lockout_s'))} after a refusal"
-                        if math.isfinite(f.get("lockout_s", math.nan)) else
-                        "a lockout that refusals extend")
+            mods.append(f"a lockout of {lockout_words(k)} after a refusal"
+                        if k.finite("lockout_high") is not None else
+                        f"a lockout of about {_fmt(f['lockout_s'])} after a refusal"
+                        if k.finite("lockout_s") is not None else
+                        "a lockout that refusals extend" if k.get("split_kept_out") else
+                        "a lockout of a length not measured")
         elif v is True:
             mods.append("refused requests are counted")
         elif v is False:
@@ -100,6 +106,22 @@ def verdict(k: Knowledge) -> str:
         words += "; " + ", ".join(mods)
     if k.scope in ("per_key", "global"):
         words += "; " + ("per key" if k.scope == "per_key" else "one quota for all keys")
-    if f.get("ra_short_by"):
-        words += f"; Retry-After states {_fmt(f['ra_short_by'])} less than the real wait"
+    if k.finite("ra_short_high") is not None:  # a bracket: the gaps doubled
+        low, high = f["ra_short_low"], f["ra_short_high"]
+        words += "; Retry-After states " + (f"between {low:.3g} and {_fmt(high)}" if low > 0
+                                            else f"up to {_fmt(high)}") +             " less than the real wait"
     return words
+
+
+def _shaping(k: Knowledge) -> list[str]:
+    """What was measured of a queue, and only that: a queue that refused nothing in the step
+    may hold more than it was given (at least), one that refused is full (about)."""
+    out, queue = [], k.finite("queue")
+    if queue is not None:
+        full = (k.finite("queue_refused") or 0) > 0
+        out.append(f"a queue of {'about' if full else 'at least'} {queue:.0f}")
+        if k.finite("max_delay") is not None:
+            out[-1] += f" held up to {_fmt(k.facts['max_delay'])}"
+    if k.finite("served") is not None:
+        out.append(f"{k.facts['served']:.0f} served at once")
+    return out

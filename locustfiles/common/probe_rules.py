@@ -36,7 +36,8 @@ from __future__ import annotations
 import math
 
 from .probe_hypotheses import (FIXED_EPOCH, FIXED_FIRST, HELD_S, MOSTLY_ADMITTED, REFILLING,
-                               WINDOWS, Knowledge, _fmt)
+                               WINDOWS, Knowledge, _fmt,
+                               lockout_length)
 from .probe_rules_parallel import PARALLEL_RULES
 
 
@@ -62,12 +63,13 @@ def _idle_burst(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         out += k.rule_out(["shaping"])
     if refused:
         out += k.rule_out(["none"])
-        said = (f"{n} admitted back to back, then 429 (stated wait {_fmt(r.get('ra_s'))})")
+        said = (f"{n} admitted back to back, then {r.get('refused_status') or 429} (stated "
+                f"wait {_fmt(r.get('ra_s'))})")
     elif not held:
         out += k.keep_only({"none"})
-        said = f"{n} admitted, no 429: no limit up to {n} requests"
+        said = f"{n} admitted, no refusal: no limit up to {n} requests"
     else:
-        said = f"{n} admitted, no 429"
+        said = f"{n} admitted, no refusal"
     if held:
         said += f"; admissions held up to {_fmt(r['slowest_s'] - r['fastest_s'])} longer"
     return said, out
@@ -214,7 +216,7 @@ def _polite(k: Knowledge, r: dict) -> tuple[str, list[str]]:
         k.facts["polite_in"] = 0.0
         return "no 429 stated a wait to honour", []
     k.facts.update(polite_in=1.0 if came_in else 0.0, polite_wait=wait,
-                   polite_ra=r.get("ra_s", math.nan))
+                   polite_ra=r.get("ra_s", math.nan), polite_refused=0.0 if came_in else 1.0)
     if came_in:
         k.facts["reopen_ts"] = r["sent_ts"]
         if k.finite("period1") is None:
@@ -234,13 +236,15 @@ def _reopen_gap(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     gap = r.get("reopened_after_s")
     if gap is None:
         return f"no single request was admitted within {_fmt(r.get('tried_up_to_s'))}", []
-    k.facts.update(reopen_ts=r["sent_ts"], polite_wait=gap)
+    low = r.get("last_refused_s") or 0.0
+    # the doubling search brackets the reopening: refused after `low`, admitted after `gap`
+    k.facts.update(reopen_ts=r["sent_ts"], polite_wait=gap, reopen_low=low, reopen_high=gap)
     if k.finite("period1") is None:
         k.facts["period1"] = r["sent_ts"] - k.get("t0")
     said = f"reopened between {_fmt(r.get('last_refused_s'))} and {_fmt(gap)} after a refusal"
     stated = r.get("stated_s")
     if stated is not None and math.isfinite(stated) and gap > stated + 0.5:
-        k.facts["ra_short_by"] = gap - stated
+        k.facts.update(ra_short_low=max(low - stated, 0.0), ra_short_high=gap - stated)
         said += f", later than the {_fmt(stated)} it stated: its Retry-After is optimistic"
     return said, []
 
@@ -268,13 +272,9 @@ def _split(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     if locked:
         out += k.settle_modifier("lockout", True)
         out += k.keep_only({FIXED_FIRST, FIXED_EPOCH})
-        last = k.get("last_ra")
-        k.facts["lockout_s"] = last if last is not None and math.isfinite(last) else \
-            (k.get("ra1") or math.nan)
+        k.facts["locked_split"] = 1.0
         words.append(f"{mid} admitted in the middle of the period: the window is shorter than "
-                     "the period, which held a lockout" + (
-                         f" of about {_fmt(k.facts['lockout_s'])}"
-                         if math.isfinite(k.facts["lockout_s"]) else ""))
+                     "the period, which held a lockout" + lockout_length(k))
         return "; ".join(words), out
     if mid is not None:
         words.append(f"{half} at its start, {mid} more in its middle")

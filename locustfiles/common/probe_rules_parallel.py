@@ -26,13 +26,18 @@ def _pace(k: Knowledge, r: dict, under: bool) -> tuple[str, list[str]]:
 
 
 def _concurrency_ramp(k: Knowledge, r: dict) -> tuple[str, list[str]]:
-    k.facts["concurrency"] = r.get("cap", math.nan)
-    return (f"{r['levels']}: at most {r.get('cap')} in flight at once are admitted"), []
+    cap = r.get("cap")
+    if cap is None:  # every level was admitted whole: the cap, if any, is above the last
+        k.facts.update(concurrency=math.nan, concurrency_above=r.get("most", math.nan))
+        top = r.get("most", "the most")
+        return f"{r['levels']}: all {top} in flight admitted: no cap up to {top}", []
+    k.facts["concurrency"] = cap
+    return (f"{r['levels']}: at most {cap} in flight at once are admitted"), []
 
 
 def _shaping_excess(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     k.facts.update(queue=r.get("queued", math.nan), max_delay=r.get("max_delay_s", math.nan),
-                   served=r.get("served", math.nan))
+                   served=r.get("served", math.nan), queue_refused=r.get("refused", math.nan))
     out = []
     if r.get("queued", 0) >= 1:
         out += k.keep_only({"shaping"})
@@ -44,6 +49,8 @@ def _scope_uneven(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     if not r.get("this_refused"):
         return "this key was not refused at that moment: no answer", []
     other_ok, others = r["others_admitted"], r["others"]
+    if not others:  # no other key answered: nothing to compare this one with
+        return "this key refused, but no other key's request was answered: no answer", []
     if other_ok == others:
         k.scope = "per_key"
         return f"this key refused, {other_ok} of {others} other keys admitted: per key", \

@@ -15,6 +15,7 @@ import uuid
 import gevent
 
 from .probe_hypotheses import Knowledge
+from .probe_reply import FAST_503_S, FAST_503_SHARE, Reply
 
 # A polite client sends this long after the stated wait, not at it: a wait stated in whole
 # milliseconds is rounded, and a send at the instant could land a hair early.
@@ -32,38 +33,13 @@ class OutOfBudget(Exception):
     """The probe's time or request cap is spent."""
 
 
-class Reply:
-    __slots__ = ("status", "sent", "recv", "ra", "reset")
-
-    def __init__(self, status: int, sent: float, recv: float, ra: float, reset: float) -> None:
-        self.status, self.sent, self.recv, self.ra, self.reset = status, sent, recv, ra, reset
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def refused(self) -> bool:
-        return self.status == 429
-
-    @property
-    def latency(self) -> float:
-        return self.recv - self.sent
-
-    @property
-    def wait(self) -> float:
-        """The stated wait: Retry-After, else the declared reset; NaN when neither."""
-        if math.isfinite(self.ra):
-            return self.ra
-        return self.reset if math.isfinite(self.reset) and self.reset > 0 else math.nan
-
-
 class Prober:
     """Sends for the probe, within its deadline and request cap."""
 
     def __init__(self, user, deadline: float, cap: int, others: list[str]) -> None:
         self.user, self.deadline, self.cap, self.others = user, deadline, cap, others
         self.sent = 0
+        self.fastest_ok = math.inf  # the quickest admitted reply's latency so far
         self._last_loop = 0.0
         hub = gevent.get_hub()  # a spawned send that meets the budget's end is no error
         if OutOfBudget not in hub.NOT_ERROR:
@@ -82,9 +58,17 @@ class Prober:
         sent = time.time()
         a = self.user.chat(phase=phase, key=key, logical_id=logical_id, attempt=attempt)
         recv = time.time()
-        refused = a.status == 429
-        return Reply(a.status, sent, recv, a.retry_after_s if refused else math.nan,
-                     a.reset_s if refused else math.nan)
+        refused = a.status in (429, 503)
+        r = Reply(a.status, sent, recv, a.retry_after_s if refused else math.nan,
+                  a.reset_s if refused else math.nan)
+        if r.ok:
+            self.fastest_ok = min(self.fastest_ok, r.latency)
+        self._mark(r)
+        return r
+
+    def _mark(self, r: Reply) -> None:
+        share = FAST_503_SHARE * self.fastest_ok if math.isfinite(self.fastest_ok) else 0.0
+        r.fast_refusal = r.status == 503 and r.latency <= max(FAST_503_S, share)
 
     def next(self, phase: str) -> Reply:
         """One send of a loop, LOOP_GAP_S at least after the loop's previous one."""
@@ -108,7 +92,10 @@ class Prober:
         for g in gs:  # the budget's end, the cap, or a fault: the step ends with it
             if g.exception is not None:
                 raise g.exception
-        return [g.value for g in gs if g.successful() and g.value is not None]
+        got = [g.value for g in gs if g.successful() and g.value is not None]
+        for r in got:  # a 503 back before the wave's admissions is judged against them
+            self._mark(r)
+        return got
 
     def until_refused(self, phase: str, most: int, *, seconds: float = math.inf) -> list[Reply]:
         """Sequential sends until a 429, `most` sends or `seconds`."""
@@ -136,7 +123,7 @@ def idle_burst(p: Prober, k: Knowledge, idle_s: float, wave: int, most: int) -> 
             "ra_s": first.wait if first else math.nan,
             "burst_s": (first.recv - t0) if first else time.time() - t0,
             "refused_ts": first.recv if first else math.nan,
-            "fastest_s": min(lat), "slowest_s": max(lat), "idle_s": idle_s}
+            "refused_status": first.status if first else None, "fastest_s": min(lat), "slowest_s": max(lat), "idle_s": idle_s}
 
 
 def tight(p: Prober, k: Knowledge) -> dict:
@@ -246,8 +233,10 @@ def split(p: Prober, k: Knowledge) -> dict:
     n = int(k.get("burst") or 2)
     half = max(1, n // 2)
     end, last = k.finite("second_tight_end"), k.finite("last_ra")
-    reopen = end + last if end is not None and last is not None else \
-        k.get("reopen_ts") + k.get("period1")
+    opened, period1 = k.finite("reopen_ts"), k.finite("period1")
+    if (end is None or last is None) and (opened is None or period1 is None):
+        return {"half": half}  # no reopening seen: nothing says when the next one is
+    reopen = end + last if end is not None and last is not None else opened + period1
     # a wait stated in whole seconds says when to within a second: from a second before,
     # a loop finds the reopening to within a loop's gap
     whole = last is not None and last == int(last)
@@ -268,7 +257,10 @@ def split(p: Prober, k: Knowledge) -> dict:
         return {"half": half}
     # the second split (after refusals were seen to extend a lockout) waits as told
     polite = k.split_tried
-    period = k.finite("window") if polite and k.finite("window") else start - k.get("reopen_ts")
+    period = k.finite("window") if polite and k.finite("window") else \
+        start - opened if opened is not None else None
+    if not period:
+        return {"half": half}  # no reopening before this one to measure the period from
     # windows on the clock are whole tenths of a second long in every limiter we know; a
     # phase read modulo the measured length (off by milliseconds) would be off by that
     # times the billion seconds since the epoch

@@ -27,14 +27,14 @@ def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
         p.sleep_until(start + i / rate)
         gs.append(gevent.spawn(p.send, name))
         i += 1
-    gevent.joinall(gs)
-    replies = [g.value for g in gs if g.successful()]
+    replies = joined(gs)
     return {"sent": len(replies), "admitted": sum(r.ok for r in replies), "rate_per_s": rate}
 
 
 def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
-    levels, caps = [], []
+    levels, caps, most = [], [], 0
     for n in (1, 2, 3, 4, 6, 8, 12, 16):
+        most = n
         got = p.together("concurrency_ramp", n)
         ok = sum(r.ok for r in got)
         levels.append(f"{n}->{ok}")
@@ -42,13 +42,19 @@ def concurrency_ramp(p: Prober, k: Knowledge) -> dict:
             caps.append(ok)
             if len(caps) == 2:
                 break
-    return {"levels": ", ".join(levels), "cap": max(caps) if caps else None}
+    return {"levels": ", ".join(levels), "cap": max(caps) if caps else None, "most": most}
 
 
-def shaping_excess(p: Prober, k: Knowledge, wave: int) -> dict:
+def excess(wave: int, most: int) -> int:
+    """The burst into a queue: twice a wave, within --burst-max."""
+    return min(2 * wave, most)
+
+
+def shaping_excess(p: Prober, k: Knowledge, n: int) -> dict:
+    """n at once (the caller keeps it within --burst-max) after the queue drained."""
     held = (k.get("slowest") or 2.0) + 1.0  # the burst's longest hold
     gevent.sleep(min(held, max(0.0, p.left())))  # the queue drains, the bucket refills
-    got = p.together("shaping_excess", 2 * wave)
+    got = p.together("shaping_excess", n)
     base = min((r.latency for r in got if r.ok), default=0.0)
     ok = [r for r in got if r.ok]
     queued = [r for r in ok if r.latency - base > HELD_S]
@@ -67,8 +73,7 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
         mine = [gevent.spawn(p.send, "scope_uneven") for _ in range(over)]
         gevent.sleep(0.02)
         others = _others(p)
-        gevent.joinall(mine)
-        this_refused = any(g.value.refused for g in mine if g.successful())
+        this_refused = any(r.refused for r in joined(mine))
     else:
         for _ in range(3 * int(k.get("burst") or 1) + 5):
             if p.next("scope_uneven").refused:
@@ -83,6 +88,15 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
 
 
 def _others(p: Prober) -> list[Reply]:
-    gs = [gevent.spawn(p.send, "scope_uneven", key=key) for key in p.others]
+    return joined([gevent.spawn(p.send, "scope_uneven", key=key) for key in p.others])
+
+
+def joined(gs: list) -> list[Reply]:
+    """The replies of sends spawned together; a send that failed (the budget's end, the cap,
+    a fault) ends the step with it, as Prober.together does: a reply dropped silently would
+    read as fewer sent."""
     gevent.joinall(gs)
-    return [g.value for g in gs if g.successful()]
+    for g in gs:
+        if g.exception is not None:
+            raise g.exception
+    return [g.value for g in gs]

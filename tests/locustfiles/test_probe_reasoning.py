@@ -218,7 +218,26 @@ def test_a_stated_wait_that_is_not_enough_is_measured_by_growing_gaps():
     said, _ = learn(k, "reopen_gap", {"reopened_after_s": 4.0, "last_refused_s": 2.0,
                                       "stated_s": 1.0, "sent_ts": T0 + 10})
     assert "optimistic" in said and next_step(k) == "tight"
-    assert "Retry-After states 3 s less" in verdict(k) or k.family is None
+    k.families = {FIXED_FIRST}  # the verdict's words for what the gaps measured
+    # refused 2 s after a refusal, admitted 4 s after: the real wait is 2-4 s, not 4
+    assert "Retry-After states between 1 and 3 s less than the real wait" in verdict(k)
+
+
+def test_a_lockout_behind_a_short_retry_after_is_the_measured_reopening():
+    # Retry-After a constant 1 s, the real lockout about 3 s: waiting the stated 1 s was
+    # refused, so the lockout is the reopening the gaps measured, never the stated 1 s
+    k = Knowledge(keys=3)
+    drive(k, [("idle_burst", burst(6, 2, 1.0)),
+              ("tight", loop("R" * 50, 2.9)),
+              ("scope_uneven", PER_KEY),
+              ("polite", {"admitted": False, "wait_s": 1.0, "ra_s": 1.0, "sent_ts": T0 + 3}),
+              ("reopen_gap", {"reopened_after_s": 4.0, "last_refused_s": 2.0,
+                              "stated_s": 1.0, "sent_ts": T0 + 8}),
+              ("tight", loop("AAAAAR", 1.0, ra_s=1.0, refused_ts=T0 + 9)),
+              ("split", {"half": 3, "period_s": 9.0, "phase_s": 1.25, "middle_admitted": 6})])
+    assert k.modifiers["lockout"] is True
+    assert "a lockout of between 2 and 4 s after a refusal" in verdict(k), verdict(k)
+    assert "about 1 s" not in verdict(k)
 
 
 def test_evidence_that_contradicts_itself_rules_nothing_out():
@@ -259,3 +278,38 @@ def test_a_counter_still_weighing_the_last_window_gives_back_less_than_a_full_bu
     learn(k2, "tight", loop("RRRRRARRRRRARRRRRARRRRA", 1.6))
     learn(k2, "idle_burst", burst(10, 6, 0.1, idle=4.4))
     assert k2.family == "token_bucket"
+
+
+def test_a_ramp_admitted_whole_has_no_cap_and_a_verdict():
+    # every level admitted whole: no cap measured (the verdict once met None and raised)
+    k = Knowledge(keys=1)
+    for name, r in [("idle_burst", burst(2, 6, math.nan)), ("tight", loop("A" * 18, 2.0))]:
+        assert next_step(k) == name
+        learn(k, name, r)
+    assert next_step(k) == "concurrency_ramp"
+    said, _ = learn(k, "concurrency_ramp", {"levels": "1->1, 2->2, 16->16", "cap": None,
+                                            "most": 16})
+    assert said.endswith("all 16 in flight admitted: no cap up to 16"), said
+    assert verdict(k) == "concurrency: no cap seen up to 16 in flight"
+
+
+def test_the_verdict_prints_only_what_was_measured():
+    k = Knowledge(keys=1)
+    k.families = {"shaping"}
+    assert verdict(k) == "shaping: a queue"  # nothing measured, no nan and no '?'
+    learn(k, "shaping_excess", {"sent": 16, "served": 2, "queued": 5, "refused": 0,
+                                "max_delay_s": 2.5})
+    # nothing refused: the queue held all it was given and may hold more
+    assert verdict(k) == "shaping: a queue of at least 5 held up to 2.5 s, 2 served at once"
+    k = Knowledge(keys=1)
+    k.families = {"token_bucket"}
+    k.modifiers = {"counts_rejected": False, "lockout": False}
+    assert verdict(k).startswith("token_bucket: a bucket;"), verdict(k)
+    for words in ("None", "nan", "?"):
+        assert words not in verdict(k)
+
+
+def test_a_burst_refused_with_503_says_so():
+    k = Knowledge(keys=1)
+    said, _ = learn(k, "idle_burst", {**burst(2, 6, math.nan), "refused_status": 503})
+    assert said.startswith("2 admitted back to back, then 503"), said

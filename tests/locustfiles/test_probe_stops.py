@@ -27,11 +27,14 @@ class User:
         time.sleep(0.001)
         return Refused()
 
+if sys.argv[2] == "reasoning":  # a fault in the reasoning, as a None fact once was
+    probe.verdict = lambda k: "%d" % math.isfinite(None)
+
 opts = argparse.Namespace(budget_s=5.0, request_cap=3000, idle_s=0.0, burst_wave=4,
-                          burst_max=20)
+                          burst_max=5000 if sys.argv[2] == "burst-max" else 20)
 try:
     probe.Probe(User(), opts, sys.argv[1]).run()
-except RuntimeError as exc:
+except (RuntimeError, TypeError) as exc:
     print("raised", exc)
 """
 
@@ -39,6 +42,8 @@ except RuntimeError as exc:
 @pytest.mark.parametrize("how, why", [
     ("budget", "a wait of 10000.0 s is longer than the budget left"),
     ("fault", "the probe failed: RuntimeError: boom"),
+    ("burst-max", "--burst-max 5000 is over --request-cap 3000"),
+    ("reasoning", "the probe failed: TypeError: must be real number, not NoneType"),
 ])
 def test_the_probe_stops_and_says_why(tmp_path, how, why):
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), how], cwd=ROOT,
@@ -48,7 +53,10 @@ def test_the_probe_stops_and_says_why(tmp_path, how, why):
     doc = read_probe_log(tmp_path)
     assert doc["ended_ts"] is not None and not doc["settled"]
     assert doc["settled_after_s"] is None and why in doc["verdict"], doc["verdict"]
-    assert doc["ended_ts"] - doc["started_ts"] <= doc["budget_s"]
+    # the probe's own accounting, not the wall clock: no step started after the budget
+    assert all(s["started_ts"] <= doc["started_ts"] + doc["budget_s"] for s in doc["steps"])
     assert ("raised boom" in proc.stdout) is (how == "fault")
-    last = proc.stdout.strip().splitlines()[-1 if how == "budget" else -2]
+    last = proc.stdout.strip().splitlines()[-1 if how in ("budget", "burst-max") else -2]
+    if how == "reasoning":  # the verdict says it has none, and why
+        assert doc["verdict"].startswith("no verdict (TypeError"), doc["verdict"]
     assert last.startswith("probe: not settled (") and why in last

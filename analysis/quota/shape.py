@@ -56,7 +56,15 @@ def observed_shape(streams: list[Stream]) -> dict:
         starts, ends, sizes = runs(s)
         if len(sizes) == 0:
             continue
-        first_sizes.append(int(sizes[0]))
+        # The first clump: the admissions decided before the client could know of any
+        # refusal (its earliest reply). Requests sent together, as the probe's bursts are,
+        # reach the server in an order the send times do not keep, so a refusal may sort
+        # among them and cut the first run of admissions short (a bucket of 5 read as 2).
+        first = int(sizes[0])
+        if s.rejected.any():
+            told = float(np.min(s.end[s.rejected]))
+            first = max(first, int((s.passed & (s.t < told)).sum()))
+        first_sizes.append(first)
         first_durations.append(float(ends[0] - starts[0]))
         rest_sizes += [int(x) for x in sizes[1:]]
         big = starts[sizes >= 2]

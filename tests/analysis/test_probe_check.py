@@ -63,3 +63,29 @@ def test_no_verdict_to_hold_against_leaves_the_fit_alone():
     assert disagreement(fit, probe("fixed_window: 5 per at most 2.13 s (anchored at the first "
                                    "request or on the clock: the lockout hides which); a "
                                    "lockout of about 4 s after a refusal")) is None
+
+
+def test_on_a_tie_the_model_the_probe_chose_is_given():
+    """rate-limiter-flexible (3 per 2 s, then a 4 s lockout) through the probe: a plain window
+    of 3 per 4.125 s and the truth reproduce every decision; the probe's steps found the
+    lockout, so the tied model that has one is the answer, and the note says why."""
+    plain = {"algorithm": "fixed_window", "limit": 3, "window_s": 4.125,
+             "alignment": "first_request", "agreement": 1.0, "weighted": 1.0,
+             "scope": "per_key"}
+    locked = {"algorithm": "fixed_window", "limit": 3, "window_s": 2.0,
+              "alignment": "first_request", "lockout_s": 4.0, "lockout_extends": False,
+              "agreement": 1.0, "weighted": 1.0, "scope": "per_key"}
+    worse = dict(locked, window_s=1.0, weighted=0.9, agreement=0.9)
+    fit = QuotaFit("fixed_window", "per_key", limit=3, window_s=4.125, alignment="first_request",
+                   rate_per_s=3 / 4.125, burst=3, decisions=100, agreement=1.0,
+                   candidates=[plain, locked, worse])
+    said = probe("fixed_window: 3 per at most 2.06 s (anchored at the first request or on the "
+                 "clock: the lockout hides which); a lockout of about 4 s after a refusal; "
+                 "per key")
+    out = reconcile(fit, said)
+    assert (out.algorithm, out.limit, out.window_s, out.lockout_s, out.lockout_extends) == \
+        ("fixed_window", 3, 2.0, 4.0, False)
+    assert "the probe's experiments, made to tell them apart, chose the first" in out.note
+    # a model the decisions explain worse is not taken for the probe's word
+    fit.candidates = [plain, worse]
+    assert reconcile(fit, said).algorithm == "unknown"

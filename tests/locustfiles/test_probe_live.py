@@ -16,14 +16,11 @@ from ..runs import locust_count, rows, run_scenario
 
 BUDGET_S = 40
 # (id, profile, overrides, the longest window or lockout in s, what the verdict must say)
+# A fixed window, a token bucket and a lockout are rows of the accuracy table
+# (tests/test_probe_accuracy.py), which runs the probe on them and holds its steps and the
+# report to the truth; here, the profiles whose report the table does not meet yet, where the
+# probe's own verdict is the truth.
 CASES = [
-    ("fixed-window", "default", ["quota.window_s=2", "quota.limit=4"], 2,
-     ["fixed_window/first_request: 4 per 2", "refusals not counted", "no lockout",
-      "per key"]),
-    ("token-bucket", "token-bucket", ["quota.rate_per_s=4", "quota.burst=6"], 6 / 4,
-     ["token_bucket: bursts of 6", "refusals not counted", "no lockout", "per key"]),
-    ("lockout", "lockout", ["quota.window_s=1", "quota.limit=3", "quota.lockout_s=3"], 3,
-     ["fixed_window: 3 per at most", "a lockout of about 3", "per key"]),
     ("counts-rejected", "counts-rejected", ["quota.rate_per_s=4", "quota.burst=4"], 1,
      ["token_bucket: bursts of 4", "refused requests are counted", "no lockout"]),
     ("concurrency", "concurrency", [], 0, ["concurrency: at most 2 in flight", "per key"]),

@@ -1,7 +1,7 @@
 """The accuracy table: fitted quotas against the limiter the server was started with.
 
-Reference gateway: every algorithm with three parameter sets; nginx limit_req as a limiter we
-did not write. Runs are a tight loop or the probe, no longer than three windows (burst/rate
+Reference gateway: every algorithm and modifier, most with two parameter sets; nginx limit_req
+as a limiter we did not write. Runs are a tight loop or the probe, no longer than three windows (burst/rate
 + 5 s for a bucket). Right family, limit or burst within 1, window or rate within 3%.
 """
 
@@ -41,7 +41,9 @@ def bucket(rate, burst):
     return ["quota.algorithm='token_bucket'", f"quota.rate_per_s={rate}", f"quota.burst={burst}"]
 
 
-# id, gateway overrides, scenario, seconds, users, locust args, expected
+# id, gateway overrides, scenario, seconds, users, locust args, expected. Fewer parameter sets
+# than before issue 13: the probe's accuracy table (tests/test_probe_accuracy.py) runs one
+# more of each family, and the suite's time is spent there.
 CASES = [
     ("fixed-first-3-per-1s", window("fixed_window", 3, 1, "first_request"), "tight_loop", 3, 1,
      [], dict(algorithm="fixed_window", alignment="first_request", limit=3, window_s=1)),
@@ -50,10 +52,6 @@ CASES = [
     ("fixed-first-5-per-2s-3keys", window("fixed_window", 5, 2, "first_request"), "tight_loop",
      6, 4, [], dict(algorithm="fixed_window", alignment="first_request", limit=5, window_s=2,
                     scope="per_key")),
-    ("fixed-first-8-per-3s", window("fixed_window", 8, 3, "first_request"), "tight_loop", 9, 1,
-     [], dict(algorithm="fixed_window", alignment="first_request", limit=8, window_s=3)),
-    ("fixed-epoch-4-per-2s", window("fixed_window", 4, 2, "epoch"), "tight_loop", 6, 1, [],
-     dict(algorithm="fixed_window", alignment="epoch", limit=4, window_s=2)),
     ("fixed-epoch-3-per-1s", window("fixed_window", 3, 1, "epoch"), "tight_loop", 3, 1, [],
      dict(algorithm="fixed_window", alignment="epoch", limit=3, window_s=1)),
     ("fixed-epoch-6-per-3s-global", window("fixed_window", 6, 3, "epoch") +
@@ -66,14 +64,10 @@ CASES = [
                                   counts_rejected=True)),
     ("sliding-counter-10-per-2s", window("sliding_counter", 10, 2), "tight_loop", 6, 1, [],
      dict(algorithm="sliding_counter", limit=10, window_s=2)),
-    ("sliding-counter-6-per-3s", window("sliding_counter", 6, 3), "tight_loop", 9, 1, [],
-     dict(algorithm="sliding_counter", limit=6, window_s=3)),
     ("sliding-counter-12-per-2s", window("sliding_counter", 12, 2), "tight_loop", 6, 1, [],
      dict(algorithm="sliding_counter", limit=12, window_s=2)),
     ("token-bucket-4ps-burst-5", bucket(4.0, 5), "tight_loop", 6, 1, [],
      dict(algorithm="token_bucket", rate_per_s=4, burst=5)),
-    ("token-bucket-2ps-burst-3", bucket(2.0, 3), "tight_loop", 6, 1, [],
-     dict(algorithm="token_bucket", rate_per_s=2, burst=3)),
     ("token-bucket-10ps-burst-8", bucket(10.0, 8), "tight_loop", 5, 1, [],
      dict(algorithm="token_bucket", rate_per_s=10, burst=8)),
     # Shaping: 2 users per key, one being answered and one held, so the other's next request

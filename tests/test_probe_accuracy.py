@@ -119,10 +119,11 @@ TARGETS = {
 
 
 # Rows the table does not meet yet (issue 13 stays open on them): each failed in at least one
-# of four runs on 2026-12-01 (haproxy-concurrency, haproxy-plain and lockout-extends passed in
-# the last, beside two CPU hogs); what the report said in one that failed (the probe's own
-# verdict was right on those marked so). They run with PINAIVU_ACCURACY_ALL=1; `make test`
-# runs the others, which passed in all four.
+# run on 2026-12-01 (haproxy-concurrency, haproxy-plain and lockout-extends passed in the last,
+# beside two CPU hogs); what the report said in one that failed (the probe's own verdict was
+# right on those marked so). They run with PINAIVU_ACCURACY_ALL=1. `make test` runs the
+# others: each passed in every run since the probe's model is taken on a tie (2e46b6b), one of
+# them beside two CPU hogs.
 NOT_YET = {
     "concurrency": "unknown: no model above 88.9% (the probe said at most 2 in flight, right)",
     "counts-rejected": "a fixed window of 1 per 0.2 s with a 0.6 s lockout (the probe: right)",

@@ -156,8 +156,10 @@ def _told_apart_later(fit, expected):
 
 
 def check(fit, expected):
-    told = _told_apart_later(fit, expected) if fit.algorithm == "unknown" or any(
-        getattr(fit, k) != expected.get(k) for k in ("algorithm", "counts_rejected")) or (
+    # (a case that does not name counts_rejected expects it false: compared with None, every
+    # fit went down this path, and a right one failed on a tie note worded otherwise)
+    told = _told_apart_later(fit, expected) if fit.algorithm != expected["algorithm"] or (
+        fit.counts_rejected != expected.get("counts_rejected", False)) or (
             ("lockout_s" in expected) != (fit.lockout_s is not None)) else None
     if told is not None:
         # the note says so too, with what would tell them apart
@@ -300,3 +302,19 @@ def test_retry_after_verdicts(tmp_path, mode, seconds, verdict):
     sets = FAST + ["quota.limit=5", "quota.window_s=3", f"quota.retry_after='{mode}'"]
     run = run_and_load(tmp_path, "tight_loop", seconds, 1, [], sets=sets)
     assert audit_retry_after(decide(run.events)).verdict == verdict
+
+
+def test_a_right_fit_beside_a_tie_is_checked_as_right():
+    """check() itself: a right fit that also lists a tie (here a clock window with a phase) is
+    not held to the tie's wording. A fresh-clone run failed fixed-epoch-6-per-3s-global so:
+    a case that does not name counts_rejected was compared with None, not false."""
+    truth = {"algorithm": "fixed_window", "limit": 6, "window_s": 3.0, "alignment": "epoch",
+             "agreement": 1.0, "weighted": 1.0, "scope": "global"}
+    fit = QuotaFit("fixed_window", "global", limit=6, window_s=3.0, rate_per_s=2.0, burst=6,
+                   alignment="epoch", candidates=[truth], note="… to tell them apart",
+                   indistinguishable=[{"models": ["fixed window 6 per 3 s (on the clock)",
+                                                  "fixed window 6 per 3.00133 s (on the clock, "
+                                                  "phase 2.18 s)"],
+                                       "experiment": "clock_phase"}])
+    check(fit, dict(algorithm="fixed_window", alignment="epoch", limit=6, window_s=3,
+                    scope="global"))

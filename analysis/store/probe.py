@@ -13,6 +13,7 @@ from pathlib import Path
 
 from contract.probe_log import PROBE_LOG, ProbeLogError, check_probe_log
 
+
 def probe_problem(doc) -> str | None:
     """Why `doc` is not a probe log the report can show, or None: the probe's own check
     (contract/probe_log.py), and every step inside the probe's time."""

@@ -53,11 +53,12 @@ def test_a_request_answered_at_the_decision_no_longer_counts():
         [True, True, True, False]
 
 
-def concurrency_limited_run(limit: int, users: int, seconds: float) -> pd.DataFrame:
+def concurrency_limited_run(limit: int, users: int, seconds: float, status: int = 429,
+                            refusal_s: float = 0.002, seed: int = 7) -> pd.DataFrame:
     """A closed loop of `users` against a server that admits a request while fewer than
     `limit` are in flight (replies take 0.1 to 0.6 s: no window could time them) and refuses
-    the others at once (2 ms)."""
-    rng = random.Random(7)
+    the others with `status` after `refusal_s` (at once: 2 ms)."""
+    rng = random.Random(seed)
     rows, ends_admitted = [], []
     clock = {u: 0.001 * u for u in range(users)}
     while min(clock.values()) < seconds:
@@ -65,13 +66,13 @@ def concurrency_limited_run(limit: int, users: int, seconds: float) -> pd.DataFr
         t = clock[u]
         busy = sum(1 for e in ends_admitted if e > t)
         ok = busy < limit
-        latency = rng.uniform(0.1, 0.6) if ok else 0.002
+        latency = rng.uniform(0.1, 0.6) if ok else refusal_s
         if ok:
             ends_admitted.append(t + latency)
         rows.append({"phase": "", "logical_id": f"{u}-{len(rows)}", "attempt": 1,
                      "key_id": "k1", "endpoint": "/v1/chat/completions", "intended_ts": t,
                      "sent_ts": t, "latency_ms": latency * 1000, "ttfb_ms": latency * 1000,
-                     "status": 200 if ok else 429,
+                     "status": 200 if ok else status,
                      "outcome": "ok" if ok else "rate_limited", "retry_after_s": np.nan,
                      "worker": "w", "user": u})
         clock[u] = t + latency + 0.05  # the next request after a short think time

@@ -17,6 +17,8 @@ import pytest
 from analysis.decisions import decide
 from analysis.quota import describe, fit_quota
 
+from .test_concurrency_model import concurrency_limited_run
+
 CHAT = "/v1/chat/completions"
 
 
@@ -169,21 +171,8 @@ def test_keys_used_alike_do_not_make_the_holds_a_global_window():
 def capped_loop(limit: int, users: int, seconds: float, refusal_s: float) -> pd.DataFrame:
     """A closed loop against at most `limit` in flight, the excess refused with 503 after
     `refusal_s`; answers take 0.1 to 0.6 s."""
-    rng = random.Random(11)
-    rows, ends = [], []
-    clock = {u: 0.001 * u for u in range(users)}
-    while min(clock.values()) < seconds:
-        u = min(clock, key=clock.get)
-        t = clock[u]
-        ok = sum(1 for e in ends if e > t) < limit
-        took = rng.uniform(0.1, 0.6) if ok else refusal_s
-        if ok:
-            ends.append(t + took)
-        rows.append({"key_id": "k", "endpoint": CHAT, "sent_ts": 1e9 + t, "intended_ts": 1e9 + t,
-                     "latency_ms": took * 1000, "ttfb_ms": took * 1000,
-                     "status": 200 if ok else 503, "retry_after_s": np.nan, "user": u})
-        clock[u] = t + took + 0.05
-    return pd.DataFrame(rows)
+    return concurrency_limited_run(limit, users, seconds, status=503, refusal_s=refusal_s,
+                                   seed=11)
 
 
 def test_a_cap_refusing_with_503_at_once_is_read_as_a_cap():

@@ -65,6 +65,8 @@ TARGETS = {
     "epoch-phase": ref("epoch-phase", window("fixed_window", 5, 3, "quota.phase_s=1.2"), dict(
         algorithm="fixed_window", alignment="epoch", limit=5, window_s=3, phase_s=1.2,
         scope="per_key")),
+    "epoch-phase": "a clock window of 5 per 3.5 s, phase 2.31 s, in one fresh-clone run of "
+                   "six (the others: the truth)",
     "epoch-key-phase": ref("epoch-key-phase", window("fixed_window", 5, 3), dict(
         algorithm="fixed_window", alignment="epoch", limit=5, window_s=3, phase_s="key_hash",
         scope="per_key")),

@@ -52,6 +52,7 @@ def is_round(v: float) -> bool:
 def observed_shape(streams: list[Stream]) -> dict:
     first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
     first_durations, reopen_spans, first_reopens, full_reopens = [], [], [], []
+    stated_rates = []
     for s in streams:
         starts, ends, sizes = runs(s)
         if len(sizes) == 0:
@@ -81,6 +82,7 @@ def observed_shape(streams: list[Stream]) -> dict:
         # anchored at that run's start, reopening minus start is the window.
         order = s.passed | s.rejected
         t_all, rej_all, ra_all = s.t[order], s.rejected[order], s.retry_after[order]
+        stated_rates += _stated_rates(t_all, rej_all, ra_all)
         after = np.searchsorted(t_all, ends, "right")
         for n, (start, i) in enumerate(zip(starts, after)):
             if i < len(t_all) and rej_all[i] and np.isfinite(ra_all[i]):
@@ -94,7 +96,23 @@ def observed_shape(streams: list[Stream]) -> dict:
     return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
             "gaps": gaps, "stated": stated, "first_duration": first_durations,
             "reopen_span": reopen_spans, "first_reopen": first_reopens,
-            "full_reopen": full_reopens}
+            "full_reopen": full_reopens, "stated_rate": stated_rates}
+
+
+def _stated_rates(t: np.ndarray, rejected: np.ndarray, ra: np.ndarray) -> list[float]:
+    """Admissions per second of stated reopening: between two refusals with k admissions
+    between them, k over how far the reopening they state moved. A bucket's moves one
+    interval per admission, a window's one window per limit; unlike the admitted rate, it
+    does not depend on when the client came back (a probe's paced and burst steps read a
+    bucket of 4/s as 4.4/s)."""
+    stated = rejected & np.isfinite(ra)
+    if stated.sum() < 2:
+        return []
+    admitted_before = np.cumsum(~rejected)[stated]
+    reopen = (t + ra)[stated]
+    k, moved = np.diff(admitted_before), np.diff(reopen)
+    ok = (k >= 1) & (moved > 0)
+    return [float(x) for x in k[ok] / moved[ok]]
 
 
 def limits(shape: dict) -> list[int]:

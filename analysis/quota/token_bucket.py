@@ -20,7 +20,9 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
         return []
     burst = max(shape["first"])
     rates = shapes.nice([rate] + ([1 / float(np.median(shape["gaps"]))] if shape["gaps"]
-                                  else []), rel=0.05)
+                                  else [])
+                        + ([float(np.median(shape["stated_rate"]))] if shape["stated_rate"]
+                           else []), rel=0.05)
     bursts = {burst, burst - 1, burst + 1}
     for r in list(rates):
         refill = int(round(r * max(shape["first_duration"] or [0])))
@@ -54,23 +56,42 @@ def _attempts(s: Stream, h: np.ndarray, counts_rejected: bool):
     basis = (s.passed | s.rejected) if counts_rejected else s.passed
     order = np.argsort(h[basis], kind="stable")
     a = h[basis][order]
-    last = None if counts_rejected else _last_refusal(a, h[s.rejected])
+    last = None if counts_rejected else _last_refusal(
+        s.t[basis][order], h[s.rejected], s.end[s.rejected])
     return a, s.passed[basis][order], before(basis), last
 
 
-def _last_refusal(a: np.ndarray, refused: np.ndarray) -> np.ndarray | None:
+# A refusal's reply must have come back this long before an attempt's earliest decision time
+# for the two to be known in order (the recorded times are rounded to the millisecond).
+ORDER_EPS_S = 0.0005
+
+
+def _last_refusal(a: np.ndarray, refused: np.ndarray,
+                  refused_end: np.ndarray) -> np.ndarray | None:
+    """For each attempt decided no earlier than `a`: the latest refusal time (`refused`) among
+    the refusals whose reply had come back before it (`refused_end`), or -inf.
+
+    Only those are known to have been decided first. Requests sent together (the probe's
+    bursts, several users on one key) reach the server in an order the send times do not
+    keep: a refusal answered at once can read earlier than admissions the server decided
+    before it, and a floor taken from it would call them all impossible (a bucket of 5
+    admitted whole, read as a bucket with no room after the first)."""
     if not len(refused):
         return None
-    refused = np.sort(refused)
-    last = np.searchsorted(refused, a, "left") - 1
-    return np.where(last >= 0, refused[np.maximum(last, 0)], -np.inf)
+    order = np.argsort(refused_end, kind="stable")
+    ends = refused_end[order]
+    latest = np.maximum.accumulate(refused[order])
+    last = np.searchsorted(ends, a + ORDER_EPS_S, "right") - 1
+    return np.where(last >= 0, latest[np.maximum(last, 0)], -np.inf)
 
 
-def refusal_floor(a: np.ndarray, refused: np.ndarray, tolerance: float) -> np.ndarray | None:
-    """For each sorted attempt time in `a`: the latest refusal before it plus the tolerance
-    (a refusal at r proves the bucket had no room then: tat > r + tolerance from there on);
-    None when nothing was refused."""
-    last = _last_refusal(a, refused)
+def refusal_floor(a: np.ndarray, refused: np.ndarray, refused_end: np.ndarray,
+                  tolerance: float) -> np.ndarray | None:
+    """For each sorted attempt time in `a`: the latest refusal known to come before it (its
+    reply back by then, see _last_refusal) plus the tolerance (a refusal at r proves the
+    bucket had no room then: tat > r + tolerance from there on); None when nothing was
+    refused."""
+    last = _last_refusal(a, refused, refused_end)
     return None if last is None else last + tolerance
 
 
@@ -123,7 +144,7 @@ def reopens(p: dict, s: Stream, rej: np.ndarray) -> np.ndarray:
         tat = gcra_tat(s.t[basis], s.passed[basis], interval, tol, s.slack)
         return tat[before(basis)[rej]] - tol
     admitted = s.t[s.passed]
-    floor = refusal_floor(admitted, s.t[s.rejected], tol)
+    floor = refusal_floor(admitted, s.t[s.rejected], s.end[s.rejected], tol)
     tat = gcra_tat(admitted, np.ones(len(admitted), bool), interval, tol, s.slack,
                    floor) if len(admitted) else np.array([np.nan])
     return tat[np.clip(before(s.passed)[rej] - 1, 0, None)] - tol

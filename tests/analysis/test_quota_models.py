@@ -105,9 +105,15 @@ def test_gcra_moves_forward_to_what_a_refusal_proves():
     a = np.array([0.0, 0.001, 0.002, 0.104, 0.204])
     ok = np.ones(len(a), bool)
     refusals = np.array([0.1035, 0.2030])
-    floor = refusal_floor(a, refusals, tol)
+    ends = refusals + 0.0003  # each refusal's reply was back before the next attempt
+    floor = refusal_floor(a, refusals, ends, tol)
     assert list(floor) == [-np.inf, -np.inf, -np.inf, refusals[0] + tol, refusals[1] + tol]
-    assert refusal_floor(a, np.array([]), tol) is None
+    assert refusal_floor(a, np.array([]), np.array([]), tol) is None
+    # a refusal still in flight when the attempt was decided is not known to come first:
+    # each reply took 10 ms, so the attempt at 0.104 knows of none, the one at 0.204 only of
+    # the first
+    late = refusal_floor(a, refusals, refusals + 0.01, tol)
+    assert list(late) == [-np.inf] * 4 + [refusals[0] + tol]
     moved = gcra_tat(a, ok, interval, tol, slack=0.005, floor=floor)
     stuck = gcra_tat(a, ok, interval, tol, slack=0.005)
     # the refusal at 0.2030 has no room in the moved chain, and room in the stuck one
@@ -347,9 +353,14 @@ def test_a_burst_sent_at_once_is_read_whole_though_a_refusal_sorts_among_it():
     table, recorded on a loaded machine): its burst went as a wave of 8 at once, and one
     refusal, answered faster than the admissions, sorted second by send time, so the first run
     of admissions read 1 and the buckets tried had bursts of 2. The first clump is now the
-    admissions decided before any refusal could be known: 5. (The fit on this run is still
-    wrong, a fixed window of 1 per 0.2 s: kept for the issue that teaches the fit the probe's
-    traffic.)"""
+    admissions decided before any refusal could be known: 5.
+
+    The fit on it was a fixed window of 1 per 0.2 s, twice wrong: that early refusal, which
+    the server decided after the admissions, moved the bucket's chain forward past them all
+    (the true bucket reproduced 60% of the decisions), and the rates tried (4.39/s admitted,
+    4.66/s from the gaps) missed 4/s, which the stated reopenings say: they move 0.25 s per
+    admission. A refusal now moves the chain only once its reply was back before the
+    attempt, and the stated reopenings propose the rate."""
     import pandas as pd
 
     from analysis.quota.shape import observed_shape
@@ -357,3 +368,8 @@ def test_a_burst_sent_at_once_is_read_whole_though_a_refusal_sorts_among_it():
     events = pd.read_parquet(Path(__file__).parent / "data" / "token-bucket-probe-wave.parquet")
     shape = observed_shape(decide(events).streams("per_key"))
     assert max(shape["first"]) == 5
+    assert abs(float(np.median(shape["stated_rate"])) - 4.0) < 0.05
+    fit = fit_quota(decide(events))
+    assert (fit.algorithm, fit.rate_per_s, fit.burst, fit.scope) == \
+        ("token_bucket", 4.0, 5, "per_key")
+    assert fit.agreement >= 0.98

@@ -52,7 +52,7 @@ def is_round(v: float) -> bool:
 def observed_shape(streams: list[Stream]) -> dict:
     first_sizes, rest_sizes, spacings, rates, gaps, stated = [], [], [], [], [], []
     first_durations, reopen_spans, first_reopens, full_reopens = [], [], [], []
-    stated_rates = []
+    stated_rates, step_rates = [], []
     for s in streams:
         starts, ends, sizes = runs(s)
         if len(sizes) == 0:
@@ -83,6 +83,7 @@ def observed_shape(streams: list[Stream]) -> dict:
         order = s.passed | s.rejected
         t_all, rej_all, ra_all = s.t[order], s.rejected[order], s.retry_after[order]
         stated_rates += _stated_rates(t_all, rej_all, ra_all)
+        step_rates += _stated_step_rates(t_all, rej_all, ra_all)
         after = np.searchsorted(t_all, ends, "right")
         for n, (start, i) in enumerate(zip(starts, after)):
             if i < len(t_all) and rej_all[i] and np.isfinite(ra_all[i]):
@@ -96,7 +97,8 @@ def observed_shape(streams: list[Stream]) -> dict:
     return {"first": first_sizes, "rest": rest_sizes, "spacing": spacings, "rate": rates,
             "gaps": gaps, "stated": stated, "first_duration": first_durations,
             "reopen_span": reopen_spans, "first_reopen": first_reopens,
-            "full_reopen": full_reopens, "stated_rate": stated_rates}
+            "full_reopen": full_reopens, "stated_rate": stated_rates,
+            "stated_step_rate": step_rates}
 
 
 def _stated_rates(t: np.ndarray, rejected: np.ndarray, ra: np.ndarray) -> list[float]:
@@ -112,6 +114,19 @@ def _stated_rates(t: np.ndarray, rejected: np.ndarray, ra: np.ndarray) -> list[f
     reopen = (t + ra)[stated]
     k, moved = np.diff(admitted_before), np.diff(reopen)
     ok = (k >= 1) & (moved > 0)
+    return [float(x) for x in k[ok] / moved[ok]]
+
+
+def _stated_step_rates(t: np.ndarray, rejected: np.ndarray, ra: np.ndarray) -> list[float]:
+    """As _stated_rates, counting every attempt between the refusals, refused ones too: a
+    limiter that counts refusals moves its stated reopening one step per attempt (back to
+    back refusals of a bucket of 2/s state waits 0.5 s apart)."""
+    stated = rejected & np.isfinite(ra)
+    if stated.sum() < 2:
+        return []
+    k = np.diff(np.flatnonzero(stated)).astype(float)
+    moved = np.diff((t + ra)[stated])
+    ok = moved > 0
     return [float(x) for x in k[ok] / moved[ok]]
 
 

@@ -21,8 +21,9 @@ def propose(streams: list[Stream], shape: dict) -> list[dict]:
     burst = max(shape["first"])
     rates = shapes.nice([rate] + ([1 / float(np.median(shape["gaps"]))] if shape["gaps"]
                                   else [])
-                        + ([float(np.median(shape["stated_rate"]))] if shape["stated_rate"]
-                           else []), rel=0.05)
+                        + [float(np.median(shape[k])) for k in ("stated_rate",
+                                                                 "stated_step_rate")
+                           if shape.get(k)], rel=0.05)
     bursts = {burst, burst - 1, burst + 1}
     for r in list(rates):
         refill = int(round(r * max(shape["first_duration"] or [0])))

@@ -22,6 +22,7 @@ import pandas as pd
 from .decisions import CHAT, Decisions
 from .polite import polite_answer
 from .quota import QuotaFit, model_reopenings
+from .stream import admissions_first
 
 TOL_S = 0.05  # send/receive timing noise on loopback and scheduling
 LATE_S = 1.0  # a wait this much longer than needed costs a client real time
@@ -36,6 +37,9 @@ RULE = (f"Each 429's stated wait is checked against the interval in which the qu
         f"(counted from the 429's reply) was still refused, and over {LATE_S:g} s late when a "
         f"request admitted had its reply more than {LATE_S:g} s before it ran out (counted "
         f"from the 429's send); {TOL_S * 1000:g} ms are allowed for timing either way. "
+        f"Where the fitted quota counts refused requests, or refusals extend its lockout, a "
+        f"429 followed by another request of its stream before its wait ran out is not "
+        f"checked: that request may have moved the reopening. "
         f"Optimistic: more than {OPTIMISTIC_SHARE:.0%} of the checked 429s early. "
         f"Conservative: otherwise, more than {CONSERVATIVE_SHARE:.0%} over {LATE_S:g} s late. "
         f"Honest: neither.")
@@ -67,14 +71,25 @@ class RetryAfterAudit:
         return d
 
 
-def _brackets(group: pd.DataFrame) -> pd.DataFrame:
+def _brackets(group: pd.DataFrame, moved_by_refusals: bool = False) -> pd.DataFrame:
     """For each 429 of one quota stream: the wait it needed, bracketed. The quota reopened
     between the last refusal and the first admission after it, and decided each request
     between its send and its reply, so the wait from the 429's decision was at least (last
     refusal's send - the 429's reply) and at most (first admission's reply - the 429's send):
-    `wait_min` .. `wait_max`, NaN when nothing was admitted later."""
+    `wait_min` .. `wait_max`, NaN when nothing was admitted later.
+
+    `moved_by_refusals` (the quota counts refused requests, or refusals extend its lockout):
+    a 429 whose next request was sent before its wait ran out gets no bracket, since that
+    request may have moved the reopening (a limiter that states the truth would otherwise
+    read as early each time a client came back too soon)."""
     g = group.sort_values("sent_ts", kind="stable")
     sent = g["sent_ts"].to_numpy(float)
+    # a burst sent together is read admissions first, as the fit reads it (admissions_first):
+    # a refusal of the burst answered fast is not the last refusal before its admissions
+    order = admissions_first(sent, sent + g["latency_ms"].fillna(0).to_numpy(float) / 1000,
+                             (g["status"] != 429).to_numpy())
+    if (order != np.arange(len(order))).any():
+        g = g.iloc[order].assign(sent_ts=sent)
     ok = ((g["status"] >= 200) & (g["status"] < 300)).to_numpy()
     rej = (g["status"] == 429).to_numpy()
     ok_sent, rej_sent = sent[ok], sent[rej]
@@ -93,6 +108,12 @@ def _brackets(group: pd.DataFrame) -> pd.DataFrame:
     last = np.searchsorted(rej_sent, np.nan_to_num(opens_by, nan=np.inf), "left") - 1
     last_sent = rej_sent[np.clip(last, 0, len(rej_sent) - 1)]
     opens_after = np.where(has, np.maximum(last_sent, s), np.nan)
+    if moved_by_refusals:
+        stated = rows["retry_after_s"].to_numpy(float)
+        nxt_any = np.searchsorted(sent, s, "right")  # the stream's next request, any status
+        came_back = np.where(nxt_any < len(sent),
+                             sent[np.minimum(nxt_any, len(sent) - 1)], np.inf)
+        reply_by = np.where(came_back < recv + stated - TOL_S, np.nan, reply_by)
     return pd.DataFrame({
         "key_id": rows["key_id"].astype(str).array, "sent": s,
         "stated": rows["retry_after_s"].to_numpy(float),
@@ -209,7 +230,8 @@ def _audit(decisions: Decisions, scope: str, fit: QuotaFit | None) -> RetryAfter
     # one key's rows at a time: a list of every key's copies doubled the audit's memory
     groups = [chat] if scope == "global" else (g for _, g in chat.groupby(
         "key_id", observed=True))
-    pts = pd.concat([_judged(_brackets(g)) for g in groups], ignore_index=True)
+    moved = fit is not None and bool(fit.counts_rejected or fit.lockout_extends)
+    pts = pd.concat([_judged(_brackets(g, moved)) for g in groups], ignore_index=True)
     del groups, chat  # the rows are in the brackets now
     audit = RetryAfterAudit("insufficient_data", rejections=rejections,
                             with_header=with_header, probes=_probes(events))

@@ -143,3 +143,32 @@ def test_model_comparison_pairs_each_429_with_its_own_reopening():
     assert err["count"] == 20_000 + int((events["key_id"] == "b").sum() - 25)
     assert err["early"] == 0 and err["over_1s_late"] == 0
     assert -0.01 <= err["min"] and err["max"] <= 0.01
+
+
+def test_a_limiter_counting_refusals_is_not_called_optimistic_for_clients_that_came_back_early():
+    """The adaptive probe against the sliding counter that counts refusals (5 per 2 s;
+    issue 13's accuracy table): the gateway's waits are honest (a client that waits them is
+    let in, tests/gateway), but the audit said optimistic, 5 of 66 early. Two misreadings:
+    a 429 whose next request came before its wait ran out was judged by an admission that
+    request had pushed back (a refusal that counts moves the reopening), and a burst's
+    refusal that the server decided after the burst's admissions read as the last refusal
+    before them. Such 429s are not checked now, and bursts are read admissions first."""
+    import json
+    from pathlib import Path
+
+    from analysis.pipeline import fit_and_audit
+    from analysis.retry_after import _brackets
+
+    data = Path(__file__).parent / "data"
+    events = pd.read_parquet(data / "sliding-counter-counts-rejected-probe.parquet")
+    probe = json.loads((data / "sliding-counter-counts-rejected-probe.json").read_text())
+    fit, audit = fit_and_audit(decide(events), lambda _m: None, probe=probe)
+    assert (fit.algorithm, fit.limit, fit.window_s, fit.counts_rejected) == \
+        ("sliding_counter", 5, 2.0, True)
+    assert audit.verdict == "honest" and audit.too_early == 0 and audit.evaluable >= 1
+    # judged as if refusals moved nothing, the brackets call honest waits early
+    chat = events[(events["endpoint"] == "/v1/chat/completions") &
+                  events["status"].isin([200, 429])]
+    early = sum(int((b["wait_min"] - b["stated"] > 0.05).sum())
+                for _, g in chat.groupby("key_id") for b in [_brackets(g, False)])
+    assert early >= 1

@@ -51,7 +51,9 @@ def test_truth_names_the_installed_varnish_packages():
 @pytest.mark.system
 def test_truth_names_the_installed_haproxy():
     require_program("haproxy")
-    assert f"`haproxy` {haproxy.haproxy_version()}" in TRUTH
+    # the upstream release: the Debian revision (-1+deb12uN) is whatever the mirror holds
+    upstream = haproxy.haproxy_version().split("-")[0]
+    assert f"`haproxy` {upstream} " in TRUTH
 
 
 def test_every_truth_speaks_the_design_vocabulary():

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from contract.events import key_fingerprint
+from contract.probe_log import STEP_NAMES
 from gateway.windows import key_phase_s
 from .conftest import require_program
 from .runs import env_without_target, rows
@@ -153,10 +154,11 @@ def check_unsettled(q: dict, words: str, fitted: dict) -> None:
     family_words = q["algorithm"].replace("_", " ")
     if q.get("lockout_s") is not None:  # a lockout's quota is read off its first clump
         assert any(m.startswith(family_words) for m in truth), truth
-    for m in truth:  # each named beside the fitted one, with a step that separates them
+    for m in truth:  # each named beside the fitted one, with a probe step that separates
+        # them (the truth's kind may be named in the other scope, beside the fit's: then the
+        # step is scope_uneven, as in a CI run where 4 users on 3 keys tied global and per key)
         entry = next(e for e in fitted["indistinguishable"] if m in e["models"])
-        assert entry["experiment"] in ("reopen_gap", "pace_over", "pace_under", "polite",
-                                       "split", "idle_burst", "clock_phase"), entry
+        assert entry["experiment"] in STEP_NAMES and entry["experiment"] != "tight", entry
     size = q["burst"] if q["algorithm"] == "token_bucket" else q["limit"]
     assert fitted["algorithm"] == "unknown" and abs(fitted["limit"] - size) <= 1, fitted["limit"]
 

@@ -42,14 +42,27 @@ def distance(a: float, b: float, w: float) -> float:
     return min(d, w - d)
 
 
+def within_all(mid: np.ndarray, half: np.ndarray, w: float, around: float) -> float | None:
+    """The middle of the part of the circle that every gap (mid +- half) covers, reading each
+    gap's position from `around` (a phase near them all); None when they share none. A
+    phase there puts every reopening the run saw on the right side of its boundary, which an
+    average of the gaps' midpoints need not (one narrow gap beside wider ones)."""
+    off = (np.asarray(mid, float) - around + w / 2) % w - w / 2
+    lo, hi = float(np.max(off - half)), float(np.min(off + half))
+    return (around + (lo + hi) / 2) % w if lo <= hi else None
+
+
 def own(s: Stream, w: float) -> float:
-    """The stream's own phase for windows of `w` (0 when it never reopened): the narrowest
-    gaps read it best, so each is weighted by 1 / its width."""
+    """The stream's own phase for windows of `w` (0 when it never reopened): within every
+    gap when they share a part, else their average, the narrowest gaps (which read it best)
+    weighted by 1 / their width."""
     def compute():
         mid, half = boundaries(s)
         if not len(mid):
             return 0.0
-        return round(circular_mean(mid, w, 1 / np.maximum(half, 1e-4)), 4)
+        mean = circular_mean(mid, w, 1 / np.maximum(half, 1e-4))
+        inside = within_all(mid, half, w, mean)
+        return round(mean if inside is None else inside, 4)
     return remembered(s, ("own phase", w), s.t, s.t, compute)
 
 
@@ -63,6 +76,8 @@ def propose(streams: list[Stream], windows: list[float]) -> dict[float, list]:
     for w in windows:
         each = [own(s, w) for s in seen]
         common = circular_mean(np.array(each), w)
+        inside = within_all(*map(np.concatenate, zip(*map(boundaries, seen))), w, common)
+        common = common if inside is None else inside
         if all(distance(p, common, w) <= SAME_PHASE_S for p in each):
             if distance(common, 0.0, w) > SAME_PHASE_S / 3:
                 out[w] = [round(common, 4)]

@@ -122,6 +122,36 @@ def test_epoch_windows_with_one_phase_for_every_key():
     assert "with a phase of 0.3" in describe(fit)
 
 
+def test_a_phase_is_read_inside_every_keys_reopening():
+    """The first 7.5 s of a 12 s tight loop (4 users, 3 keys; kept from a `make test` run that
+    failed) against 10 per 10 s on the clock with a phase of 3.5 s: each key reopened once,
+    two in gaps of about 2 ms, one where a refusal and an admission were sent in the same
+    tenth of a millisecond. The average of the gaps' midpoints, 3.4992 s, put that refusal in
+    the new window, so the truth missed one decision and a window of 6.3 s anchored at the
+    first request (which met each key's reopening exactly) was reported. A phase inside every
+    gap reproduces all of them."""
+    from pathlib import Path
+
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "epoch-phase-one-reopening-each.parquet")
+    fit = fit_quota(decide(events))
+    assert (fit.algorithm, fit.alignment, fit.limit, fit.window_s) == \
+        ("fixed_window", "epoch", 10, 10.0), describe(fit)
+    assert fit.phase_s == pytest.approx(3.5, abs=0.002) and fit.agreement == 1.0
+
+
+def test_the_phase_inside_every_gap_is_their_common_part():
+    """Gaps (midpoint +- half-width) on a 10 s circle: the phase is the middle of the part
+    they all cover, across the circle's wrap too; none when they share none."""
+    from analysis.quota.phases import within_all
+
+    assert within_all(np.array([3.4989, 3.4999, 3.4988]), np.array([0.0011, 0.0, 0.0012]),
+                      10.0, 3.4992) == pytest.approx(3.4999, abs=1e-9)
+    assert within_all(np.array([9.99, 0.02]), np.array([0.02, 0.02]), 10.0, 0.0) == \
+        pytest.approx(0.005, abs=1e-9)
+    assert within_all(np.array([3.0, 3.5]), np.array([0.1, 0.1]), 10.0, 3.2) is None
+
+
 def test_epoch_windows_with_each_keys_own_phase():
     """3 per 1 s in windows whose phase differs per key (as a hash of the key gives): one
     phase for all cannot explain it, nor can windows anchored at each key's first request

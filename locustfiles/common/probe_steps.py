@@ -41,6 +41,7 @@ class Prober:
         self.sent = 0
         self.fastest_ok = math.inf  # the quickest admitted reply's latency so far
         self._last_loop = 0.0
+        self._own: list[Reply] = []  # the latest replies on the probe's own key
         hub = gevent.get_hub()  # a spawned send that meets the budget's end is no error
         if OutOfBudget not in hub.NOT_ERROR:
             hub.NOT_ERROR = (*hub.NOT_ERROR, OutOfBudget)
@@ -64,7 +65,22 @@ class Prober:
         if r.ok:
             self.fastest_ok = min(self.fastest_ok, r.latency)
         self._mark(r)
+        if key is None:
+            self._own = self._own[-63:] + [r]
         return r
+
+    def stated_reopening(self) -> float | None:
+        """When the own key's quota reopens, as the refusals sent since its last admission
+        state (the latest of them: where refusals count, each states a later one); None when
+        the last request sent on it was admitted, or a refusal since stated no wait."""
+        tail = []
+        for r in sorted(self._own, key=lambda r: r.sent, reverse=True):
+            if not r.refused:
+                break
+            tail.append(r)
+        if not tail or not all(math.isfinite(r.wait) for r in tail):
+            return None
+        return max(r.recv + r.wait for r in tail)
 
     def _mark(self, r: Reply) -> None:
         share = FAST_503_SHARE * self.fastest_ok if math.isfinite(self.fastest_ok) else 0.0

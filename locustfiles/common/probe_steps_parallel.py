@@ -4,7 +4,6 @@ ramp, the burst into a queue, the scope check. Their measurements go to probe_ru
 
 from __future__ import annotations
 
-import math
 import time
 
 import gevent
@@ -16,13 +15,18 @@ from .probe_steps import POLITE_MARGIN_S, Prober, Reply
 def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
     rate = factor * (k.get("rate") or 1.0)
     span = min(max(2.0, 6 / rate), 5.0)
-    # from an empty bucket: taken until refused, then the refusal's stated wait
-    emptied = p.until_refused(name, int(k.get("burst") or 1) + 3)
-    if emptied and emptied[-1].refused:
-        last = emptied[-1]
-        p.sleep_until(last.recv + (last.wait if math.isfinite(last.wait) else 1 / rate)
-                      + POLITE_MARGIN_S)
-    start, gs, i = time.time() + 1 / rate, [], 0
+    # from an empty bucket, at the moment it refills one token: the first request takes it,
+    # then one every 1/rate. The bucket is empty when the last request sent was refused (the
+    # step before ended so); else it is taken until refused. Where refusals count, each one
+    # sent to empty it costs a token's time, so none is sent when none is needed.
+    reopens = p.stated_reopening()
+    if reopens is None:
+        emptied = p.until_refused(name, int(k.get("burst") or 1) + 3)
+        if emptied and emptied[-1].refused:
+            reopens = p.stated_reopening() or emptied[-1].recv + 1 / rate
+    if reopens is not None:
+        p.sleep_until(reopens + POLITE_MARGIN_S)
+    start, gs, i = time.time() + (0.0 if reopens is not None else 1 / rate), [], 0
     while i / rate < span:
         p.sleep_until(start + i / rate)
         gs.append(gevent.spawn(p.send, name))

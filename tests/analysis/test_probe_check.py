@@ -17,7 +17,7 @@ def test_the_probe_verdicts_family_and_modifiers_are_read():
     assert probe_reading("fixed_window/epoch: 5 per 3 s, windows starting 1.2 s past each "
                          "multiple of the window; refusals not counted, no lockout; per key") \
         == {"family": "fixed_window", "alignment": "epoch", "lockout": False,
-            "counts_rejected": False}
+            "counts_rejected": False, "scope": "per_key"}
     assert probe_reading("token_bucket: bursts of 3, about 2 /s; refused requests are "
                          "counted, no lockout; per key")["counts_rejected"] is True
     assert probe_reading("fixed_window: 5 per at most 2.1 s (anchored at the first request or "
@@ -25,6 +25,10 @@ def test_the_probe_verdicts_family_and_modifiers_are_read():
                          "a refusal")["lockout"] is True
     assert probe_reading("no limit seen: 272 requests admitted back to back")["family"] == \
         "none_observed"
+    assert probe_reading("concurrency: at most 2 in flight; one quota for all keys; "
+                         "Retry-After states up to 1 s less than the real wait")["scope"] == \
+        "global"
+    assert probe_reading("token_bucket: bursts of 3")["scope"] is None
     assert probe_reading("not settled: still sliding_log or fixed_window") is None
 
 
@@ -89,3 +93,56 @@ def test_on_a_tie_the_model_the_probe_chose_is_given():
     # a model the decisions explain worse is not taken for the probe's word
     fit.candidates = [plain, worse]
     assert reconcile(fit, said).algorithm == "unknown"
+
+
+def test_a_model_taken_on_the_probes_word_keeps_nothing_of_the_fitted_one():
+    """The concurrency profile through the probe (a live run, 2 in flight per key, 150 ms
+    completions): a fixed window of 1 per 0.1264 s explained the decisions as well as the
+    cap, per key and global alike; the probe's ramp found the cap and its scope_uneven step
+    the scope. The cap is given, per key, with no window nor alignment left of the window's."""
+    window = {"algorithm": "fixed_window", "limit": 1, "window_s": 0.1264,
+              "alignment": "first_request", "agreement": 1.0, "weighted": 1.0,
+              "scope": "per_key"}
+    cap = {"algorithm": "concurrency", "limit": 2, "agreement": 0.996, "weighted": 0.996,
+           "scope": "per_key"}
+    fit = QuotaFit("fixed_window", "unknown", limit=1, window_s=0.1264,
+                   alignment="first_request", decisions=250, keys=3, agreement=1.0,
+                   candidates=[window, dict(cap, scope="global"), cap],
+                   indistinguishable=[{"models": ["a", "b"], "experiment": "split"}],
+                   note="the keys were used alike")
+    out = reconcile(fit, probe("concurrency: at most 2 in flight; per key"))
+    assert (out.algorithm, out.limit, out.scope) == ("concurrency", 2, "per_key")
+    assert (out.window_s, out.alignment, out.phase_s, out.indistinguishable) == \
+        (None, None, None, [])
+    assert out.note.startswith("the decisions explain at most 2 requests in flight per key "
+                               "as well as 1 requests per 0.1264 s")
+
+
+def test_a_scope_the_keys_could_not_tell_is_the_probes_when_it_found_it():
+    """Per key and global explained alike (the fit's scope 'unknown'); the probe's
+    scope_uneven step said per key: the same model is given per key, with what else the run
+    could not tell kept, and the scope tie gone from the note."""
+    mine = {"algorithm": "fixed_window", "limit": 5, "window_s": 3.0,
+            "alignment": "first_request", "agreement": 1.0, "weighted": 1.0,
+            "scope": "per_key"}
+    shared = dict(mine, limit=15, scope="global")
+    split = {"models": ["fixed window 5 per 3 s", "sliding log 5 per 3 s"],
+             "experiment": "split"}
+    scope = {"models": ["fixed window 5 per 3 s per key", "fixed window 15 per 3 s global"],
+             "experiment": "scope_uneven"}
+    fit = QuotaFit("fixed_window", "unknown", limit=5, window_s=3.0, alignment="first_request",
+                   decisions=300, keys=3, agreement=1.0, candidates=[mine, shared],
+                   indistinguishable=[split, scope],
+                   note="a tie of windows; the keys were used alike, so 5 per 3 s per_key and "
+                        "15 per 3 s global explain the run equally")
+    said = "fixed_window/first_request: 5 per 3 s; refusals not counted, no lockout; per key"
+    out = reconcile(fit, probe(said))
+    assert (out.algorithm, out.limit, out.window_s, out.scope) == \
+        ("fixed_window", 5, 3.0, "per_key")
+    assert out.indistinguishable == [split]
+    assert out.note.startswith("a tie of windows; the decisions explain 5 requests per 3 s "
+                               "per key"), out.note
+    assert "used alike, so" not in out.note
+    # the probe's scope is taken only when the decisions explain that scope as well
+    fit.candidates = [mine, dict(shared, weighted=0.9)]
+    assert reconcile(fit, probe(said.replace("per key", "one quota for all keys"))) is fit

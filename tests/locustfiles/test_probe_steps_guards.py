@@ -117,3 +117,62 @@ def test_a_503_faster_than_any_admission_is_a_refusal_and_a_slow_one_is_not(monk
     # at once; after a routing delay, slower than the admission or faster (a busy pool's
     # 30 ms is not a limiter's); a 429 always
     assert [p.send("tight").refused for _ in range(4)] == [True, False, False, True]
+
+
+def test_the_own_keys_stated_reopening_is_the_latest_since_its_last_admission():
+    """Where refusals count, each states a later reopening: the latest one stands; an
+    admission, a refusal that states nothing, or none at all leaves it unknown; another
+    key's replies are not the probe's key's."""
+    from types import SimpleNamespace
+
+    answers = []
+
+    class User:
+        def chat(self, **_):
+            status, ra = answers.pop(0)
+            return SimpleNamespace(status=status, retry_after_s=ra, reset_s=math.nan)
+
+    p = steps.Prober(User(), math.inf, 100, ["other"])
+    assert p.stated_reopening() is None
+    answers += [(200, math.nan), (429, 2.0), (429, 1.0)]
+    first = [p.send("tight") for _ in range(3)]
+    assert p.stated_reopening() == pytest.approx(first[1].recv + 2.0)
+    answers.append((200, math.nan))
+    p.send("scope_uneven", key="other")  # another key's admission changes nothing
+    assert p.stated_reopening() == pytest.approx(first[1].recv + 2.0)
+    answers += [(200, math.nan)]
+    p.send("tight")
+    assert p.stated_reopening() is None
+    answers += [(429, math.nan)]
+    p.send("tight")
+    assert p.stated_reopening() is None
+
+
+def test_pacing_from_a_bucket_already_empty_sends_nothing_to_empty_it():
+    """The step before ended refused with a stated reopening: pace waits for it and paces
+    from there; no request is spent on emptying (where refusals count, it would cost a
+    token's time). Else it empties the bucket first."""
+    from locustfiles.common import probe_steps_parallel as parallel
+
+    class Pacer(FakeProber):
+        def __init__(self, reopening, statuses=()):
+            super().__init__(statuses)
+            self.reopening, self.emptied = reopening, 0
+
+        def stated_reopening(self):
+            return self.reopening
+
+        def until_refused(self, phase, most, **_):
+            self.emptied += 1
+            got = [self.send(phase)]
+            self.reopening = got[-1].recv + got[-1].wait
+            return got
+
+    k = Knowledge()
+    k.facts.update(rate=3.0, burst=4)
+    p = Pacer(T0 + 1.0, statuses=[200] * 20)
+    out = parallel.pace(p, k, "pace_under", 0.8)
+    assert p.emptied == 0 and out["sent"] == p.sent == out["admitted"] == 6  # 2.5 s at 2.4/s
+    p = Pacer(None)
+    parallel.pace(p, k, "pace_over", 1.25)
+    assert p.emptied == 1 and p.sent == 1 + 8  # 2 s at 3.75/s, after the one that emptied

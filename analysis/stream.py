@@ -51,14 +51,17 @@ TOGETHER_S = 0.002
 def admissions_first(t: np.ndarray, end: np.ndarray, admitted: np.ndarray) -> np.ndarray:
     """The order to read sorted decisions in: as given, except that among requests sent
     together (each within TOGETHER_S of the one before, all sent before the first of them
-    was answered) the admitted ones come first.
+    was answered) the admitted ones come first, in the order they were answered.
 
     A burst sent at once reaches the server in an order its send times do not keep, and a
     refusal answered fast can read first. Every family here admits the first arrivals of a
     burst and refuses the rest, so the server admitted the burst's admissions first: read in
     send order, a bucket that counts refusals looked full after its first admission (a probe
     burst of 8 into a bucket of 3 read A R R R A A R R, which the server decided A A A R R R
-    R R, as the growing waits it stated show)."""
+    R R, as the growing waits it stated show). Among the admissions, the one answered first
+    was served first: a queue that holds a burst releases it in the server's order, which
+    the answers keep (a burst of 16 into a shaped bucket read holds of 0, 0.5, 1, 2, 1.5 and
+    2.5 s in send order)."""
     n = len(t)
     if n < 2:
         return np.arange(n)
@@ -66,13 +69,15 @@ def admissions_first(t: np.ndarray, end: np.ndarray, admitted: np.ndarray) -> np
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     first_answer = np.minimum.reduceat(end, starts)
     last_sent = np.maximum.reduceat(t, starts)
-    mixed = np.add.reduceat(admitted.astype(int), starts)
     sizes = np.diff(np.r_[starts, n])
-    together = (last_sent < first_answer) & (mixed > 0) & (mixed < sizes)
+    together = (last_sent < first_answer) & (sizes > 1)
     if not together.any():
         return np.arange(n)
-    rank = np.where(together[group - 1], ~admitted, False).astype(int)
-    return np.lexsort((np.arange(n), rank, group))
+    mine = together[group - 1]
+    rank = np.where(mine, ~admitted, False).astype(int)
+    # admissions of a group sent together by their answer, the rest as they were
+    within = np.where(mine & admitted, end, np.arange(n, dtype=float))
+    return np.lexsort((np.arange(n), within, rank, group))
 
 
 def make_stream(df: pd.DataFrame) -> Stream:

@@ -146,3 +146,46 @@ def test_a_scope_the_keys_could_not_tell_is_the_probes_when_it_found_it():
     # the probe's scope is taken only when the decisions explain that scope as well
     fit.candidates = [mine, dict(shared, weighted=0.9)]
     assert reconcile(fit, probe(said.replace("per key", "one quota for all keys"))) is fit
+
+
+def test_a_reading_the_probes_own_requests_contradict_gives_way_to_the_fit():
+    """The sliding-counter profile (8 per 2 s) through the probe, kept from a run that
+    failed: its second burst came after more than two windows idle, when a sliding counter
+    is as full as a refilled bucket, so the probe read a token bucket. Replayed, no bucket
+    without a lockout reproduces more than 82.6% of its requests' decisions, the truth all
+    of them: the fit is given, and the note says why the probe's reading is set aside."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from analysis.decisions import decide
+    from analysis.pipeline import fit_and_audit
+
+    data = Path(__file__).parent / "data"
+    events = pd.read_parquet(data / "sliding-counter-probe-read-a-bucket.parquet")
+    said = json.loads((data / "sliding-counter-probe-read-a-bucket.json").read_text())
+    assert said["verdict"].startswith("token_bucket")
+    fit, _ = fit_and_audit(decide(events), lambda _m: None, probe=said)
+    assert (fit.algorithm, fit.limit, fit.window_s, fit.scope) == \
+        ("sliding_counter", 8, 2.0, "per_key")
+    assert "no model it allows reproduces more than 82.6% of the decisions" in fit.note
+
+
+def test_a_reading_the_decisions_only_weaken_still_makes_the_quota_unknown():
+    """The fit's own model is far better than any the probe's reading allows only when it
+    misses several decisions more: 3 points and 2 decisions do not refute the probe."""
+    mine = {"algorithm": "sliding_counter", "limit": 8, "window_s": 2.0, "agreement": 1.0,
+            "weighted": 1.0, "scope": "per_key"}
+    buckets = [{"algorithm": "token_bucket", "rate_per_s": 2.0 + i / 10, "burst": 8,
+                "agreement": 0.97, "weighted": 0.97, "scope": "per_key"} for i in range(10)]
+    fit = QuotaFit("sliding_counter", "per_key", limit=8, window_s=2.0, decisions=60,
+                   agreement=1.0, candidates=[mine] + buckets)
+    said = probe("token_bucket: bursts of 8, about 2.08 /s; refusals not counted, no "
+                 "lockout; per key")
+    assert reconcile(fit, said).algorithm == "unknown"
+    far = [dict(b, agreement=0.9, weighted=0.9) for b in buckets]
+    fit.candidates = [mine] + far
+    assert reconcile(fit, said).algorithm == "sliding_counter"
+    fit.candidates = [mine] + far[:9]  # too few of the probe's family tried to speak for it
+    assert reconcile(fit, said).algorithm == "unknown"

@@ -201,3 +201,18 @@ def test_a_limiter_refusing_with_503_is_not_also_simulated_as_a_busy_pool():
     assert server_model(events, fit, RetryAfterAudit("absent")).p_unavailable == 0.0
     fit.refusal_status = 429  # read as a pool's 503s, they are what the pool sheds
     assert server_model(events, fit, RetryAfterAudit("absent")).p_unavailable > 0.1
+
+
+def test_a_burst_into_the_queue_is_read_in_the_order_it_was_served():
+    """The shaping profile (2/s, a queue of 5) through the probe, kept from a run that
+    failed: 16 requests sent at once, 1 served, 5 held, 10 refused. In send order the holds
+    read 0, 0.5, 1, 2, 1.5, 2.5 s (the server took the burst in another order), which no
+    bucket releases, so the holds counted for nothing and a fixed window of 4 per 0.5 s won.
+    Read in the order they were answered, the shaped bucket explains them."""
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "shaping-probe-burst-out-of-order.parquet")
+    fit = fit_quota(decide(events))
+    assert (fit.algorithm, fit.burst, fit.scope) == ("token_bucket", 1, "per_key"), \
+        describe(fit)
+    assert fit.rate_per_s == pytest.approx(2.0, rel=0.03)
+    assert fit.queueing["size"] == 5 and fit.queueing["reached"]

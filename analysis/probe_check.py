@@ -98,14 +98,6 @@ def reconcile(fit: QuotaFit, probe: dict | None) -> QuotaFit:
         return _adopt(fit, chosen, (
             "the decisions explain {chosen} as well as {fitted} (within one decision): the "
             "probe's experiments, made to tell them apart, chose the first"))
-    refuted = _refuted(fit, said) if what == "the family" else None
-    if refuted is not None:
-        return replace(fit, note="; ".join(x for x in (fit.note, (
-            f"the probe's own reading was \"{probe['verdict']}\", but no model it allows "
-            f"reproduces more than {refuted[0]:.1%} of the decisions of the requests it sent "
-            f"(of {refuted[1]} such models tried), where this one reproduces "
-            f"{fit.agreement:.1%}: its rule of thumb is set aside for the replay of its "
-            "requests")) if x))
     note = (f"the probe's experiments concluded \"{probe['verdict']}\", the fit over its "
             f"{fit.decisions} decisions gave \"{describe(fit)}\"; they differ on {what}, so "
             "neither is given as the quota (the probe's steps are below)")
@@ -113,33 +105,6 @@ def reconcile(fit: QuotaFit, probe: dict | None) -> QuotaFit:
 
 
 _META = ("agreement", "weighted", "scope", "screened_only")
-
-
-# The fit stands against the probe's family only when it reproduces (nearly) every decision,
-# the fit tried at least REFUTED_TRIED models of the probe's family (a modifier's models, or
-# a family's few, are proposed too sparsely to speak for it), and the best of them misses
-# REFUTED_BY more of the decisions, at least REFUTED_MIN: the probe's requests themselves
-# then contradict its reading.
-FULL = 0.995
-REFUTED_BY = 0.05
-REFUTED_MIN = 3
-REFUTED_TRIED = 10
-
-
-def _refuted(fit: QuotaFit, said: dict) -> tuple[float, int] | None:
-    """(the best agreement of a model the probe's reading allows, how many were tried), when the fit's own model
-    reproduces the decisions and every such model is far worse; None otherwise (and when the
-    fit tried no such model: then nothing refutes the reading)."""
-    if fit.agreement is None or fit.agreement < FULL or not fit.decisions:
-        return None
-    allowed = [c for c in fit.candidates if not c.get("screened_only")
-               and _differs(said, _candidate_reading(c)) is None]
-    if len(allowed) < REFUTED_TRIED:
-        return None
-    best = max(c["agreement"] for c in allowed)
-    missed = (fit.agreement - best) * fit.decisions
-    far = fit.agreement - best >= REFUTED_BY and missed >= REFUTED_MIN
-    return (best, len(allowed)) if far else None
 
 
 def _scope_told(fit: QuotaFit, probe: dict | None) -> QuotaFit:

@@ -7,8 +7,8 @@ step that best separates them (locustfiles/common/probe_reasoning.py picks it, p
 says what each result rules out): a burst after idle, a tight loop, a polite client that
 waits exactly the stated Retry-After, single requests after growing gaps, admissions split
 across a window, pacing just under and over a bucket's rate, a concurrency ramp, a burst into
-a queue, one request on every other key while this one is refused. Every request carries its
-step's name as its `phase`.
+a queue, one request on every other key while this one is refused, every other key's
+reopening on the clock. Every request carries its step's name as its `phase`.
 
 It stops by itself once nothing left can be told apart, or at --budget-s or --request-cap,
 printing one line per step (what it tried, what it learned, what is still open) and writing
@@ -75,6 +75,8 @@ TRIED = {
     "concurrency_ramp": lambda k, o: "1, 2, 3, 4, 6, 8, 12, 16 requests in flight at once",
     "shaping_excess": lambda k, o: f"after the queue drained, {parallel.excess(o['wave'], o['most'])} at once",
     "scope_uneven": lambda k, o: "this key over its limit, one request on every other key",
+    "clock_phase": lambda k, o: ("every other key to its limit, then a request every "
+                                 f"{steps.LOOP_GAP_S:g} s about its stated reopening"),
 }
 
 

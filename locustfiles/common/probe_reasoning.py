@@ -43,6 +43,9 @@ def next_step(k: Knowledge) -> str | None:
     if fam == {"sliding_counter"} and k.modifiers["counts_rejected"] is None and \
             k.tight_runs == 2:
         return "tight"  # keep asking through the stated wait
+    if fam == {FIXED_EPOCH} and k.scope == "per_key" and k.finite("phase") is not None \
+            and "clock_phase" not in done:
+        return "clock_phase"  # do the other keys' windows begin where this key's do?
     if fam == {"token_bucket"} and "pace_under" not in done:
         return "pace_under"
     if fam == {"token_bucket"} and "pace_over" not in done:
@@ -87,6 +90,8 @@ def verdict(k: Knowledge) -> str:
             words += " (anchored at the first request or on the clock: the lockout hides which)"
         if fam == FIXED_EPOCH and math.isfinite(f.get("phase", math.nan)):
             words += f", windows starting {_fmt(f['phase'])} past each multiple of the window"
+            if k.get("key_phases") == 1.0:
+                words += " on this key, another phase on each other key"
     mods = []
     for m, v in k.modifiers.items():
         if fam in ("none", "concurrency", "shaping"):

@@ -62,7 +62,28 @@ def _scope_uneven(k: Knowledge, r: dict) -> tuple[str, list[str]]:
     return f"{other_ok} of {others} other keys admitted: no clear answer", []
 
 
-PARALLEL_RULES = {"pace_under": lambda k, r: _pace(k, r, True),
+# Keys whose windows begin this far apart (on the circle of the window) have phases of
+# their own; the fit's tolerance for one phase is the same (analysis.quota.phases).
+SAME_PHASE_S = 0.15
+
+
+def _clock_phase(k: Knowledge, r: dict) -> tuple[str, list[str]]:
+    w, own, found = k.finite("window"), k.finite("phase"), r.get("boundaries") or []
+    if not w or own is None or not found:
+        return "no other key's reopening was found: the phase of its windows is not known", []
+    w = round(w, 1) or w  # windows on the clock are whole tenths of a second (split's rule)
+    phases = [b % w for b in found]
+    apart = max(min(abs(ph - own) % w, w - abs(ph - own) % w) for ph in phases)
+    k.facts["key_phases"] = 1.0 if apart > SAME_PHASE_S else 0.0
+    seen = ", ".join(_fmt(ph) for ph in phases)
+    if apart > SAME_PHASE_S:
+        return (f"{len(found)} other keys' windows start {seen} past each multiple of the "
+                f"window, this key's {_fmt(own)}: each key has its own phase"), []
+    return (f"{len(found)} other keys' windows start {seen} past each multiple, as this "
+            "key's do: one phase for all keys"), []
+
+
+PARALLEL_RULES = {"clock_phase": _clock_phase, "pace_under": lambda k, r: _pace(k, r, True),
                   "pace_over": lambda k, r: _pace(k, r, False),
                   "concurrency_ramp": _concurrency_ramp, "shaping_excess": _shaping_excess,
                   "scope_uneven": _scope_uneven}

@@ -9,7 +9,7 @@ import time
 import gevent
 
 from .probe_hypotheses import HELD_S, Knowledge
-from .probe_steps import POLITE_MARGIN_S, Prober, Reply
+from .probe_steps import LOOP_GAP_S, POLITE_MARGIN_S, Prober, Reply
 
 
 def pace(p: Prober, k: Knowledge, name: str, factor: float) -> dict:
@@ -89,6 +89,42 @@ def scope_uneven(p: Prober, k: Knowledge) -> dict:
     served = [r for r in others if r.ok and (k.family != "shaping" or
                                              r.latency - base <= HELD_S)]
     return {"this_refused": this_refused, "others": len(others), "others_admitted": len(served)}
+
+
+# How long before another key's stated reopening its loop starts, and how long after it the
+# loop gives up: the boundary is found to within a loop's gap.
+EARLY_S = 0.25
+LATE_S = 1.0
+
+
+def clock_phase(p: Prober, k: Knowledge) -> dict:
+    """Every other key at once: to its limit, then requests every LOOP_GAP_S from just
+    before its stated reopening until one is admitted; each key's boundary (the middle of
+    its last refusal and that admission), where its windows begin."""
+    return {"boundaries": [b for b in joined([gevent.spawn(_boundary, p, key, k)
+                                              for key in p.others]) if b is not None]}
+
+
+def _boundary(p: Prober, key: str, k: Knowledge) -> float | None:
+    last = None
+    for _ in range(int(k.get("burst") or 1) + 3):
+        r = p.send("clock_phase", key=key)
+        if r.refused:
+            last = r
+            break
+    wait = last.wait if last is not None else float("nan")
+    if last is None or not wait == wait:  # not refused, or no stated wait to aim at
+        return None
+    p.sleep_until(last.recv + wait - EARLY_S)
+    end = last.recv + wait + LATE_S
+    while time.time() < end:
+        r = p.send("clock_phase", key=key)
+        if r.ok:
+            return (last.sent + r.sent) / 2
+        if r.refused:
+            last = r
+        gevent.sleep(LOOP_GAP_S)
+    return None
 
 
 def _others(p: Prober) -> list[Reply]:

@@ -85,10 +85,21 @@ def test_a_lockout_longer_than_the_window_shows_as_a_window_refilled_early():
 
 
 def test_clock_windows_have_a_first_period_shorter_than_the_next():
+    """Clock windows, then the other keys' reopenings: at this key's phase (one phase for
+    all), or elsewhere (each key's own, as a gateway hashing the key into it gives)."""
+    split = {"middle_admitted": 3, "reopen_admitted": 5}
+    for others, own in (([3001.3, 6001.2], False), ([3002.25, 6000.7], True)):
+        k = Knowledge(keys=3)
+        drive(k, window_answers(split, polite_at=2.7) + [
+            ("clock_phase", {"boundaries": others})])
+        assert k.family == FIXED_EPOCH and k.get("phase") == 1.25
+        assert "1.25 s past each multiple" in verdict(k)
+        assert ("another phase on each other key" in verdict(k)) is own, verdict(k)
+        assert k.get("key_phases") == (1.0 if own else 0.0)
+    # no other key's reopening found: the step says so and the verdict claims nothing
     k = Knowledge(keys=3)
-    drive(k, window_answers({"middle_admitted": 3, "reopen_admitted": 5}, polite_at=2.7))
-    assert k.family == FIXED_EPOCH and k.get("phase") == 1.25
-    assert "1.25 s past each multiple" in verdict(k)
+    drive(k, window_answers(split, polite_at=2.7) + [("clock_phase", {"boundaries": []})])
+    assert k.get("key_phases") is None and "other key" not in verdict(k)
 
 
 def test_a_split_kept_out_while_asking_is_a_lockout_that_refusals_extend():

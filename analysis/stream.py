@@ -70,7 +70,9 @@ def admissions_first(t: np.ndarray, end: np.ndarray, admitted: np.ndarray) -> np
     first_answer = np.minimum.reduceat(end, starts)
     last_sent = np.maximum.reduceat(t, starts)
     sizes = np.diff(np.r_[starts, n])
-    together = (last_sent < first_answer) & (sizes > 1)
+    held = np.add.reduceat(admitted.astype(int), starts)
+    # only a group with an admission beside a refusal, or two admissions, can read otherwise
+    together = (last_sent < first_answer) & (held >= 1) & ((held < sizes) | (held >= 2))
     if not together.any():
         return np.arange(n)
     mine = together[group - 1]

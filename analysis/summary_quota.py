@@ -135,6 +135,12 @@ class Quota(Section):
         "the fit's tie), each beside the fitted one, with the probe step that separates them; "
         "when the quota never reopened (algorithm unknown) the first model is the best of "
         "those that tie"))
+    window_range_s: list[float] | None = Field(None, description=(
+        "[shortest, longest] window of the fitted family, limit and alignment that explain "
+        "the run alike when no stated reopening picks one (a lying Retry-After, a reopening "
+        "only bracketed): window_s is then the longest, which a client pacing by it stays "
+        "within whichever is true, and the description gives the range; null when the window "
+        "is measured"))
     # --- end fit-modifiers ---
     declared: Declared | None = Field(None, description=(
         "what the rate-limit headers declared (analysis/declared.py); null when no chat "

@@ -65,6 +65,7 @@ class QuotaFit:
     lockout_s: float | None = None
     lockout_extends: bool | None = None
     indistinguishable: list[dict] = field(default_factory=list)
+    window_range_s: list[float] | None = None  # [shortest, longest]: the run cannot tell
     # --- end fit-modifiers
 
     def summary(self) -> dict:
@@ -106,7 +107,12 @@ def describe(fit: QuotaFit) -> str:
     if fit.algorithm == "unknown":
         return "quota not identified" + (f" ({fit.note})" if fit.note else "")
     status = " (refused with 503, not 429)" if fit.refusal_status == 503 else ""
-    return families.describe(family_of(fit).NAME, families.params_of(fit), scope) + status
+    words = families.describe(family_of(fit).NAME, families.params_of(fit), scope) + status
+    if fit.window_range_s:  # the longest is given, as the range's end
+        lo, hi = fit.window_range_s
+        return words.replace(f"per {hi:g} s", f"per {lo:g} to {hi:g} s (the run cannot pin "
+                             "the window down within that range)", 1)
+    return words
 
 
 def fit_quota(decisions: Decisions) -> QuotaFit:
@@ -202,15 +208,11 @@ def _fit(decisions: Decisions) -> QuotaFit:
     scope, best = tried[0]
     aligned = _twins(best, [c for sc, c in tried if sc == scope])
     if aligned:
-        # A tie between alignments goes to the clock, not to whichever is listed first. A
-        # clock-aligned window is the more specific claim: it puts every window at a multiple
-        # of the window since the epoch, whatever the traffic does, and any window that
-        # began elsewhere would have contradicted it. An anchored window fits a run starting
-        # at any phase, so its fitting this run is no evidence for it; windows that all began
-        # on the clock's multiples are what a clock-aligned limiter always does and an
-        # anchored one only when its first request happens to land on a boundary. The note
-        # names the other (below); only a candidate as good after penalties (the same
-        # roundness) takes over, so the window's tie-breaks stand.
+        # A tie between alignments goes to the clock, the more specific claim: it puts every
+        # window at a multiple of the window since the epoch, and any window that began
+        # elsewhere would have contradicted it, where an anchored window fits a run starting
+        # at any phase. The note names the other (below); only a candidate as good after
+        # penalties (the same roundness) takes over, so the window's tie-breaks stand.
         epoch = next((c for c in [best] + aligned if c.params.get("alignment") == "epoch"
                       and not c.params.get("phase_s") and best.score - c.score < TIE), best)
         if epoch is not best:
@@ -235,6 +237,12 @@ def _fit(decisions: Decisions) -> QuotaFit:
         fit.phase_s = phases.by_key(decisions.keyed_streams("per_key"), best.params["window_s"])
     same_scope = [c for sc, c in tried if sc == scope]
     fit.indistinguishable = indistinguishable.find(best, same_scope, TIE)
+    # windows the run cannot tell apart: the longest is given (pacing by it is safe)
+    if wide := indistinguishable.widest_window(best, same_scope, TIE, SAME_WINDOW_REL,
+                                               stated_window):
+        for name, value in families.fields(wide[1].algorithm, wide[1].params).items():
+            setattr(fit, name, value)
+        fit.window_range_s = [wide[0], fit.window_s]
     if scope_tie and keys >= 2:
         fit.indistinguishable.append(indistinguishable.scope_entry(best, rival, scope))
     kinds_tied = [e for e in fit.indistinguishable if e["experiment"] != "scope_uneven"]

@@ -169,3 +169,25 @@ def alignment_twins(best: Candidate, others: list[Candidate], tie: float, same_r
             and c.params["limit"] == p["limit"]
             and abs(c.params["window_s"] - p["window_s"]) <= same_rel * p["window_s"]
             and best.weighted - c.weighted < tie]
+
+
+def widest_window(best: Candidate, same_scope: list[Candidate], tie: float, rel: float,
+                  stated: float | None) -> tuple[float, Candidate] | None:
+    """When windows of many lengths explain the run alike (same family, limit, alignment
+    and lockout as the fitted one) and no stated wait names one of them: (the shortest such
+    window, the candidate with the longest), else None. A run that never saw a reopening
+    closely (a lying Retry-After, a reopening bracketed by doubling idle gaps) leaves the
+    window anywhere in that range, and the fit's first pick in it is no measurement."""
+    if "window_s" not in best.params:
+        return None
+    same = ("limit", "alignment", "lockout_s", "lockout_extends", "counts_rejected")
+    tied = [c for c in same_scope if c.algorithm == best.algorithm and "window_s" in c.params
+            and not c.params.get("screened_only") and best.weighted - c.weighted < tie
+            and all(c.params.get(n) == best.params.get(n) for n in same)]
+    windows = [c.params["window_s"] for c in tied] + [best.params["window_s"]]
+    lo, hi = min(windows), max(windows)
+    if hi <= lo * (1 + rel):
+        return None
+    if stated and abs(best.params["window_s"] - stated) <= rel * stated:
+        return None  # the server's stated reopenings pick the fitted window among them
+    return lo, max(tied, key=lambda c: c.params["window_s"])

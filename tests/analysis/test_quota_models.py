@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from analysis.decisions import decide
-from analysis.quota import fit_quota
+from analysis.quota import describe, fit_quota
 from analysis.quota import Stream
 from analysis.quota.fixed_window import anchored_window_starts
 from analysis.quota.sliding_counter import wait as sliding_counter_wait
@@ -405,3 +405,27 @@ def test_a_bucket_counting_refusals_is_read_whole_from_a_probe_burst():
     assert (fit.algorithm, fit.rate_per_s, fit.burst, fit.counts_rejected, fit.scope) == \
         ("token_bucket", 2.0, 3, True, "per_key")
     assert fit.agreement >= 0.99
+
+
+def test_windows_the_run_cannot_tell_apart_are_given_as_a_range():
+    """`make probe` against the liar profile (10 per 10 s, every Retry-After says 1 s), kept
+    from a run that did not settle: its doubling idle gaps bracketed the reopening within
+    2 s, so windows of 7 to 10.48 s anchored at the first request reproduce every decision,
+    and no stated wait picks one. The fit printed "10 requests per 7 s", the first of them;
+    it now gives the range, and the longest as window_s, which a client pacing by it stays
+    within whichever is true."""
+    import pandas as pd
+
+    events = pd.read_parquet(Path(__file__).parent / "data" /
+                             "liar-probe-window-not-pinned.parquet")
+    fit = fit_quota(decide(events))
+    assert (fit.algorithm, fit.limit, fit.alignment) == ("fixed_window", 10, "first_request")
+    lo, hi = fit.window_range_s
+    assert lo == 7.0 and hi == fit.window_s == pytest.approx(10.48, abs=0.01)
+    assert lo <= 10.0 <= hi  # the truth is inside
+    assert "10 requests per 7 to 10.4792 s (the run cannot pin the window down within " \
+        "that range) per key" in describe(fit)
+    # where the server's stated reopenings pick one, or the run measured it, no range
+    clean = fit_quota(decide(pd.read_parquet(Path(__file__).parent / "data" /
+                                             "fixed-window-late-first-request.parquet")))
+    assert clean.window_range_s is None

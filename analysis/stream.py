@@ -66,13 +66,19 @@ def admissions_first(t: np.ndarray, end: np.ndarray, admitted: np.ndarray) -> np
     if n < 2:
         return np.arange(n)
     group = np.cumsum(np.r_[True, np.diff(t) > TOGETHER_S])
+    # a request sent once an earlier one of its group was answered begins a group of its
+    # own (a burst's last sends can follow its first fast refusal by a fraction of a ms)
+    span = float(max(np.max(end), np.max(t)) - np.min(t)) + 1.0
+    shifted = np.asarray(end, float) - np.min(t) - group * span  # later groups lower
+    answered = np.r_[np.inf, (np.minimum.accumulate(shifted) + group * span)[:-1]]
+    answered[np.r_[True, group[1:] != group[:-1]]] = np.inf  # nothing before a group's first
+    group = np.cumsum(np.r_[True, (np.diff(t) > TOGETHER_S)
+                            | (t[1:] - np.min(t) >= answered[1:])])
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    first_answer = np.minimum.reduceat(end, starts)
-    last_sent = np.maximum.reduceat(t, starts)
     sizes = np.diff(np.r_[starts, n])
     held = np.add.reduceat(admitted.astype(int), starts)
     # only a group with an admission beside a refusal, or two admissions, can read otherwise
-    together = (last_sent < first_answer) & (held >= 1) & ((held < sizes) | (held >= 2))
+    together = (sizes > 1) & (held >= 1) & ((held < sizes) | (held >= 2))
     if not together.any():
         return np.arange(n)
     mine = together[group - 1]

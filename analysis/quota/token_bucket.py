@@ -62,11 +62,6 @@ def _attempts(s: Stream, h: np.ndarray, counts_rejected: bool):
     return a, s.passed[basis][order], before(basis), last
 
 
-# A refusal's reply must have come back this long before an attempt's earliest decision time
-# for the two to be known in order (the recorded times are rounded to the millisecond).
-ORDER_EPS_S = 0.0005
-
-
 def _last_refusal(a: np.ndarray, refused: np.ndarray,
                   refused_end: np.ndarray) -> np.ndarray | None:
     """For each attempt decided no earlier than `a`: the latest refusal time (`refused`) among
@@ -82,7 +77,11 @@ def _last_refusal(a: np.ndarray, refused: np.ndarray,
     order = np.argsort(refused_end, kind="stable")
     ends = refused_end[order]
     latest = np.maximum.accumulate(refused[order])
-    last = np.searchsorted(ends, a + ORDER_EPS_S, "right") - 1
+    # strictly before: a reply at the attempt's own time (three requests at one instant, as
+    # a replay of simultaneous arrivals has them) does not put the refusal first; a margin
+    # for rounded times (0.5 ms, added until now) let such a refusal move the chain past the
+    # admission decided beside it
+    last = np.searchsorted(ends, a, "left") - 1
     return np.where(last >= 0, latest[np.maximum(last, 0)], -np.inf)
 
 

@@ -123,8 +123,9 @@ TARGETS = {
 
 # Rows the table does not meet yet (issue 13 stays open on them), with what the report said in
 # the last run that failed (2026-12-02; the probe's own verdict in brackets). They run with
-# PINAIVU_ACCURACY_ALL=1. `make test` runs the others: each passed in every run of the whole
-# table since the last of them was mended, beside two CPU hogs too.
+# PINAIVU_ACCURACY_ALL=1. `make test` runs the others: each passed in every run on 2026-12-02
+# after its last mend, and all of them together beside two CPU hogs (shaping before its last
+# mend, b4b4762, which was checked on an idle machine and in a fresh-clone run).
 NOT_YET = {
     "epoch-phase": "in the fresh-clone CI run of b4b4762: 5 per 2.98 s anchored at the first "
                    "request (the fit's best was the truth, phase 1.19 s; the probe's burst "

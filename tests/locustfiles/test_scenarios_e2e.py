@@ -66,7 +66,10 @@ def test_scenario(tmp_path, scenario, run_args, locust_args, phases):
     assert all(not math.isnan(r["latency_ms"]) for r in chat)
     unavailable = [r for r in chat if r["status"] == 503]
     assert unavailable, outcomes
-    assert all(r["latency_ms"] >= 40 and not r["request_id"] for r in unavailable)
+    # after the 40 ms routing delay, as the client's clock reads it: a fresh-clone CI run
+    # measured 39.836 ms for one (the server's sleep and the client's timestamps are taken
+    # apart); an instant refusal takes a few ms
+    assert all(r["latency_ms"] >= 39 and not r["request_id"] for r in unavailable)
     if scenario in ("spike_open", "sweep"):
         check_open_loop_lateness(chat, OPEN_PHASES[scenario])
     manifest = json.loads((run_dir / "run.json").read_text())

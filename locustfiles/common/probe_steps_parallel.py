@@ -4,6 +4,7 @@ ramp, the burst into a queue, the scope check. Their measurements go to probe_ru
 
 from __future__ import annotations
 
+import math
 import time
 
 import gevent
@@ -112,9 +113,9 @@ def _boundary(p: Prober, key: str, k: Knowledge) -> float | None:
         if r.refused:
             last = r
             break
-    wait = last.wait if last is not None else float("nan")
-    if last is None or not wait == wait:  # not refused, or no stated wait to aim at
+    if last is None or math.isnan(last.wait):  # not refused, or no stated wait to aim at
         return None
+    wait = last.wait
     p.sleep_until(last.recv + wait - EARLY_S)
     end = last.recv + wait + LATE_S
     while time.time() < end:
